@@ -1,0 +1,321 @@
+"""End-to-end check that the locked Spark jars work against a local S3 endpoint.
+
+Starts ``moto_server`` on a free loopback port, creates a bucket with boto3, then starts
+a real local SparkSession whose only extra classpath is ``spark.jars`` = the cached jars
+from ``spark/jars.lock.json`` (no ``spark.jars.packages``, nothing resolved online) and
+runs: partitioned Parquet, Delta (write, append, history, time travel, SQL), Avro over
+s3a://, and a Parquet write through the S3A magic committer (PathOutputCommitProtocol +
+BindingParquetOutputCommitter) in a second session.  moto is stopped by its PID.
+
+Usage (from the project root)::
+
+    .venv/bin/python scripts/verify_jars.py [--offline] [--skip ARTIFACT ...] [--json]
+
+``--skip`` leaves locked artifacts off ``spark.jars``; it is how the minimal set was found.
+Exit status 0 when every check passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from spark.jars import JarsMissingError, ensure_jars, load_lock, lock_metadata  # noqa: E402
+
+ACCESS_KEY = "test"
+SECRET_KEY = "test"  # noqa: S105 - moto accepts any static credentials
+REGION = "us-east-1"
+
+
+@dataclass
+class CheckResult:
+    """Outcome of one check."""
+
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def moto_server(log_path: Path) -> Iterator[str]:
+    """Run moto_server on a free loopback port; yield its endpoint URL; stop it by PID."""
+    exe = Path(sys.executable).with_name("moto_server")
+    if not exe.exists():
+        raise SystemExit(f"moto_server not found next to {sys.executable}; install moto[server] into this venv.")
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(  # noqa: S603
+            [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()  # noqa: S310
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"moto_server did not start on {endpoint}; see {log_path}") from None
+                time.sleep(0.2)
+        print(f"moto_server pid={proc.pid} at {endpoint} (log {log_path})", flush=True)
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def s3a_conf(endpoint: str) -> dict[str, str]:
+    """The s3a settings for an S3-compatible endpoint: path style, plain HTTP, static keys."""
+    return {
+        "spark.hadoop.fs.s3a.endpoint": endpoint,
+        "spark.hadoop.fs.s3a.endpoint.region": REGION,
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+        "spark.hadoop.fs.s3a.access.key": ACCESS_KEY,
+        "spark.hadoop.fs.s3a.secret.key": SECRET_KEY,
+        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+    }
+
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+MAGIC_CONF = {
+    "spark.hadoop.fs.s3a.committer.name": "magic",
+    "spark.hadoop.fs.s3a.committer.magic.enabled": "true",
+    "spark.sql.sources.commitProtocolClass": "org.apache.spark.internal.io.cloud.PathOutputCommitProtocol",
+    "spark.sql.parquet.output.committer.class": "org.apache.spark.internal.io.cloud.BindingParquetOutputCommitter",
+}
+
+
+def build_session(jars: list[Path], conf: dict[str, str], app: str) -> Any:
+    """A local SparkSession whose extra classpath is exactly ``jars``."""
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName(app)
+        .config("spark.jars", ",".join(str(p) for p in jars))
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+    )
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def sample_df(spark: Any, rows: int = 200) -> Any:
+    """Small event table with a low-cardinality partition column."""
+    from pyspark.sql import functions as F
+
+    return (
+        spark.range(rows)
+        .withColumn("dt", F.concat(F.lit("2024-01-0"), (F.col("id") % 3 + 1).cast("string")))
+        .withColumn("amount", F.col("id") * 1.5)
+        .withColumn("user", F.concat(F.lit("u"), (F.col("id") % 17).cast("string")))
+    )
+
+
+def _short_error(exc: BaseException) -> str:
+    text = str(exc).strip()
+    java_markers = ("NoClassDefFoundError", "ClassNotFoundException", "NoSuchMethodError", "AbstractMethodError")
+    for line in text.splitlines():
+        if any(m in line for m in java_markers):
+            return line.strip()[:400]
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"{type(exc).__name__}: {first[:400]}"
+
+
+def run_check(name: str, fn: Callable[[], str], results: list[CheckResult], verbose: bool) -> None:
+    """Run one check, record its outcome, never raise."""
+    start = time.monotonic()
+    try:
+        detail = fn()
+        ok = True
+    except Exception as exc:  # noqa: BLE001 - a failed check is data, not a crash
+        ok, detail = False, _short_error(exc)
+        if verbose:
+            traceback.print_exc()
+    result = CheckResult(name, ok, round(time.monotonic() - start, 2), detail)
+    results.append(result)
+    print(f"[{'PASS' if ok else 'FAIL'}] {name} ({result.seconds}s): {detail}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every check and print a summary; return the process exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--offline", action="store_true", help="do not download missing jars")
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--skip", action="append", default=[], metavar="ARTIFACT", help="leave a locked artifact out")
+    parser.add_argument("--no-magic", action="store_true", help="skip the magic committer session")
+    parser.add_argument("--json", type=Path, default=None, help="also write results as JSON here")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print full tracebacks")
+    args = parser.parse_args(argv)
+
+    try:
+        paths = ensure_jars(args.cache_dir, offline=args.offline)
+    except JarsMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    specs = load_lock()
+    unknown = set(args.skip) - {s.artifact for s in specs}
+    if unknown:
+        print(f"error: --skip names not in the lock: {sorted(unknown)}", file=sys.stderr)
+        return 2
+    jars = [p for s, p in zip(specs, paths, strict=True) if s.artifact not in args.skip]
+    meta = lock_metadata()
+    print(
+        f"{len(jars)} jars, {sum(p.stat().st_size for p in jars)} bytes "
+        f"(lock: spark {meta.get('spark_version')}, hadoop {meta.get('hadoop_version')}); skipped: {args.skip or '-'}",
+        flush=True,
+    )
+
+    import boto3
+    import pyspark
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.pop("PYSPARK_SUBMIT_ARGS", None)  # nothing may add --packages behind our back
+    results: list[CheckResult] = []
+    workdir = Path(tempfile.mkdtemp(prefix="bdlab-verify-jars-"))
+    bucket = f"bdlab-verify-{uuid.uuid4().hex[:8]}"
+
+    with moto_server(workdir / "moto.log") as endpoint:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+        s3.create_bucket(Bucket=bucket)
+        base = f"s3a://{bucket}"
+
+        def keys(prefix: str) -> list[str]:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+        spark = build_session(jars, {**s3a_conf(endpoint), **DELTA_CONF}, "bdlab-verify-jars")
+        print(f"pyspark {pyspark.__version__}, hadoop {spark.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion()}")
+
+        def check_parquet() -> str:
+            df = sample_df(spark)
+            df.write.mode("overwrite").partitionBy("dt").parquet(f"{base}/parquet/events")
+            back = spark.read.parquet(f"{base}/parquet/events")
+            n, parts = back.count(), back.select("dt").distinct().count()
+            assert (n, parts) == (200, 3), (n, parts)
+            dirs = sorted({k.split("/")[2] for k in keys("parquet/events/") if "=" in k})
+            assert dirs == ["dt=2024-01-01", "dt=2024-01-02", "dt=2024-01-03"], dirs
+            assert back.where("dt = '2024-01-02'").count() == sum(1 for i in range(200) if i % 3 == 1)
+            return f"{n} rows, partitions {dirs}"
+
+        def check_delta() -> str:
+            from delta.tables import DeltaTable
+
+            path = f"{base}/delta/orders"
+            df = sample_df(spark, 100)
+            df.write.format("delta").mode("overwrite").partitionBy("dt").save(path)
+            df.limit(10).write.format("delta").mode("append").save(path)
+            n = spark.read.format("delta").load(path).count()
+            v0 = spark.read.format("delta").option("versionAsOf", 0).load(path).count()
+            history = DeltaTable.forPath(spark, path).history().count()
+            sql_n = spark.sql(f"SELECT count(*) AS n FROM delta.`{path}`").first()["n"]
+            DeltaTable.forPath(spark, path).delete("id < 5")
+            after = spark.read.format("delta").load(path).count()
+            assert (n, v0, history, sql_n, after) == (110, 100, 2, 110, 100), (n, v0, history, sql_n, after)
+            logs = [k for k in keys("delta/orders/_delta_log/") if k.endswith(".json")]
+            return f"rows v0={v0} v1={n} after delete={after}, history={history}, log files={len(logs)}"
+
+        def check_avro() -> str:
+            df = sample_df(spark, 50)
+            df.write.mode("overwrite").format("avro").save(f"{base}/avro/events")
+            back = spark.read.format("avro").load(f"{base}/avro/events")
+            n = back.count()
+            assert n == 50, n
+            files = [k for k in keys("avro/events/") if k.endswith(".avro")]
+            assert files, "no .avro objects"
+            return f"{n} rows in {len(files)} .avro objects"
+
+        run_check("s3a parquet (partitioned)", check_parquet, results, args.verbose)
+        run_check("s3a delta", check_delta, results, args.verbose)
+        run_check("s3a avro", check_avro, results, args.verbose)
+        spark.stop()
+
+        if not args.no_magic:
+            magic = build_session(
+                jars, {**s3a_conf(endpoint), **DELTA_CONF, **MAGIC_CONF}, "bdlab-verify-jars-magic"
+            )
+
+            def check_magic() -> str:
+                out = f"{base}/magic/events"
+                sample_df(magic).write.mode("overwrite").partitionBy("dt").parquet(out)
+                n = magic.read.parquet(out).count()
+                assert n == 200, n
+                body = s3.get_object(Bucket=bucket, Key="magic/events/_SUCCESS")["Body"].read()
+                try:
+                    success = json.loads(body)
+                except ValueError as exc:
+                    raise AssertionError(
+                        f"_SUCCESS is {len(body)} bytes, not the S3A committer's JSON manifest "
+                        "(the classic FileOutputCommitter ran)"
+                    ) from exc
+                committer = success.get("committer")
+                assert committer == "magic", success
+                leftovers = [k for k in keys("magic/") if "__magic" in k]
+                return (
+                    f"{n} rows; _SUCCESS committer={committer}, files={len(success.get('filenames', []))}, "
+                    f"__magic leftovers={len(leftovers)}"
+                )
+
+            run_check("s3a magic committer (parquet)", check_magic, results, args.verbose)
+            magic.stop()
+
+    failed = [r for r in results if not r.ok]
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"skipped": args.skip, "jars": [str(p) for p in jars], "results": [asdict(r) for r in results]}, indent=2)
+            + "\n"
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

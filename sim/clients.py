@@ -1,0 +1,66 @@
+"""The only place boto3 clients are built (ruff bans boto3.client elsewhere).
+
+Clients are cached per (profile, service, region) because building one costs ~50 ms.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import Any
+
+import boto3
+import botocore.config
+
+from sim import profiles, settings
+
+_lock = threading.Lock()
+
+
+def _config(profile: profiles.Profile, service: str) -> botocore.config.Config:
+    kwargs: dict[str, Any] = {
+        "retries": {"mode": "standard", "max_attempts": 5},
+        "connect_timeout": 5,
+        "read_timeout": 120,
+        "max_pool_connections": 32,
+    }
+    if service == "s3" and profile.endpoint_url:
+        # Emulators have no wildcard DNS for virtual-hosted buckets.
+        kwargs["s3"] = {"addressing_style": "path"}
+    return botocore.config.Config(**kwargs)
+
+
+@lru_cache(maxsize=8)
+def _session(profile: profiles.Profile) -> boto3.session.Session:
+    kw = profile.boto_kwargs()
+    return boto3.session.Session(
+        aws_access_key_id=kw.get("aws_access_key_id"),
+        aws_secret_access_key=kw.get("aws_secret_access_key"),
+        region_name=kw.get("region_name"),
+    )
+
+
+@lru_cache(maxsize=128)
+def _client(profile: profiles.Profile, service: str, region: str | None) -> Any:
+    with _lock:  # boto3 sessions are not thread-safe while building clients
+        return _session(profile).client(
+            service,
+            endpoint_url=profile.endpoint_url,
+            region_name=region or profile.region,
+            config=_config(profile, service),
+        )
+
+
+def active_profile(name: str | None = None) -> profiles.Profile:
+    """The profile chosen by --profile / BDLAB_PROFILE / bdlab.toml."""
+    return profiles.resolve(settings.load(), name)
+
+
+def client(service: str, profile: profiles.Profile | None = None, region: str | None = None) -> Any:
+    """A boto3 client for ``service`` on ``profile`` (default: the active profile)."""
+    return _client(profile or active_profile(), service, region)
+
+
+def clear_cache() -> None:
+    _client.cache_clear()
+    _session.cache_clear()

@@ -1,0 +1,199 @@
+"""The gateway: one ASGI app on 127.0.0.1:4566 that routes each request to a provider.
+
+Order per request: admin paths -> identify service -> fault layer -> provider -> AWS-shaped
+errors. No request ever gets a Python traceback: unexpected failures become a 500
+``InternalError`` in the caller's protocol, and the traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sim.emulator.clock import Clock
+from sim.emulator.faults import FaultError, Faults
+from sim.emulator.protocol import AwsError, Request, Response, error_response
+from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
+from sim.emulator.providers.s3.api import S3Provider, not_modified_response
+from sim.emulator.providers.s3.model import S3Backend
+from sim.emulator.routing import identify
+
+log = logging.getLogger("bdlab.gateway")
+VERSION = "0.1.0"
+
+# Services a later issue makes faithful; each already has its own seam in the table.
+SEAM_SERVICES = ("kinesis", "firehose", "cloudwatch", "emr")
+
+
+class Gateway:
+    """All state and providers of one emulator instance."""
+
+    def __init__(self, state_dir: Path, port: int, clock_speed: float = 1.0,
+                 fsync: bool = False) -> None:
+        self.state_dir = state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.port = port
+        self.started = time.time()
+        self.clock = Clock(clock_speed, state_dir / "clock.json")
+        if clock_speed != self.clock.speed:
+            self.clock.set_speed(clock_speed)
+        self.faults = Faults(state_dir / "faults.json")
+        self.s3 = S3Backend(state_dir / "s3", self.clock, fsync=fsync)
+        self.journal = Journal(state_dir / "journal.db")
+        self.moto = MotoProvider(self.journal, port)
+        replayed, failed = self.moto.replay()
+        self.replayed = {"ok": replayed, "failed": failed}
+        self.providers: dict[str, Any] = {"s3": S3Provider(self.s3)}
+        for name in SEAM_SERVICES:
+            self.providers[name] = SeamProvider(name, self.moto)
+        self.counts: Counter[str] = Counter()
+
+    # ------------------------------------------------------------- ASGI
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        raw = scope.get("raw_path")
+        raw_path = raw.decode("latin-1") if raw else quote(scope["path"])
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            value = v.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        req = Request(scope["method"], raw_path.split("?", 1)[0],
+                      scope.get("query_string", b"").decode("latin-1"), headers, receive)
+        if req.raw_path.startswith(("/_bdlab/", "/_localstack/")):
+            resp = await self._admin(req)
+        else:
+            resp = await self.dispatch(req)
+        await _send(send, resp, req.request_id)
+
+    async def dispatch(self, req: Request) -> Response:
+        req.service, req.region = identify(req)
+        self.counts[f"{req.service} {req.method}"] += 1
+        try:
+            decision = self.faults.decide(req.service)
+            if decision.latency_ms:
+                await asyncio.sleep(decision.latency_ms / 1000)
+            if decision.kind:
+                raise _fault_error(req.service, decision.kind)
+            provider = self.providers.get(req.service, self.moto)
+            return await provider.handle(req)
+        except AwsError as err:
+            return not_modified_response(err) or error_response(req, err)
+        except Exception:  # never a traceback on the wire
+            log.exception("internal error serving %s %s", req.method, req.raw_path)
+            return error_response(req, AwsError(
+                "InternalError", "We encountered an internal error. Please try again.", 500,
+                sender=False))
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def close(self) -> None:
+        self.clock.save()
+        self.moto.close()
+        self.s3.close()
+        self.journal.close()
+
+    # ------------------------------------------------------------- admin
+    def health(self) -> dict[str, Any]:
+        services = {name: "running" for name in ("s3", *SEAM_SERVICES, "sts", "iam", "sns",
+                                                  "sqs", "logs", "dynamodb", "glue")}
+        return {
+            "status": "running",
+            "version": VERSION,
+            "pid": os.getpid(),
+            "port": self.port,
+            "uptime_s": round(time.time() - self.started, 3),
+            "state_dir": str(self.state_dir),
+            "services": services,
+            "providers": {n: type(p).__name__ for n, p in self.providers.items()},
+            "clock": self.clock.state(),
+            "faults_active": self.faults.active(),
+            "journal": {"entries": self.journal.count(), "replayed": self.replayed},
+            "s3": self.s3.stats(),
+        }
+
+    async def _admin(self, req: Request) -> Response:
+        path, m = req.raw_path, req.method
+        try:
+            if path == "/_localstack/health":
+                return Response.json({"services": self.health()["services"], "edition": "bdlab"},
+                                     content_type="application/json")
+            if path == "/_bdlab/health":
+                return Response.json(self.health(), content_type="application/json")
+            if path == "/_bdlab/clock":
+                if m == "POST":
+                    body = json.loads(await req.read() or b"{}")
+                    if "speed" in body:
+                        self.clock.set_speed(float(body["speed"]))
+                    if "advance" in body:
+                        self.clock.advance(float(body["advance"]))
+                return Response.json(self.clock.state(), content_type="application/json")
+            if path == "/_bdlab/faults":
+                if m == "POST":
+                    body = json.loads(await req.read() or b"{}")
+                    service = body.pop("service", "*")
+                    self.faults.set(service, **body)
+                elif m == "DELETE":
+                    self.faults.reset()
+                return Response.json(self.faults.table(), content_type="application/json")
+            if path == "/_bdlab/requests":
+                if m == "DELETE":
+                    self.counts.clear()
+                return Response.json(dict(self.counts), content_type="application/json")
+        except (ValueError, FaultError, json.JSONDecodeError) as exc:
+            return Response.json({"error": str(exc)}, 400, content_type="application/json")
+        return Response.json({"error": f"no admin endpoint {m} {path}"}, 404,
+                             content_type="application/json")
+
+
+def _fault_error(service: str, kind: str) -> AwsError:
+    if kind == "outage":
+        return AwsError("ServiceUnavailable", "Service is unavailable (bdlab fault: outage).",
+                        503, sender=False)
+    if kind == "error":
+        return AwsError("InternalError" if service == "s3" else "InternalFailure",
+                        "We encountered an internal error (bdlab fault: error_rate).", 500,
+                        sender=False)
+    if service == "s3":
+        return AwsError("SlowDown", "Please reduce your request rate (bdlab fault: "
+                        "throttle_rate).", 503, sender=False)
+    if service == "kinesis":
+        return AwsError("ProvisionedThroughputExceededException", "Rate exceeded for shard "
+                        "(bdlab fault: throttle_rate).", 400)
+    return AwsError("ThrottlingException", "Rate exceeded (bdlab fault: throttle_rate).", 400)
+
+
+async def _send(send: Any, resp: Response, request_id: str) -> None:
+    headers = [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in resp.headers]
+    names = {k.lower() for k, _ in resp.headers}
+    if "x-amz-request-id" not in names:
+        headers.append((b"x-amz-request-id", request_id.encode()))
+    if isinstance(resp.body, bytes | bytearray):
+        if "content-length" not in names:
+            headers.append((b"content-length", str(len(resp.body)).encode()))
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.body", "body": bytes(resp.body)})
+        return
+    await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+    async for chunk in resp.body:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})

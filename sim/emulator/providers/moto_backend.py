@@ -1,0 +1,225 @@
+"""Breadth from moto: every service without an own provider is served by moto's backends.
+
+moto keeps state in memory only. To keep what was acknowledged across a crash, every
+successful mutating call is appended to a journal (SQLite, WAL) before the answer goes out,
+and replayed into fresh backends at start-up. moto draws its identifiers (ids, ARNs' random
+parts, receipt handles) from one seedable generator, which is re-seeded with the journal
+sequence number before each mutating call, so a replay recreates the same identifiers.
+
+Deliberate deviation: timestamps of replayed resources are those of the replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import sqlite3
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sim.emulator.protocol import Request, Response
+
+log = logging.getLogger("bdlab.moto")
+
+_READ_PREFIXES = ("Get", "Describe", "List", "Head", "BatchGet", "Query", "Scan", "Search",
+                  "Lookup", "Check", "Simulate", "Validate", "Test", "Estimate", "Filter",
+                  "Preview", "Poll")
+_app: Any = None
+_app_lock = threading.Lock()
+
+
+def moto_app() -> Any:
+    """moto's WSGI dispatcher (built once per process)."""
+    global _app
+    with _app_lock:
+        if _app is None:
+            from moto.server import DomainDispatcherApplication, create_backend_app
+
+            _app = DomainDispatcherApplication(create_backend_app)
+        return _app
+
+
+def reset_moto() -> None:
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
+def seed_moto(n: int) -> None:
+    from moto.moto_api._internal import mock_random
+
+    mock_random.seed(n)
+
+
+def action_of(req: Request, body: bytes) -> str:
+    """The API operation name of a JSON, CBOR or query request ('' for REST)."""
+    if req.target:
+        return req.target.rsplit(".", 1)[-1]
+    path = req.raw_path
+    if "/operation/" in path:  # Smithy RPCv2: /service/<Service>/operation/<Op>
+        return path.rsplit("/", 1)[-1]
+    for k, v in parse_qsl(req.query_string):
+        if k == "Action":
+            return v
+    if body and b"Action=" in body[:4096]:
+        try:
+            for k, v in parse_qsl(body.decode("utf-8", "replace")):
+                if k == "Action":
+                    return v
+        except ValueError:
+            pass
+    return ""
+
+
+def is_mutating(action: str, method: str) -> bool:
+    if action:
+        return not action.startswith(_READ_PREFIXES)
+    return method not in ("GET", "HEAD", "OPTIONS")
+
+
+class Journal:
+    """Append-only log of successful mutating calls to moto-served services."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS calls(seq INTEGER PRIMARY KEY, service TEXT, method TEXT,"
+            " path TEXT, query TEXT, headers TEXT, body BLOB)")
+        row = self.db.execute("SELECT max(seq) FROM calls").fetchone()
+        self.last = int(row[0] or 0)
+
+    def append(self, seq: int, service: str, method: str, path: str, query: str,
+               headers: dict[str, str], body: bytes) -> None:
+        self.db.execute("INSERT INTO calls VALUES(?,?,?,?,?,?,?)",
+                        (seq, service, method, path, query, json.dumps(headers), body))
+        self.last = seq
+
+    def entries(self) -> list[tuple[int, str, str, str, str, dict[str, str], bytes]]:
+        return [(s, sv, m, p, q, json.loads(h), b) for s, sv, m, p, q, h, b in
+                self.db.execute("SELECT * FROM calls ORDER BY seq")]
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM calls").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _environ(method: str, path: str, query: str, headers: dict[str, str], body: bytes,
+             port: int) -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": str(port),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    for k, v in headers.items():
+        if k == "content-type":
+            env["CONTENT_TYPE"] = v
+        elif k != "content-length":
+            env["HTTP_" + k.upper().replace("-", "_")] = v
+    return env
+
+
+class MotoProvider:
+    """Serves one or many services through moto, one call at a time, journaling writes."""
+
+    def __init__(self, journal: Journal, port: int) -> None:
+        self.journal = journal
+        self.port = port
+        # One thread: moto is not thread-safe everywhere, and journal order must be call order.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moto")
+
+    def replay(self) -> tuple[int, int]:
+        """Rebuild moto's state from the journal; returns (replayed, failed)."""
+        reset_moto()
+        ok = failed = 0
+        for seq, _service, method, path, query, headers, body in self.journal.entries():
+            seed_moto(seq)
+            status, _, _ = self._wsgi(method, path, query, headers, body)
+            if status < 400:
+                ok += 1
+            else:
+                failed += 1
+                log.warning("journal entry %s (%s %s) failed on replay: %s", seq, method, path,
+                            status)
+        return ok, failed
+
+    async def handle(self, req: Request) -> Response:
+        body = await req.read()
+        loop = asyncio.get_running_loop()
+        status, headers, out = await loop.run_in_executor(self.executor, self._call, req, body)
+        return Response(status, headers, out)
+
+    def _call(self, req: Request, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        path = req.raw_path
+        from urllib.parse import unquote
+
+        wsgi_path = unquote(path).encode("utf-8").decode("latin-1")
+        mutating = is_mutating(action_of(req, body), req.method)
+        seq = self.journal.last + 1
+        if mutating:
+            seed_moto(seq)
+        status, headers, out = self._wsgi(req.method, wsgi_path, req.query_string, req.headers,
+                                          body)
+        if mutating and status < 400:
+            self.journal.append(seq, req.service, req.method, wsgi_path, req.query_string,
+                                req.headers, body)
+        return status, headers, out
+
+    def _wsgi(self, method: str, path: str, query: str, headers: dict[str, str],
+              body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, hdrs: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"] = int(status.split(" ", 1)[0])
+            captured["headers"] = hdrs
+            return lambda data: None
+
+        result = moto_app()(_environ(method, path, query, headers, body, self.port),
+                            start_response)
+        try:
+            out = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close:
+                close()
+        hdrs = [(k.lower(), v) for k, v in captured.get("headers", [])
+                if k.lower() not in ("content-length", "transfer-encoding", "connection",
+                                     "server", "date")]
+        return captured.get("status", 500), hdrs, out
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+class SeamProvider:
+    """A service that a later issue gives an own, faithful provider (Kinesis, Firehose,
+    CloudWatch alarms, EMR). Until then it delegates to moto; swapping the provider in the
+    gateway's table is the only change needed."""
+
+    def __init__(self, service: str, fallback: MotoProvider) -> None:
+        self.service = service
+        self.fallback = fallback
+
+    async def handle(self, req: Request) -> Response:
+        return await self.fallback.handle(req)

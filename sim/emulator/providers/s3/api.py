@@ -1,0 +1,790 @@
+"""S3's REST-XML protocol layer: parse requests, call the model, serialise answers.
+
+Streams object bodies (aws-chunked included) straight to disk with their MD5, so a 64 MB
+PUT never sits in memory, and streams GETs back in 1 MiB slices with Range support.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+import xml.etree.ElementTree as ET
+import zlib
+from collections.abc import AsyncIterator, Callable
+from email.utils import formatdate, parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, unquote
+from xml.sax.saxutils import escape
+
+from sim.emulator.protocol import AwsError, Request, Response
+from sim.emulator.providers.s3.model import (
+    CONFIG_MISSING,
+    ObjectInfo,
+    S3Backend,
+    quote_etag,
+)
+
+NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+OWNER_ID = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"
+OWNER = f"<Owner><ID>{OWNER_ID}</ID><DisplayName>bdlab</DisplayName></Owner>"
+_SLICE = 1024 * 1024
+_KEPT_HEADERS = ("content-encoding", "content-disposition", "content-language", "cache-control",
+                 "expires", "x-amz-server-side-encryption", "x-amz-website-redirect-location")
+_CHECKSUMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
+_DEFAULT_CONFIGS = {
+    "versioning": f'<VersioningConfiguration xmlns="{NS}"/>',
+    "logging": f'<BucketLoggingStatus xmlns="{NS}"/>',
+    "notification": f'<NotificationConfiguration xmlns="{NS}"/>',
+    "accelerate": f'<AccelerateConfiguration xmlns="{NS}"/>',
+    "requestPayment": f'<RequestPaymentConfiguration xmlns="{NS}"><Payer>BucketOwner</Payer>'
+                      "</RequestPaymentConfiguration>",
+    "acl": f'<AccessControlPolicy xmlns="{NS}">{OWNER}<AccessControlList><Grant>'
+           '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
+           f"<ID>{OWNER_ID}</ID><DisplayName>bdlab</DisplayName></Grantee>"
+           "<Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>",
+}
+
+
+def iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+
+
+def http_date(ts: float) -> str:
+    return formatdate(ts, usegmt=True)
+
+
+def _strip_ns(elem: ET.Element) -> None:
+    for e in elem.iter():
+        if "}" in e.tag:
+            e.tag = e.tag.split("}", 1)[1]
+
+
+def parse_xml(body: bytes) -> ET.Element:
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise AwsError("MalformedXML", "The XML you provided was not well-formed or did not "
+                       f"validate against our published schema ({exc})") from exc
+    _strip_ns(root)
+    return root
+
+
+class ChunkedDecoder:
+    """Incremental decoder of ``Content-Encoding: aws-chunked`` (signed or not, with trailers)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.remaining = 0
+        self.in_data = False
+        self.done = False
+        self.trailers: dict[str, str] = {}
+
+    def feed(self, data: bytes) -> bytes:
+        self.buf += data
+        out = bytearray()
+        while True:
+            if self.done:
+                # Trailer lines after the final 0-size chunk.
+                while b"\r\n" in self.buf:
+                    line, _, rest = bytes(self.buf).partition(b"\r\n")
+                    self.buf = bytearray(rest)
+                    if b":" in line:
+                        k, _, v = line.decode().partition(":")
+                        self.trailers[k.strip().lower()] = v.strip()
+                return bytes(out)
+            if self.in_data:
+                take = min(self.remaining, len(self.buf))
+                out += self.buf[:take]
+                del self.buf[:take]
+                self.remaining -= take
+                if self.remaining:
+                    return bytes(out)
+                if len(self.buf) < 2:
+                    return bytes(out)
+                del self.buf[:2]  # CRLF after the chunk data
+                self.in_data = False
+                continue
+            idx = self.buf.find(b"\r\n")
+            if idx < 0:
+                return bytes(out)
+            header = bytes(self.buf[:idx]).split(b";", 1)[0].strip()
+            del self.buf[: idx + 2]
+            try:
+                size = int(header, 16)
+            except ValueError as exc:
+                raise AwsError("IncompleteBody", "The request body is not valid aws-chunked "
+                               "encoding") from exc
+            if size == 0:
+                self.done = True
+                continue
+            self.remaining, self.in_data = size, True
+
+
+def _checksum_alg(req: Request) -> str | None:
+    for alg in _CHECKSUMS:
+        if f"x-amz-checksum-{alg}" in req.headers:
+            return alg
+    trailer = req.headers.get("x-amz-trailer", "")
+    if trailer.startswith("x-amz-checksum-"):
+        return trailer[len("x-amz-checksum-"):]
+    return None
+
+
+class _Digest:
+    """The checksums S3 computes while bytes stream in."""
+
+    def __init__(self, alg: str | None) -> None:
+        self.md5 = hashlib.md5()
+        self.alg = alg
+        self.crc = 0
+        self.h = hashlib.new(alg) if alg in ("sha1", "sha256") else None
+
+    def update(self, chunk: bytes) -> None:
+        self.md5.update(chunk)
+        if self.alg == "crc32":
+            self.crc = zlib.crc32(chunk, self.crc)
+        elif self.h is not None:
+            self.h.update(chunk)
+
+    def value(self) -> str | None:
+        if self.alg == "crc32":
+            return base64.b64encode(self.crc.to_bytes(4, "big")).decode()
+        if self.h is not None:
+            return base64.b64encode(self.h.digest()).decode()
+        return None  # crc32c / crc64nvme: kept as sent, not verified
+
+
+class S3Provider:
+    """The ``s3`` service of the gateway."""
+
+    service = "s3"
+
+    def __init__(self, backend: S3Backend) -> None:
+        self.backend = backend
+
+    # ------------------------------------------------------------ dispatch
+    async def handle(self, req: Request) -> Response:
+        bucket, key = self._bucket_key(req)
+        q = req.query()
+        m = req.method
+        if not bucket:
+            if m == "GET":
+                return self.list_buckets()
+            raise AwsError("MethodNotAllowed", "The specified method is not allowed against "
+                           "this resource.", 405)
+        if key == "":
+            return await self._bucket_op(req, m, bucket, q)
+        return await self._object_op(req, m, bucket, key, q)
+
+    def _bucket_key(self, req: Request) -> tuple[str, str]:
+        host = req.headers.get("host", "").split(":")[0]
+        path = req.raw_path
+        for suffix in (".s3.localhost.localstack.cloud", ".localhost", ".s3.amazonaws.com"):
+            if host.endswith(suffix) and host != suffix.lstrip("."):
+                bucket = host[: -len(suffix)].split(".s3.")[0]
+                return bucket, unquote(path.lstrip("/"))
+        parts = path.lstrip("/").split("/", 1)
+        return unquote(parts[0]), unquote(parts[1]) if len(parts) > 1 else ""
+
+    async def _bucket_op(self, req: Request, m: str, bucket: str, q: dict[str, str]) -> Response:
+        b = self.backend
+        if m == "PUT" and not q:
+            body = await req.read()
+            location = None
+            if body.strip():
+                node = parse_xml(body).find("LocationConstraint")
+                location = node.text if node is not None and node.text else None
+            b.create_bucket(bucket, req.region, location)
+            return Response(200, [("location", f"/{bucket}")])
+        if m == "HEAD":
+            region = b.bucket_region(bucket)
+            return Response(200, [("x-amz-bucket-region", region)])
+        if m == "DELETE" and not q:
+            b.delete_bucket(bucket)
+            return Response(204)
+        if m == "POST" and "delete" in q:
+            return await self.delete_objects(req, bucket)
+        if m == "GET" and "uploads" in q:
+            return self.list_uploads(bucket, q)
+        if m == "GET" and "location" in q:
+            region = b.bucket_region(bucket)
+            loc = "" if region == "us-east-1" else escape(region)
+            return Response.xml(f'<LocationConstraint xmlns="{NS}">{loc}</LocationConstraint>')
+        if m == "GET" and ("list-type" in q or not q or _only_list_params(q)):
+            return self.list_objects(bucket, q)
+        if m == "GET" and "versions" in q:
+            return self.list_versions(bucket, q)
+        sub = _subresource(q)
+        if sub is None:
+            raise AwsError("NotImplemented", "A header or query you provided implies "
+                           "functionality that is not implemented.", 501)
+        if m == "GET":
+            value = b.get_config(bucket, sub)
+            if value is not None:
+                ctype = "application/json" if sub == "policy" else "application/xml"
+                return Response(200, [("content-type", ctype)], value.encode())
+            if sub in _DEFAULT_CONFIGS:
+                return Response.xml(_DEFAULT_CONFIGS[sub])
+            code, msg, status = CONFIG_MISSING.get(sub, ("NotImplemented", "not implemented", 501))
+            raise AwsError(code, msg, status, BucketName=bucket)
+        if m == "PUT":
+            body = await req.read()
+            if sub != "policy":
+                root = parse_xml(body)
+                if sub == "lifecycle":
+                    _validate_lifecycle(root)
+            b.put_config(bucket, sub, body.decode())
+            return Response(200 if sub != "policy" else 204)
+        if m == "DELETE":
+            b.require_bucket(bucket)
+            b.put_config(bucket, sub, None)
+            return Response(204)
+        raise AwsError("MethodNotAllowed", "The specified method is not allowed against this "
+                       "resource.", 405)
+
+    async def _object_op(self, req: Request, m: str, bucket: str, key: str,
+                         q: dict[str, str]) -> Response:
+        if "uploadId" in q:
+            upload_id = q["uploadId"]
+            if m == "PUT":
+                if "x-amz-copy-source" in req.headers:
+                    return await self.upload_part_copy(req, bucket, key, upload_id, q)
+                return await self.upload_part(req, bucket, key, upload_id, q)
+            if m == "POST":
+                return await self.complete_upload(req, bucket, key, upload_id)
+            if m == "DELETE":
+                self.backend.abort_upload(bucket, key, upload_id)
+                return Response(204)
+            if m == "GET":
+                return self.list_parts(bucket, key, upload_id, q)
+        if m == "POST" and "uploads" in q:
+            return self.create_upload(req, bucket, key)
+        if "tagging" in q:
+            return await self.object_tagging(req, m, bucket, key)
+        if "acl" in q and m == "GET":
+            self.backend.head(bucket, key)
+            return Response.xml(_DEFAULT_CONFIGS["acl"])
+        if m == "PUT":
+            if "x-amz-copy-source" in req.headers:
+                return self.copy_object(req, bucket, key)
+            return await self.put_object(req, bucket, key)
+        if m in ("GET", "HEAD"):
+            return self.get_object(req, bucket, key, q)
+        if m == "DELETE":
+            self.backend.delete_object(bucket, key)
+            return Response(204)
+        raise AwsError("MethodNotAllowed", "The specified method is not allowed against this "
+                       "resource.", 405)
+
+    # ------------------------------------------------------------- buckets
+    def list_buckets(self) -> Response:
+        items = "".join(
+            f"<Bucket><Name>{escape(n)}</Name><CreationDate>{iso(c)}</CreationDate>"
+            f"<BucketRegion>{r}</BucketRegion></Bucket>"
+            for n, c, r in self.backend.list_buckets())
+        return Response.xml(f'<ListAllMyBucketsResult xmlns="{NS}">{OWNER}<Buckets>{items}'
+                            "</Buckets></ListAllMyBucketsResult>")
+
+    def list_objects(self, bucket: str, q: dict[str, str]) -> Response:
+        v2 = q.get("list-type") == "2"
+        prefix = q.get("prefix", "")
+        delimiter = q.get("delimiter", "")
+        try:
+            max_keys = int(q.get("max-keys", "1000"))
+        except ValueError as exc:
+            raise AwsError("InvalidArgument", "Provided max-keys not an integer or within "
+                           "integer range") from exc
+        max_keys = min(max(max_keys, 0), 1000)
+        url = q.get("encoding-type") == "url"
+        enc: Callable[[str], str] = (lambda s: quote(s, safe="/")) if url else escape
+        token = q.get("continuation-token")
+        if v2:
+            start = q.get("start-after", "")
+            if token:
+                try:
+                    start = base64.urlsafe_b64decode(token.encode()).decode()
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise AwsError("InvalidArgument", "The continuation token provided is "
+                                   "incorrect", ArgumentName="continuation-token") from exc
+        else:
+            start = q.get("marker", "")
+        page = self.backend.list_objects(bucket, prefix, delimiter, start, max_keys)
+        parts = [f'<ListBucketResult xmlns="{NS}"><Name>{escape(bucket)}</Name>'
+                 f"<Prefix>{enc(prefix)}</Prefix><MaxKeys>{max_keys}</MaxKeys>"]
+        if delimiter:
+            parts.append(f"<Delimiter>{enc(delimiter)}</Delimiter>")
+        if url:
+            parts.append("<EncodingType>url</EncodingType>")
+        parts.append(f"<IsTruncated>{str(page.truncated).lower()}</IsTruncated>")
+        if v2:
+            parts.append(f"<KeyCount>{len(page.contents) + len(page.common_prefixes)}</KeyCount>")
+            if token:
+                parts.append(f"<ContinuationToken>{escape(token)}</ContinuationToken>")
+            if "start-after" in q:
+                parts.append(f"<StartAfter>{enc(q['start-after'])}</StartAfter>")
+            if page.truncated and page.next_marker is not None:
+                nxt = base64.urlsafe_b64encode(page.next_marker.encode()).decode()
+                parts.append(f"<NextContinuationToken>{nxt}</NextContinuationToken>")
+        else:
+            parts.append(f"<Marker>{enc(start)}</Marker>")
+            if page.truncated and page.next_marker is not None:
+                parts.append(f"<NextMarker>{enc(page.next_marker)}</NextMarker>")
+        owner = OWNER if (not v2 or q.get("fetch-owner") == "true") else ""
+        for o in page.contents:
+            parts.append(
+                f"<Contents><Key>{enc(o.key)}</Key><LastModified>{iso(o.last_modified)}"
+                f"</LastModified><ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size>"
+                f"{owner}<StorageClass>{o.storage_class}</StorageClass></Contents>")
+        for cp in page.common_prefixes:
+            parts.append(f"<CommonPrefixes><Prefix>{enc(cp)}</Prefix></CommonPrefixes>")
+        parts.append("</ListBucketResult>")
+        return Response.xml("".join(parts))
+
+    def list_versions(self, bucket: str, q: dict[str, str]) -> Response:
+        # Versioning is never enabled here, so every object is its own "null" version.
+        page = self.backend.list_objects(bucket, q.get("prefix", ""), q.get("delimiter", ""),
+                                         q.get("key-marker", ""), int(q.get("max-keys", "1000")))
+        body = "".join(
+            f"<Version><Key>{escape(o.key)}</Key><VersionId>null</VersionId><IsLatest>true"
+            f"</IsLatest><LastModified>{iso(o.last_modified)}</LastModified><ETag>&quot;{o.etag}"
+            f"&quot;</ETag><Size>{o.size}</Size><StorageClass>{o.storage_class}</StorageClass>"
+            f"{OWNER}</Version>" for o in page.contents)
+        cps = "".join(f"<CommonPrefixes><Prefix>{escape(c)}</Prefix></CommonPrefixes>"
+                      for c in page.common_prefixes)
+        nxt = (f"<NextKeyMarker>{escape(page.next_marker)}</NextKeyMarker>"
+               if page.truncated and page.next_marker else "")
+        return Response.xml(
+            f'<ListVersionsResult xmlns="{NS}"><Name>{escape(bucket)}</Name><Prefix>'
+            f"{escape(q.get('prefix', ''))}</Prefix><IsTruncated>{str(page.truncated).lower()}"
+            f"</IsTruncated>{nxt}{body}{cps}</ListVersionsResult>")
+
+    async def delete_objects(self, req: Request, bucket: str) -> Response:
+        root = parse_xml(await req.read())
+        quiet = (root.findtext("Quiet") or "false").lower() == "true"
+        keys = [o.findtext("Key") or "" for o in root.findall("Object")]
+        results = self.backend.delete_objects(bucket, keys)
+        out = []
+        for key, err in results:
+            if err is None and not quiet:
+                out.append(f"<Deleted><Key>{escape(key)}</Key></Deleted>")
+            elif err is not None:
+                out.append(f"<Error><Key>{escape(key)}</Key><Code>{err.code}</Code>"
+                           f"<Message>{escape(err.message)}</Message></Error>")
+        return Response.xml(f'<DeleteResult xmlns="{NS}">{"".join(out)}</DeleteResult>')
+
+    # ------------------------------------------------------------- objects
+    def _object_attrs(self, req: Request) -> dict[str, Any]:
+        h = req.headers
+        kept = {k: v for k, v in h.items() if k in _KEPT_HEADERS}
+        if "content-encoding" in kept:
+            enc = ",".join(p for p in kept["content-encoding"].split(",")
+                           if p.strip() and p.strip() != "aws-chunked")
+            if enc:
+                kept["content-encoding"] = enc
+            else:
+                kept.pop("content-encoding")
+        meta = {k[len("x-amz-meta-"):]: v for k, v in h.items() if k.startswith("x-amz-meta-")}
+        sclass = h.get("x-amz-storage-class", "STANDARD")
+        if sclass not in ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA",
+                          "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR",
+                          "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE"):
+            raise AwsError("InvalidStorageClass", "The storage class you specified is not valid",
+                           StorageClassRequested=sclass)
+        tags = _parse_tag_header(h.get("x-amz-tagging", ""))
+        return {"h": kept, "m": meta, "sclass": sclass, "t": tags,
+                "ctype": h.get("content-type", "binary/octet-stream")}
+
+    async def _receive(self, req: Request) -> tuple[str, int, str, dict[str, str]]:
+        """Stream the body into a new data file; returns (file, size, md5 hex, checksums)."""
+        h = req.headers
+        chunked = ("aws-chunked" in h.get("content-encoding", "")
+                   or h.get("x-amz-content-sha256", "").startswith("STREAMING-"))
+        decoder = ChunkedDecoder() if chunked else None
+        alg = _checksum_alg(req)
+        digest = _Digest(alg)
+        rel, path = self.backend.new_file()
+        size = 0
+        try:
+            with open(path, "wb") as fh:
+                if req.body is not None and decoder is None:
+                    fh.write(req.body)
+                    digest.update(req.body)
+                    size = len(req.body)
+                else:
+                    async for chunk in req.stream():
+                        if decoder is not None:
+                            chunk = decoder.feed(chunk)
+                        if chunk:
+                            fh.write(chunk)
+                            digest.update(chunk)
+                            size += len(chunk)
+                if self.backend.fsync:
+                    fh.flush()
+                    await asyncio.to_thread(_fsync, fh.fileno())
+            checksums: dict[str, str] = {}
+            if alg:
+                sent = h.get(f"x-amz-checksum-{alg}") or (
+                    decoder.trailers.get(f"x-amz-checksum-{alg}") if decoder else None)
+                computed = digest.value()
+                if sent and computed and sent != computed:
+                    raise AwsError("BadDigest", f"The {alg.upper()} you specified did not match "
+                                   "the calculated checksum.")
+                if sent:
+                    checksums[alg] = sent
+            md5 = digest.md5.hexdigest()
+            if "content-md5" in h:
+                if base64.b64encode(bytes.fromhex(md5)).decode() != h["content-md5"].strip():
+                    raise AwsError("BadDigest", "The Content-MD5 you specified did not match "
+                                   "what we received.")
+            declared = h.get("x-amz-decoded-content-length") if decoder else h.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) != size:
+                raise AwsError("IncompleteBody", "You did not provide the number of bytes "
+                               "specified by the Content-Length HTTP header.")
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return rel, size, md5, checksums
+
+    async def put_object(self, req: Request, bucket: str, key: str) -> Response:
+        self.backend.require_bucket(bucket)
+        attrs = self._object_attrs(req)
+        rel, size, md5, checksums = await self._receive(req)
+        obj = ObjectInfo(bucket, key, size, md5, self.backend.clock.now(), rel, attrs["ctype"],
+                         attrs["sclass"], attrs["h"], attrs["m"], checksums, attrs["t"])
+        self.backend.commit_object(obj, req.headers.get("if-none-match"),
+                                   req.headers.get("if-match"))
+        headers = [("etag", quote_etag(md5))]
+        headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
+        if "x-amz-server-side-encryption" in attrs["h"]:
+            headers.append(("x-amz-server-side-encryption",
+                            attrs["h"]["x-amz-server-side-encryption"]))
+        return Response(200, headers)
+
+    def _object_headers(self, obj: ObjectInfo, req: Request) -> list[tuple[str, str]]:
+        headers = [("etag", quote_etag(obj.etag)), ("last-modified", http_date(obj.last_modified)),
+                   ("content-type", obj.content_type), ("accept-ranges", "bytes")]
+        headers += list(obj.headers.items())
+        headers += [(f"x-amz-meta-{k}", v) for k, v in obj.user_meta.items()]
+        if obj.storage_class != "STANDARD":
+            headers.append(("x-amz-storage-class", obj.storage_class))
+        if obj.tags:
+            headers.append(("x-amz-tagging-count", str(len(obj.tags))))
+        if obj.parts:
+            headers.append(("x-amz-mp-parts-count", str(obj.parts)))
+        if req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+            headers += [(f"x-amz-checksum-{a}", v) for a, v in obj.checksums.items()]
+            if obj.checksums:
+                headers.append(("x-amz-checksum-type", "FULL_OBJECT"))
+        return headers
+
+    def get_object(self, req: Request, bucket: str, key: str, q: dict[str, str]) -> Response:
+        obj = self.backend.head(bucket, key)
+        self._check_read_conditions(req, obj)
+        headers = self._object_headers(obj, req)
+        for param, header in (("response-content-type", "content-type"),
+                              ("response-content-disposition", "content-disposition"),
+                              ("response-cache-control", "cache-control"),
+                              ("response-content-encoding", "content-encoding")):
+            if param in q:
+                headers = [(k, v) for k, v in headers if k != header] + [(header, q[param])]
+        start, end, status = 0, obj.size - 1, 200
+        rng = req.headers.get("range")
+        if rng:
+            parsed = _parse_range(rng, obj.size)
+            if parsed is not None:
+                start, end = parsed
+                status = 206
+                headers.append(("content-range", f"bytes {start}-{end}/{obj.size}"))
+        length = max(0, end - start + 1)
+        headers.append(("content-length", str(length)))
+        if req.method == "HEAD":
+            return Response(status, headers, b"")
+        path = self.backend.path_of(obj.file)
+        if length <= _SLICE:
+            with open(path, "rb") as fh:
+                fh.seek(start)
+                return Response(status, headers, fh.read(length))
+        return Response(status, headers, _file_slices(path, start, length))
+
+    def _check_read_conditions(self, req: Request, obj: ObjectInfo) -> None:
+        h = req.headers
+        if "if-match" in h and h["if-match"].strip('"') not in (obj.etag, "*"):
+            raise AwsError("PreconditionFailed", "At least one of the pre-conditions you "
+                           "specified did not hold", 412, Condition="If-Match")
+        if "if-unmodified-since" in h and "if-match" not in h:
+            since = _parse_http_date(h["if-unmodified-since"])
+            if since is not None and int(obj.last_modified) > since:
+                raise AwsError("PreconditionFailed", "At least one of the pre-conditions you "
+                               "specified did not hold", 412, Condition="If-Unmodified-Since")
+        if "if-none-match" in h and h["if-none-match"].strip('"') in (obj.etag, "*"):
+            raise _NotModified(obj)
+        if "if-modified-since" in h and "if-none-match" not in h:
+            since = _parse_http_date(h["if-modified-since"])
+            if since is not None and int(obj.last_modified) <= since:
+                raise _NotModified(obj)
+
+    def copy_object(self, req: Request, bucket: str, key: str) -> Response:
+        src_bucket, src_key = _copy_source(req.headers["x-amz-copy-source"])
+        src = self.backend.head(src_bucket, src_key)
+        _check_copy_conditions(req, src)
+        directive = req.headers.get("x-amz-metadata-directive", "COPY").upper()
+        dst = None
+        if directive == "REPLACE":
+            attrs = self._object_attrs(req)
+            dst = ObjectInfo(bucket, key, 0, "", 0, "", attrs["ctype"], attrs["sclass"],
+                             attrs["h"], attrs["m"], {}, attrs["t"])
+        elif (src_bucket, src_key) == (bucket, key) and "x-amz-storage-class" not in req.headers:
+            raise AwsError("InvalidRequest", "This copy request is illegal because it is trying "
+                           "to copy an object to itself without changing the object's metadata, "
+                           "storage class, website redirect location or encryption attributes.")
+        elif "x-amz-storage-class" in req.headers:
+            dst = ObjectInfo(bucket, key, 0, "", 0, "", src.content_type,
+                             req.headers["x-amz-storage-class"], src.headers, src.user_meta, {},
+                             src.tags)
+        obj = self.backend.copy_object(src_bucket, src_key, dst, bucket, key)
+        return Response.xml(f'<CopyObjectResult xmlns="{NS}"><LastModified>'
+                            f"{iso(obj.last_modified)}</LastModified><ETag>&quot;{obj.etag}"
+                            "&quot;</ETag></CopyObjectResult>")
+
+    async def object_tagging(self, req: Request, m: str, bucket: str, key: str) -> Response:
+        if m == "GET":
+            obj = self.backend.head(bucket, key)
+            tags = "".join(f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>"
+                           for k, v in obj.tags.items())
+            return Response.xml(f'<Tagging xmlns="{NS}"><TagSet>{tags}</TagSet></Tagging>')
+        if m == "PUT":
+            root = parse_xml(await req.read())
+            tags = {t.findtext("Key") or "": t.findtext("Value") or ""
+                    for t in root.iter("Tag")}
+            if len(tags) > 10:
+                raise AwsError("BadRequest", "Object tags cannot be greater than 10")
+            self.backend.set_tags(bucket, key, tags)
+            return Response(200)
+        if m == "DELETE":
+            self.backend.set_tags(bucket, key, None)
+            return Response(204)
+        raise AwsError("MethodNotAllowed", "The specified method is not allowed against this "
+                       "resource.", 405)
+
+    # ----------------------------------------------------------- multipart
+    def create_upload(self, req: Request, bucket: str, key: str) -> Response:
+        attrs = self._object_attrs(req)
+        upload_id = self.backend.create_upload(bucket, key, attrs)
+        return Response.xml(f'<InitiateMultipartUploadResult xmlns="{NS}"><Bucket>'
+                            f"{escape(bucket)}</Bucket><Key>{escape(key)}</Key><UploadId>"
+                            f"{upload_id}</UploadId></InitiateMultipartUploadResult>")
+
+    async def upload_part(self, req: Request, bucket: str, key: str, upload_id: str,
+                          q: dict[str, str]) -> Response:
+        number = _part_number(q)
+        self.backend.get_upload(bucket, key, upload_id)
+        rel, size, md5, checksums = await self._receive(req)
+        self.backend.put_part(bucket, key, upload_id, number, rel, size, md5)
+        headers = [("etag", quote_etag(md5))]
+        headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
+        return Response(200, headers)
+
+    async def upload_part_copy(self, req: Request, bucket: str, key: str, upload_id: str,
+                               q: dict[str, str]) -> Response:
+        number = _part_number(q)
+        self.backend.get_upload(bucket, key, upload_id)
+        src_bucket, src_key = _copy_source(req.headers["x-amz-copy-source"])
+        src = self.backend.head(src_bucket, src_key)
+        _check_copy_conditions(req, src)
+        start, end = 0, src.size - 1
+        if "x-amz-copy-source-range" in req.headers:
+            parsed = _parse_range(req.headers["x-amz-copy-source-range"], src.size)
+            if parsed is None:
+                raise AwsError("InvalidArgument", "The x-amz-copy-source-range value must be of "
+                               "the form bytes=first-last where first and last are the "
+                               "zero-based offsets of the first and last bytes to copy")
+            start, end = parsed
+        with open(self.backend.path_of(src.file), "rb") as fh:
+            fh.seek(start)
+            data = fh.read(end - start + 1)
+        rel, md5 = self.backend.write_file(data)
+        self.backend.put_part(bucket, key, upload_id, number, rel, len(data), md5)
+        now = iso(self.backend.clock.now())
+        return Response.xml(f'<CopyPartResult xmlns="{NS}"><LastModified>{now}</LastModified>'
+                            f"<ETag>&quot;{md5}&quot;</ETag></CopyPartResult>")
+
+    async def complete_upload(self, req: Request, bucket: str, key: str,
+                              upload_id: str) -> Response:
+        root = parse_xml(await req.read())
+        requested = []
+        for p in root.findall("Part"):
+            try:
+                requested.append((int(p.findtext("PartNumber") or "0"), p.findtext("ETag") or ""))
+            except ValueError as exc:
+                raise AwsError("MalformedXML", "The XML you provided was not well-formed or did "
+                               "not validate against our published schema") from exc
+        b = self.backend
+        upload, parts = b.plan_complete(bucket, key, upload_id, requested)
+        b.check_write_conditions(bucket, key, req.headers.get("if-none-match"),
+                                 req.headers.get("if-match"))
+        rel, size, etag = await asyncio.to_thread(b.assemble, parts)
+        obj = b.finish_upload(upload, rel, size, etag, req.headers.get("if-none-match"),
+                              req.headers.get("if-match"))
+        return Response.xml(
+            f'<CompleteMultipartUploadResult xmlns="{NS}"><Location>/{escape(bucket)}/'
+            f"{escape(key)}</Location><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
+            f"<ETag>&quot;{obj.etag}&quot;</ETag></CompleteMultipartUploadResult>")
+
+    def list_parts(self, bucket: str, key: str, upload_id: str, q: dict[str, str]) -> Response:
+        self.backend.get_upload(bucket, key, upload_id)
+        marker = int(q.get("part-number-marker", "0") or 0)
+        max_parts = min(int(q.get("max-parts", "1000")), 1000)
+        parts = [p for p in self.backend.list_parts(upload_id) if p.number > marker]
+        page, truncated = parts[:max_parts], len(parts) > max_parts
+        body = "".join(f"<Part><PartNumber>{p.number}</PartNumber><LastModified>"
+                       f"{iso(p.last_modified)}</LastModified><ETag>&quot;{p.etag}&quot;</ETag>"
+                       f"<Size>{p.size}</Size></Part>" for p in page)
+        nxt = page[-1].number if page else marker
+        return Response.xml(
+            f'<ListPartsResult xmlns="{NS}"><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}'
+            f"</Key><UploadId>{upload_id}</UploadId><PartNumberMarker>{marker}</PartNumberMarker>"
+            f"<NextPartNumberMarker>{nxt}</NextPartNumberMarker><MaxParts>{max_parts}</MaxParts>"
+            f"<IsTruncated>{str(truncated).lower()}</IsTruncated>{OWNER}"
+            f"<StorageClass>STANDARD</StorageClass>{body}</ListPartsResult>")
+
+    def list_uploads(self, bucket: str, q: dict[str, str]) -> Response:
+        uploads = self.backend.list_uploads(bucket, q.get("prefix", ""))
+        body = "".join(f"<Upload><Key>{escape(u.key)}</Key><UploadId>{u.upload_id}</UploadId>"
+                       f"<Initiator><ID>{OWNER_ID}</ID><DisplayName>bdlab</DisplayName>"
+                       f"</Initiator>{OWNER}<StorageClass>STANDARD</StorageClass><Initiated>"
+                       f"{iso(u.initiated)}</Initiated></Upload>" for u in uploads)
+        return Response.xml(
+            f'<ListMultipartUploadsResult xmlns="{NS}"><Bucket>{escape(bucket)}</Bucket>'
+            f"<KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><Prefix>"
+            f"{escape(q.get('prefix', ''))}</Prefix><MaxUploads>1000</MaxUploads>"
+            f"<IsTruncated>false</IsTruncated>{body}</ListMultipartUploadsResult>")
+
+
+class _NotModified(AwsError):
+    def __init__(self, obj: ObjectInfo) -> None:
+        super().__init__("NotModified", "Not Modified", 304)
+        self.obj = obj
+
+
+def not_modified_response(err: AwsError) -> Response | None:
+    if isinstance(err, _NotModified):
+        return Response(304, [("etag", quote_etag(err.obj.etag)),
+                              ("last-modified", http_date(err.obj.last_modified))])
+    return None
+
+
+async def _file_slices(path: Any, start: int, length: int) -> AsyncIterator[bytes]:
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        left = length
+        while left > 0:
+            chunk = fh.read(min(_SLICE, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+
+
+def _fsync(fd: int) -> None:
+    import os
+
+    os.fsync(fd)
+
+
+def _part_number(q: dict[str, str]) -> int:
+    try:
+        return int(q.get("partNumber", ""))
+    except ValueError as exc:
+        raise AwsError("InvalidArgument", "Part number must be an integer between 1 and 10000, "
+                       "inclusive", ArgumentName="partNumber") from exc
+
+
+def _copy_source(raw: str) -> tuple[str, str]:
+    src = unquote(raw.split("?versionId=")[0]).lstrip("/")
+    if "/" not in src:
+        raise AwsError("InvalidArgument", "Copy Source must mention the source bucket and key: "
+                       "sourcebucket/sourcekey", ArgumentName="x-amz-copy-source")
+    b, k = src.split("/", 1)
+    return b, k
+
+
+def _check_copy_conditions(req: Request, src: ObjectInfo) -> None:
+    h = req.headers
+    if "x-amz-copy-source-if-match" in h and h["x-amz-copy-source-if-match"].strip('"') != src.etag:
+        raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified "
+                       "did not hold", 412, Condition="x-amz-copy-source-If-Match")
+    if ("x-amz-copy-source-if-none-match" in h
+            and h["x-amz-copy-source-if-none-match"].strip('"') == src.etag):
+        raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified "
+                       "did not hold", 412, Condition="x-amz-copy-source-If-None-Match")
+
+
+def _parse_range(value: str, size: int) -> tuple[int, int] | None:
+    """A single ``bytes=`` range as S3 reads it; None means: ignore, send everything."""
+    if not value.startswith("bytes=") or "," in value:
+        return None
+    first, _, last = value[6:].strip().partition("-")
+    try:
+        if first == "":
+            n = int(last)
+            if n == 0:
+                raise _invalid_range(size)
+            return max(0, size - n), size - 1
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start >= size:
+        raise _invalid_range(size)
+    if end < start:
+        return None
+    return start, min(end, size - 1)
+
+
+def _invalid_range(size: int) -> AwsError:
+    return AwsError("InvalidRange", "The requested range is not satisfiable", 416,
+                    ActualObjectSize=size)
+
+
+def _parse_http_date(value: str) -> float | None:
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _parse_tag_header(value: str) -> dict[str, str]:
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(value, keep_blank_values=True)) if value else {}
+
+
+_LIST_PARAMS = {"prefix", "delimiter", "marker", "max-keys", "encoding-type", "list-type",
+                "continuation-token", "start-after", "fetch-owner", "x-id"}
+
+
+def _only_list_params(q: dict[str, str]) -> bool:
+    return set(q) <= _LIST_PARAMS
+
+
+def _subresource(q: dict[str, str]) -> str | None:
+    known = set(CONFIG_MISSING) | set(_DEFAULT_CONFIGS) | {"object-lock", "intelligent-tiering",
+                                                             "analytics", "metrics", "inventory"}
+    for name in q:
+        if name in known:
+            return name
+    return None
+
+
+def _validate_lifecycle(root: ET.Element) -> None:
+    """AWS's minimum-day rules for transitions to the infrequent-access classes."""
+    for rule in root.iter("Rule"):
+        for tr in rule.iter("Transition"):
+            sclass = tr.findtext("StorageClass") or ""
+            days = tr.findtext("Days")
+            if sclass in ("STANDARD_IA", "ONEZONE_IA") and days is not None and int(days) < 30:
+                raise AwsError("InvalidArgument", f"'Days' in Transition action must be greater "
+                               f"than or equal to 30 for storageClass '{sclass}'",
+                               ArgumentName="Days", ArgumentValue=days)

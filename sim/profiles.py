@@ -1,0 +1,196 @@
+"""Profiles as data: where AWS is, with which credentials, and what runs where.
+
+This is the only module allowed to know profile names. Everything else asks the resolved
+:class:`Profile` for endpoints, credentials, Spark settings and runners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from sim.settings import Settings
+
+
+class ProfileError(ValueError):
+    """Unknown or unusable profile; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    """The static description of a profile (templates filled from settings)."""
+
+    name: str
+    summary: str
+    endpoint: str | None  # template over settings, or None for AWS's own endpoints
+    access_key: str | None  # None: the default AWS credential chain
+    secret_key: str | None
+    region_setting: str  # which setting holds the region
+    emulator: str  # embedded (we start it) | external (someone else runs it) | none
+    health_path: str | None
+    runners: Mapping[str, str]
+    tag_resources: bool = False
+
+
+_SPECS: dict[str, ProfileSpec] = {
+    "embedded": ProfileSpec(
+        name="embedded",
+        summary="bdlab's own emulator on this machine: offline, no Docker, no account",
+        endpoint="http://{host}:{port}",
+        access_key="test",
+        secret_key="test",
+        region_setting="region",
+        emulator="embedded",
+        health_path="/_bdlab/health",
+        runners=MappingProxyType(
+            {
+                "s3": "bdlab emulator (own provider)",
+                "kinesis": "bdlab emulator",
+                "firehose": "bdlab emulator",
+                "cloudwatch": "bdlab emulator",
+                "emr_steps": "bdlab emulator: local Spark runs each step",
+                "spark": "local[*] Spark, s3a -> emulator",
+            }
+        ),
+    ),
+    "localstack": ProfileSpec(
+        name="localstack",
+        summary="LocalStack in Docker (compose.yaml); needs Docker and a LocalStack token",
+        endpoint="{localstack_endpoint}",
+        access_key="test",
+        secret_key="test",
+        region_setting="region",
+        emulator="external",
+        health_path="/_localstack/health",
+        runners=MappingProxyType(
+            {
+                "s3": "LocalStack",
+                "kinesis": "LocalStack",
+                "firehose": "LocalStack",
+                "cloudwatch": "LocalStack",
+                "emr_steps": "local Spark (LocalStack's EMR needs a paid plan)",
+                "spark": "local[*] Spark, s3a -> LocalStack",
+            }
+        ),
+    ),
+    "aws": ProfileSpec(
+        name="aws",
+        summary="real AWS with your credentials (resources are tagged bdlab=true)",
+        endpoint=None,
+        access_key=None,
+        secret_key=None,
+        region_setting="aws_region",
+        emulator="none",
+        health_path=None,
+        runners=MappingProxyType(
+            {
+                "s3": "Amazon S3",
+                "kinesis": "Amazon Kinesis Data Streams",
+                "firehose": "Amazon Data Firehose",
+                "cloudwatch": "Amazon CloudWatch",
+                "emr_steps": "Amazon EMR",
+                "spark": "local[*] Spark, s3a -> Amazon S3 (jobs run on EMR via emr_steps)",
+            }
+        ),
+        tag_resources=True,
+    ),
+}
+
+PROFILE_NAMES: tuple[str, ...] = tuple(_SPECS)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A profile resolved against the current settings: concrete values only."""
+
+    name: str
+    summary: str
+    endpoint_url: str | None
+    access_key: str | None
+    secret_key: str | None
+    region: str | None
+    emulator: str
+    health_url: str | None
+    runners: Mapping[str, str]
+    tag_resources: bool
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def runs_embedded_emulator(self) -> bool:
+        return self.emulator == "embedded"
+
+    @property
+    def uses_emulator(self) -> bool:
+        return self.emulator != "none"
+
+    def boto_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for a boto3 client of this profile (see sim.clients)."""
+        kwargs: dict[str, Any] = {}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        if self.access_key is not None:
+            kwargs["aws_access_key_id"] = self.access_key
+            kwargs["aws_secret_access_key"] = self.secret_key
+        if self.region:
+            kwargs["region_name"] = self.region
+        return kwargs
+
+
+def _s3a_conf(endpoint: str | None, access_key: str | None, secret_key: str | None,
+              region: str | None) -> dict[str, str]:
+    """Spark's s3a settings, derived from the same endpoint and credentials as boto3."""
+    conf: dict[str, str] = {}
+    if endpoint:
+        conf.update(
+            {
+                "spark.hadoop.fs.s3a.endpoint": endpoint,
+                "spark.hadoop.fs.s3a.path.style.access": "true",
+                "spark.hadoop.fs.s3a.connection.ssl.enabled": str(
+                    endpoint.startswith("https")
+                ).lower(),
+            }
+        )
+    if access_key is not None:
+        conf.update(
+            {
+                "spark.hadoop.fs.s3a.access.key": access_key,
+                "spark.hadoop.fs.s3a.secret.key": secret_key or "",
+                "spark.hadoop.fs.s3a.aws.credentials.provider":
+                    "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+            }
+        )
+    if region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
+    return conf
+
+
+def resolve(settings: Settings, name: str | None = None) -> Profile:
+    """Turn a profile name (default: the ``profile`` setting) into concrete values."""
+    chosen = name or settings.profile
+    spec = _SPECS.get(chosen)
+    if spec is None:
+        raise ProfileError(
+            f"unknown profile {chosen!r}: choose one of {', '.join(PROFILE_NAMES)} "
+            "(--profile, BDLAB_PROFILE or 'profile' in bdlab.toml)."
+        )
+    endpoint = spec.endpoint.format(**settings.values) if spec.endpoint else None
+    region = settings.values.get(spec.region_setting) or None
+    return Profile(
+        name=spec.name,
+        summary=spec.summary,
+        endpoint_url=endpoint,
+        access_key=spec.access_key,
+        secret_key=spec.secret_key,
+        region=region,
+        emulator=spec.emulator,
+        health_url=(endpoint + spec.health_path) if endpoint and spec.health_path else None,
+        runners=spec.runners,
+        tag_resources=spec.tag_resources,
+        spark_conf=MappingProxyType(_s3a_conf(endpoint, spec.access_key, spec.secret_key, region)),
+    )
+
+
+def describe_all() -> list[tuple[str, str]]:
+    return [(s.name, s.summary) for s in _SPECS.values()]
