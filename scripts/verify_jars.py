@@ -131,7 +131,10 @@ def build_session(jars: list[Path], conf: dict[str, str], app: str) -> Any:
         .appName(app)
         .config("spark.jars", ",".join(str(p) for p in jars))
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
+        # Delta's snapshot state is read with 50 tasks by default; far too many for a laptop.
+        .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
     )

@@ -64,3 +64,17 @@ def client(service: str, profile: profiles.Profile | None = None, region: str | 
 def clear_cache() -> None:
     _client.cache_clear()
     _session.cache_clear()
+
+
+def arrow_fs(profile: profiles.Profile | None = None) -> Any:
+    """A pyarrow S3 filesystem on the same endpoint and credentials as the boto3 clients."""
+    from pyarrow import fs
+
+    p = profile or active_profile()
+    kwargs: dict[str, Any] = {"region": p.region or "us-east-1"}
+    if p.endpoint_url:
+        scheme, _, rest = p.endpoint_url.partition("://")
+        kwargs.update(endpoint_override=rest, scheme=scheme)
+    if p.access_key is not None:
+        kwargs.update(access_key=p.access_key, secret_key=p.secret_key)
+    return fs.S3FileSystem(**kwargs)

@@ -117,6 +117,9 @@ class Profile:
     tag_resources: bool
     spark_conf: Mapping[str, str] = field(default_factory=dict)
 
+    def __hash__(self) -> int:  # the mappings are derived data; identity is these fields
+        return hash((self.name, self.endpoint_url, self.access_key, self.secret_key, self.region))
+
     @property
     def runs_embedded_emulator(self) -> bool:
         return self.emulator == "embedded"

@@ -1,0 +1,1 @@
+"""The course labs: one package per lab, run and checked by labs.harness."""

@@ -1,0 +1,97 @@
+"""Lab 1.2.4 — S3 버킷 생성 및 파티셔닝된 데이터 저장 (the learner's file).
+
+Fill in the three TODO steps (see README.md), then:
+
+    bdlab run 1.2.4      # runs main() below against the active profile
+    bdlab check 1.2.4    # checks what is really in S3 now
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from labs.harness import LabContext, LabInfo
+from sim.datagen import clickstream
+
+LAB = LabInfo(
+    id="1.2.4",
+    slug="l124_s3_partitioning",
+    title="S3 버킷 생성 및 파티셔닝된 데이터 저장",
+    part=1,
+    summary="데이터 레이크 버킷을 만들고 raw/curated 영역에 Hive 스타일 파티션으로 저장합니다.",
+)
+
+# The dataset every learner gets (deterministic, so the checks know what to expect).
+START = datetime(2026, 1, 12, tzinfo=UTC)
+DAYS = 7
+ROWS = 70_000
+SEED = 124
+
+RAW_PREFIX = "raw/clickstream/"
+CURATED_PREFIX = "curated/clickstream/"
+REQUIRED_TAGS = {"project": "bdlab", "lab": "1.2.4"}
+
+
+def sample_events() -> pa.Table:
+    """The clickstream sample of this lab: ROWS events over DAYS days from START."""
+    return clickstream.generate(ROWS, START, DAYS, seed=SEED)
+
+
+def lake_bucket(ctx: LabContext) -> str:
+    """The lake bucket's name (unique per account, since bucket names are global on AWS)."""
+    return ctx.name("lake")
+
+
+# --------------------------------------------------------------------------- TODO
+def step1_create_bucket(ctx: LabContext) -> None:
+    """1단계: 레이크 버킷을 만들고 태그, 기본 암호화(SSE-S3), 퍼블릭 액세스 차단을 설정합니다."""
+    s3 = ctx.client("s3")  # noqa: F841  (use it below)
+    bucket = lake_bucket(ctx)  # noqa: F841
+    # TODO(1단계): s3.create_bucket(...), s3.put_bucket_tagging(...),
+    #              s3.put_bucket_encryption(...), s3.put_public_access_block(...)
+    raise NotImplementedError("TODO 1단계: README.md의 '1단계'를 보고 버킷을 만드세요.")
+
+
+def step2_upload_raw(ctx: LabContext, events: pa.Table) -> None:
+    """2단계: 원본 이벤트를 날짜별로 나눠 raw/clickstream/dt=YYYY-MM-DD/ 아래에 올립니다."""
+    # TODO(2단계): event_time의 날짜(UTC)별로 행을 나누고, JSON Lines(gzip)로
+    #              raw/clickstream/dt=<날짜>/events-0000.json.gz 에 put_object 하세요.
+    raise NotImplementedError("TODO 2단계: README.md의 '2단계'를 보고 raw 영역에 올리세요.")
+
+
+def step3_write_curated(ctx: LabContext) -> None:
+    """3단계: raw를 읽어 Parquet(snappy)로 바꿔 curated/clickstream/dt=YYYY-MM-DD/ 에 씁니다."""
+    # TODO(3단계): raw 파티션마다 읽어서 pyarrow.parquet로 snappy 압축 Parquet를 만들고
+    #              curated/clickstream/dt=<날짜>/part-00000.snappy.parquet 에 올리세요.
+    #              (dt 값은 경로에만 두고 파일 안에는 넣지 않습니다.)
+    raise NotImplementedError("TODO 3단계: README.md의 '3단계'를 보고 curated 영역을 만드세요.")
+
+
+# --------------------------------------------------------------------------- run
+def main(ctx: LabContext) -> dict[str, Any]:
+    events = sample_events()
+    step1_create_bucket(ctx)
+    step2_upload_raw(ctx, events)
+    step3_write_curated(ctx)
+    return {"bucket": lake_bucket(ctx), "rows": events.num_rows}
+
+
+def reset(ctx: LabContext) -> int:
+    """Delete the lab's bucket and everything in it; returns the number of objects removed."""
+    s3 = ctx.client("s3")
+    bucket = lake_bucket(ctx)
+    removed = 0
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for page in pages:
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                removed += len(keys)
+        s3.delete_bucket(Bucket=bucket)
+    except s3.exceptions.NoSuchBucket:
+        pass
+    return removed

@@ -1,0 +1,93 @@
+"""Reference solution of lab 1.2.4 (CI runs it and checks it on the embedded profile)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from labs.harness import LabContext
+from labs.l124_s3_partitioning.lab import (
+    CURATED_PREFIX,
+    RAW_PREFIX,
+    REQUIRED_TAGS,
+    lake_bucket,
+    sample_events,
+)
+
+
+def create_bucket(ctx: LabContext) -> str:
+    s3 = ctx.client("s3")
+    bucket = lake_bucket(ctx)
+    region = ctx.profile.region or "us-east-1"
+    kwargs: dict[str, Any] = {}
+    if region != "us-east-1":  # us-east-1 is the one region that takes no LocationConstraint
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(Bucket=bucket, **kwargs)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={
+        "TagSet": [{"Key": k, "Value": v} for k, v in REQUIRED_TAGS.items()]})
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    return bucket
+
+
+def event_dates(events: pa.Table) -> pa.Array:
+    return pc.strftime(events["event_time"], format="%Y-%m-%d")
+
+
+def upload_raw(ctx: LabContext, events: pa.Table) -> list[str]:
+    s3 = ctx.client("s3")
+    bucket = lake_bucket(ctx)
+    dates = event_dates(events)
+    keys = []
+    for dt in sorted(pc.unique(dates).to_pylist()):
+        day = events.filter(pc.equal(dates, dt))
+        lines = day.to_pandas().to_json(orient="records", lines=True, date_format="iso",
+                                        date_unit="us", force_ascii=False)
+        key = f"{RAW_PREFIX}dt={dt}/events-0000.json.gz"
+        s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(lines.encode(), compresslevel=6),
+                      ContentType="application/x-ndjson", ContentEncoding="gzip")
+        keys.append(key)
+    return keys
+
+
+def write_curated(ctx: LabContext) -> list[str]:
+    s3 = ctx.client("s3")
+    bucket = lake_bucket(ctx)
+    keys = []
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=RAW_PREFIX)
+    for page in pages:
+        for obj in page.get("Contents", []):
+            dt = obj["Key"][len(RAW_PREFIX):].split("/")[0].removeprefix("dt=")
+            raw = gzip.decompress(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+            table = pajson.read_json(io.BytesIO(raw))
+            table = table.set_column(
+                table.schema.get_field_index("event_time"), "event_time",
+                pc.cast(table["event_time"], pa.timestamp("us", tz="UTC")))
+            buf = io.BytesIO()
+            pq.write_table(table, buf, compression="snappy")
+            key = f"{CURATED_PREFIX}dt={dt}/part-00000.snappy.parquet"
+            s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue())
+            keys.append(key)
+    return keys
+
+
+def main(ctx: LabContext) -> dict[str, Any]:
+    events = sample_events()
+    bucket = create_bucket(ctx)
+    raw = upload_raw(ctx, events)
+    curated = write_curated(ctx)
+    return {"bucket": bucket, "rows": events.num_rows, "raw_files": len(raw),
+            "curated_files": len(curated)}
+

@@ -1,0 +1,1 @@
+"""Synthetic datasets for the labs and the demo (vectorised, deterministic by seed)."""
