@@ -46,11 +46,11 @@ _SPECS: dict[str, ProfileSpec] = {
         health_path="/_bdlab/health",
         runners=MappingProxyType(
             {
-                "s3": "bdlab emulator (own provider)",
-                "kinesis": "bdlab emulator",
-                "firehose": "bdlab emulator",
-                "cloudwatch": "bdlab emulator",
-                "emr_steps": "bdlab emulator: local Spark runs each step",
+                "s3": "bdlab emulator (own provider, durable on disk)",
+                "kinesis": "bdlab emulator (moto backend behind its own seam)",
+                "firehose": "bdlab emulator (moto backend behind its own seam)",
+                "cloudwatch": "bdlab emulator (moto backend behind its own seam)",
+                "emr_steps": "bdlab emulator (moto backend: steps are recorded, not run yet)",
                 "spark": "local[*] Spark, s3a -> emulator",
             }
         ),

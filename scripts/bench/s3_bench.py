@@ -10,6 +10,9 @@ Workloads per target (each bounded in time and count):
 Run:  python scripts/bench/s3_bench.py [--duration 5] [--targets null,moto,bdlab] [--quick]
 Writes bench-results/s3_bench.json (relative to the working directory) unless --json says where.
 
+All targets run at once and every workload is interleaved across them (round-robin 1 s slices
+of each PutObject cell, round-robin reps), because this machine is noisy.
+
 Heavy imports (boto3, rich, sim.*) are deferred so that ``--serve-null`` (the null server this
 script spawns from itself) starts as fast as possible.
 """
@@ -288,6 +291,11 @@ def s3_client(port: int) -> Any:
 
 
 # --------------------------------------------------------------------------- workloads
+# The targets run side by side and every workload is interleaved across them (round-robin
+# slices and reps), so a burst of noise on this shared machine hits all targets alike.
+SLICE_S = 1.0  # length of one round-robin slice of a PutObject cell
+
+
 @dataclass
 class Cell:
     value: float  # the headline number
@@ -295,41 +303,75 @@ class Cell:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-def put_small(client: Any, threads: int, duration: float, warmup: float, tag: str) -> Cell:
-    """PutObject of 1 KiB objects with ``threads`` threads sharing ``client``."""
+@dataclass
+class PutTally:
+    ops: int = 0
+    window: float = 0.0
+    lat: list[float] = field(default_factory=list)
+    slice_rates: list[float] = field(default_factory=list)
+    retries: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def cell(self, threads: int, warmup: float) -> Cell:
+        lats = sorted(self.lat)
+
+        def pct(p: float) -> float | None:
+            return round(lats[min(len(lats) - 1, int(p * len(lats)))] * 1000, 3) if lats else None
+
+        return Cell(
+            self.ops / self.window if self.window > 0 else 0.0,
+            "obj/s",
+            {
+                "threads": threads,
+                "ops": self.ops,
+                "window_s": round(self.window, 3),
+                "warmup_s": warmup,
+                "slice_rates": [round(r, 1) for r in self.slice_rates],
+                "p50_ms": pct(0.50),
+                "p99_ms": pct(0.99),
+                "retries": self.retries,
+                "errors": len(self.errors),
+                "first_errors": self.errors[:3],
+            },
+        )
+
+
+def put_slice(
+    client: Any, threads: int, duration: float, tag: str, tally: PutTally | None, max_ops: int
+) -> None:
+    """``threads`` threads sharing ``client`` PUT 1 KiB objects for ``duration`` seconds.
+
+    Only requests that start and finish inside the window count; ``tally=None`` is a warm-up.
+    """
     body = os.urandom(1024)
     lock = threading.Lock()
     t0 = time.perf_counter()
-    measure_from = t0 + warmup
-    until = measure_from + duration
-    counted: list[int] = [0] * threads
-    total: list[int] = [0] * threads
+    until = t0 + duration
+    counted = [0] * threads
     lat: list[list[float]] = [[] for _ in range(threads)]
     retries = [0]
     errors: list[str] = []
+    per_thread = max(1, max_ops // threads)
 
     def work(i: int) -> None:
         n = 0
-        while True:
+        while n < per_thread and len(errors) < MAX_ERRORS_PER_CELL:
             start = time.perf_counter()
-            if start >= until or total[i] >= MAX_OPS_PER_CELL // threads:
+            if start >= until:
                 return
-            if len(errors) >= MAX_ERRORS_PER_CELL:
-                return
+            key = f"{tag}/t{i}/{n:08d}"
+            n += 1
             try:
-                r = client.put_object(Bucket=BUCKET, Key=f"{tag}/t{i}/{n:08d}", Body=body)
-            except Exception as exc:  # counted, reported, and the cell goes on
+                r = client.put_object(Bucket=BUCKET, Key=key, Body=body)
+            except Exception as exc:  # counted and reported; the cell goes on
                 with lock:
                     errors.append(f"{type(exc).__name__}: {exc}"[:200])
                 continue
-            finally:
-                n += 1
             end = time.perf_counter()
-            total[i] += 1
             if r["ResponseMetadata"].get("RetryAttempts"):
                 with lock:
                     retries[0] += r["ResponseMetadata"]["RetryAttempts"]
-            if measure_from <= start and end <= until:
+            if end <= until:
                 counted[i] += 1
                 lat[i].append(end - start)
 
@@ -337,97 +379,141 @@ def put_small(client: Any, threads: int, duration: float, warmup: float, tag: st
     for t in pool:
         t.start()
     for t in pool:
-        t.join(duration + warmup + 130)  # a stuck request ends at botocore's read timeout
-    window = min(time.perf_counter(), until) - measure_from
+        t.join(duration + 130)  # a stuck request ends at botocore's read timeout
+    if tally is None:
+        return
+    window = min(time.perf_counter(), until) - t0
     ops = sum(counted)
-    lats = sorted(x for xs in lat for x in xs)
-
-    def pct(p: float) -> float | None:
-        return round(lats[min(len(lats) - 1, int(p * len(lats)))] * 1000, 3) if lats else None
-
-    return Cell(
-        ops / window if window > 0 else 0.0,
-        "obj/s",
-        {
-            "threads": threads,
-            "ops_measured": ops,
-            "ops_total": sum(total),
-            "window_s": round(window, 3),
-            "warmup_s": warmup,
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
-            "retries": retries[0],
-            "errors": len(errors),
-            "first_errors": errors[:3],
-        },
-    )
+    tally.ops += ops
+    tally.window += window
+    tally.slice_rates.append(ops / window if window > 0 else 0.0)
+    tally.lat.extend(x for xs in lat for x in xs)
+    tally.retries += retries[0]
+    tally.errors.extend(errors)
 
 
-def big_object(client: Any, reps: int, verify: bool) -> tuple[Cell, Cell]:
-    """Put then get one 64 MiB object from memory, ``reps`` times; best of each."""
-    data = os.urandom(BIG)
-    puts: list[float] = []
-    gets: list[float] = []
-    notes: list[str] = []
-    retries = 0
-    for _ in range(reps):
-        t = time.perf_counter()
-        r = client.put_object(Bucket=BUCKET, Key=BIG_KEY, Body=data)
-        puts.append(time.perf_counter() - t)
-        retries += r["ResponseMetadata"].get("RetryAttempts", 0)
-        t = time.perf_counter()
-        r = client.get_object(Bucket=BUCKET, Key=BIG_KEY)
-        got = r["Body"].read()
-        gets.append(time.perf_counter() - t)
-        retries += r["ResponseMetadata"].get("RetryAttempts", 0)
-        if len(got) != BIG:
-            notes.append(f"get returned {len(got)} bytes, expected {BIG}")
-        elif verify and got != data:
-            notes.append("get returned different bytes than were put")
-        del got
-    raw = {"bytes": BIG, "reps": reps, "retries": retries, "notes": notes}
-    return (
-        Cell(BIG / min(puts) / 1e6, "MB/s", {**raw, "seconds": [round(x, 4) for x in puts]}),
-        Cell(BIG / min(gets) / 1e6, "MB/s", {**raw, "seconds": [round(x, 4) for x in gets]}),
-    )
-
-
-def measure_up(target: str, reps: int) -> Cell:
-    times: list[float] = []
-    for _ in range(reps):
-        server = spawn(target)
-        try:
-            times.append(wait_up(server))
-        finally:
-            stop(server)
-    return Cell(min(times) * 1000, "ms", {"seconds": [round(x, 4) for x in times]})
-
-
-def run_target(target: str, args: argparse.Namespace, log: Any) -> dict[str, Cell]:
-    cells: dict[str, Cell] = {}
-    server = spawn(target)
-    try:
-        up_once = wait_up(server)
-        log(f"[bold]{target}[/] up on :{server.port} in {up_once * 1000:.0f} ms")
-        client = s3_client(server.port)
-        client.create_bucket(Bucket=BUCKET)
-        for threads in (1, 4):
-            name = f"put-1k-t{threads}"
-            cells[name] = put_small(client, threads, args.duration, args.warmup, name)
-            log(
-                f"  {name}: {cells[name].value:,.0f} obj/s "
-                f"(p50 {cells[name].raw['p50_ms']} ms, errors {cells[name].raw['errors']})"
-            )
-        cells["put-64m"], cells["get-64m"] = big_object(client, args.reps, target != "null")
+def put_small(
+    clients: dict[str, Any], threads: int, duration: float, warmup: float, log: Any
+) -> dict[str, Cell]:
+    """One PutObject cell per target, run as interleaved slices of about ``SLICE_S``."""
+    name = f"put-1k-t{threads}"
+    for client in clients.values():
+        put_slice(client, threads, warmup, f"{name}/warm", None, MAX_OPS_PER_CELL)
+    slices = max(1, round(duration / SLICE_S))
+    tallies = {t: PutTally() for t in clients}
+    for s in range(slices):
+        for target, client in clients.items():
+            budget = MAX_OPS_PER_CELL - tallies[target].ops
+            if budget > 0:
+                put_slice(
+                    client, threads, duration / slices, f"{name}/s{s}", tallies[target], budget
+                )
+    cells = {t: tallies[t].cell(threads, warmup) for t in clients}
+    for t, c in cells.items():
         log(
-            f"  64 MiB: put {cells['put-64m'].value:,.1f} MB/s, "
-            f"get {cells['get-64m'].value:,.1f} MB/s"
+            f"  {t:5} {name}: {c.value:8,.0f} obj/s  p50 {c.raw['p50_ms']} ms  "
+            f"p99 {c.raw['p99_ms']} ms err {c.raw['errors']} retry {c.raw['retries']}"
         )
-    finally:
-        stop(server)
-    cells["up"] = measure_up(target, args.reps)
-    log(f"  up: {cells['up'].value:,.0f} ms (best of {args.reps})")
     return cells
+
+
+def big_object(clients: dict[str, Any], reps: int, log: Any) -> dict[str, tuple[Cell, Cell]]:
+    """Put then get one 64 MiB object from memory, ``reps`` rounds over targets; best of each."""
+    data = os.urandom(BIG)
+    puts: dict[str, list[float]] = {t: [] for t in clients}
+    gets: dict[str, list[float]] = {t: [] for t in clients}
+    notes: dict[str, list[str]] = {t: [] for t in clients}
+    retries = dict.fromkeys(clients, 0)
+    for _ in range(reps):
+        for target, client in clients.items():
+            t = time.perf_counter()
+            r = client.put_object(Bucket=BUCKET, Key=BIG_KEY, Body=data)
+            puts[target].append(time.perf_counter() - t)
+            retries[target] += r["ResponseMetadata"].get("RetryAttempts", 0)
+            t = time.perf_counter()
+            r = client.get_object(Bucket=BUCKET, Key=BIG_KEY)
+            got = r["Body"].read()
+            gets[target].append(time.perf_counter() - t)
+            retries[target] += r["ResponseMetadata"].get("RetryAttempts", 0)
+            if len(got) != BIG:
+                notes[target].append(f"get returned {len(got)} bytes, expected {BIG}")
+            elif target != "null" and got != data:
+                notes[target].append("get returned different bytes than were put")
+            del got
+    out: dict[str, tuple[Cell, Cell]] = {}
+    for target in clients:
+        raw = {"bytes": BIG, "reps": reps, "retries": retries[target], "notes": notes[target]}
+        out[target] = (
+            Cell(
+                BIG / min(puts[target]) / 1e6,
+                "MB/s",
+                {**raw, "seconds": [round(x, 4) for x in puts[target]]},
+            ),
+            Cell(
+                BIG / min(gets[target]) / 1e6,
+                "MB/s",
+                {**raw, "seconds": [round(x, 4) for x in gets[target]]},
+            ),
+        )
+        log(
+            f"  {target:5} 64 MiB: put {out[target][0].value:7,.1f} MB/s  "
+            f"get {out[target][1].value:7,.1f} MB/s  {'; '.join(notes[target])}"
+        )
+    return out
+
+
+def measure_up(targets: list[str], reps: int, log: Any) -> dict[str, Cell]:
+    """Fresh starts, ``reps`` rounds over targets (the long-running servers are stopped)."""
+    times: dict[str, list[float]] = {t: [] for t in targets}
+    for _ in range(reps):
+        for target in targets:
+            server = spawn(target)
+            try:
+                times[target].append(wait_up(server))
+            finally:
+                stop(server)
+    cells = {
+        t: Cell(min(v) * 1000, "ms", {"seconds": [round(x, 4) for x in v]})
+        for t, v in times.items()
+    }
+    for t, c in cells.items():
+        log(f"  {t:5} up: {c.value:6,.0f} ms  (all: {c.raw['seconds']})")
+    return cells
+
+
+def run(
+    targets: list[str], args: argparse.Namespace, log: Any, failures: dict[str, str]
+) -> dict[str, dict[str, Cell]]:
+    """Start every target, run each workload interleaved across them, stop them, then 'up'."""
+    servers: dict[str, Server] = {}
+    clients: dict[str, Any] = {}
+    results: dict[str, dict[str, Cell]] = {t: {} for t in targets}
+    try:
+        for target in targets:
+            try:
+                server = servers[target] = spawn(target)
+                took = wait_up(server)
+                client = s3_client(server.port)
+                client.create_bucket(Bucket=BUCKET)
+                clients[target] = client
+                log(
+                    f"[bold]{target}[/] up on :{server.port} in {took * 1000:.0f} ms "
+                    f"(pid {server.proc.pid})"
+                )
+            except Exception as exc:
+                failures[target] = f"{type(exc).__name__}: {exc}"
+                log(f"[red]{target} failed to start:[/] {failures[target]}")
+        for threads in (1, 4):
+            for t, c in put_small(clients, threads, args.duration, args.warmup, log).items():
+                results[t][f"put-1k-t{threads}"] = c
+        for t, (put, get) in big_object(clients, args.reps, log).items():
+            results[t]["put-64m"], results[t]["get-64m"] = put, get
+    finally:
+        for server in servers.values():
+            stop(server)
+    for t, c in measure_up([t for t in targets if t in clients], args.reps, log).items():
+        results[t]["up"] = c
+    return {t: r for t, r in results.items() if r}
 
 
 # --------------------------------------------------------------------------- output
@@ -546,12 +632,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     results: dict[str, dict[str, Cell]] = {}
     failures: dict[str, str] = {}
-    for target in [t for t in TARGETS if t in args.targets]:
-        try:
-            results[target] = run_target(target, args, console.print)
-        except Exception as exc:
-            failures[target] = f"{type(exc).__name__}: {exc}"
-            console.print(f"[red]{target} failed:[/] {failures[target]}")
+    try:
+        results = run([t for t in TARGETS if t in args.targets], args, console.print, failures)
+    except Exception as exc:
+        failures["run"] = f"{type(exc).__name__}: {exc}"
+        console.print(f"[red]benchmark failed:[/] {failures['run']}")
     render(results, console)
 
     out = Path(args.json)

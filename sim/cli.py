@@ -1,0 +1,398 @@
+"""The `bdlab` command: one group for the emulator, labs, demo, setup and diagnostics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sim import profiles, runtime, settings
+from sim.emulator import server
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="bdlab: local AWS big-data pipeline lab (embedded | localstack | aws).")
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    overrides: dict[str, Any] = {}
+
+
+def _settings() -> settings.Settings:
+    return settings.load(_State.overrides)
+
+
+def _profile(cfg: settings.Settings | None = None) -> profiles.Profile:
+    return profiles.resolve(cfg or _settings())
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _guard(fn: Any) -> Any:
+    """Turn every expected failure into one actionable line and exit code 2."""
+    import functools
+
+    from labs.harness import LabError
+    from spark.jars import JarsMissingError
+
+    expected: tuple[type[BaseException], ...] = (
+        settings.SettingsError, profiles.ProfileError, LabError, server.EmulatorError,
+        runtime.NotReachable, JarsMissingError)
+    try:
+        from spark.session import SparkSetupError
+        expected += (SparkSetupError,)
+    except ImportError:
+        pass
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except expected as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return wrapper
+
+
+@app.callback()
+def main(
+    profile: str | None = typer.Option(None, "--profile", "-p",
+                                       help="embedded | localstack | aws (default: embedded)."),
+    port: int | None = typer.Option(None, "--port", help="Port of the embedded emulator."),
+    state_dir: str | None = typer.Option(None, "--state-dir", help="Emulator state folder."),
+) -> None:
+    _State.overrides = {"profile": profile, "port": port, "state_dir": state_dir}
+    try:
+        profiles.resolve(_settings())
+    except (settings.SettingsError, profiles.ProfileError) as exc:
+        _fail(str(exc))
+
+
+# ----------------------------------------------------------------- emulator
+@app.command()
+@_guard
+def up(foreground: bool = typer.Option(False, "--foreground", help="Run in this terminal."),
+       clock_speed: float | None = typer.Option(None, "--clock-speed")) -> None:
+    """Start the embedded emulator (background by default)."""
+    cfg = _settings()
+    prof = _profile(cfg)
+    if not prof.runs_embedded_emulator:
+        _fail(f"profile {prof.name!r} has no embedded emulator ({prof.summary}); "
+              "`bdlab up` is for the embedded profile.")
+    speed = clock_speed if clock_speed is not None else cfg.clock_speed
+    if foreground:
+        console.print(f"bdlab emulator on {prof.endpoint_url} (Ctrl-C stops it)")
+        server.serve(cfg.host, cfg.port, cfg.state_path, speed, cfg.fsync, cfg.log_level)
+        return
+    t0 = time.perf_counter()
+    existing = server.running(cfg.state_path)
+    if existing is not None and runtime.emulator_health(prof) is not None:
+        console.print(f"already running: pid {existing.pid} on {prof.endpoint_url}")
+        return
+    pid, h = server.start_background(cfg.host, cfg.port, cfg.state_path, speed, cfg.fsync,
+                                     cfg.log_level)
+    console.print(f"[green]up[/] pid {pid} on {prof.endpoint_url} in "
+                  f"{time.perf_counter() - t0:.2f} s; state in {cfg.state_path} "
+                  f"({h['s3']['buckets']} buckets, {h['s3']['objects']} objects)")
+
+
+@app.command()
+@_guard
+def down() -> None:
+    """Stop the background emulator (its state stays in the state folder)."""
+    cfg = _settings()
+    pid = server.stop_background(cfg.state_path)
+    console.print(f"stopped pid {pid}" if pid else "not running")
+
+
+@app.command()
+@_guard
+def status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Active profile, endpoints, emulator health and what runs where."""
+    cfg = _settings()
+    prof = _profile(cfg)
+    health = runtime.emulator_health(prof) if prof.uses_emulator else None
+    info: dict[str, Any] = {
+        "profile": prof.name,
+        "profile_source": cfg.sources["profile"],
+        "summary": prof.summary,
+        "endpoint": prof.endpoint_url or "AWS default endpoints",
+        "region": prof.region or "(from AWS config)",
+        "credentials": "static test/test" if prof.access_key else "default AWS credential chain",
+        "emulator": ("running" if health else "not running") if prof.uses_emulator else "none",
+        "runners": dict(prof.runners),
+        "health": health,
+    }
+    if as_json:
+        print(json.dumps(info, indent=1))
+        return
+    t = Table(show_header=False, box=None)
+    for k in ("profile", "summary", "endpoint", "region", "credentials", "emulator"):
+        val = info[k]
+        if k == "profile":
+            val = f"[bold]{val}[/] (from {info['profile_source']})"
+        if k == "emulator" and health:
+            val = (f"[green]running[/] pid {health['pid']}, up {health['uptime_s']:.0f} s, "
+                   f"{health['s3']['buckets']} buckets / {health['s3']['objects']} objects, "
+                   f"clock x{health['clock']['speed']:g}"
+                   + (", [yellow]faults active[/]" if health["faults_active"] else ""))
+        elif k == "emulator" and prof.uses_emulator:
+            val = "[red]not running[/] (`bdlab up`)"
+        t.add_row(f"[dim]{k}[/]", str(val))
+    console.print(t)
+    r = Table("what", "runs on", title="what runs where", title_justify="left")
+    for what, where in prof.runners.items():
+        r.add_row(what, where)
+    console.print(r)
+
+
+@app.command()
+@_guard
+def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check Python, Java, Spark jars, port, disk and the emulator; print fixes."""
+    from sim import doctor as doc
+
+    results = doc.run(_settings())
+    if as_json:
+        print(json.dumps([r.__dict__ for r in results], indent=1))
+    else:
+        t = Table("", "check", "found", "fix")
+        for r in results:
+            mark = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+            t.add_row(mark[r.level], r.name, r.found, r.fix)
+        console.print(t)
+    if any(r.level == "fail" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+@_guard
+def clock(speed: float | None = typer.Option(None, "--speed", help="e.g. 60: a minute a second"),
+          advance: float | None = typer.Option(None, "--advance", help="jump N seconds ahead")
+          ) -> None:
+    """Show or change the emulator clock."""
+    body: dict[str, Any] = {}
+    if speed is not None:
+        body["speed"] = speed
+    if advance is not None:
+        body["advance"] = advance
+    data = _admin("/_bdlab/clock", body if body else None)
+    console.print_json(data=data)
+
+
+@app.command()
+@_guard
+def faults(assignments: list[str] = typer.Argument(None, help="knob=value, e.g. throttle_rate=0.2"),
+           service: str = typer.Option("*", "--service", help="scope, e.g. s3 (default: all)"),
+           reset: bool = typer.Option(False, "--reset", help="clear every fault")) -> None:
+    """Show or set fault-injection knobs (all off by default)."""
+    if reset:
+        data = _admin("/_bdlab/faults", method="DELETE")
+    elif assignments:
+        body: dict[str, Any] = {"service": service}
+        for a in assignments:
+            if "=" not in a:
+                _fail(f"expected knob=value, got {a!r}")
+            k, v = a.split("=", 1)
+            body[k] = v
+        data = _admin("/_bdlab/faults", body)
+    else:
+        data = _admin("/_bdlab/faults")
+    console.print_json(data=data)
+
+
+def _admin(path: str, body: dict[str, Any] | None = None, method: str | None = None) -> Any:
+    prof = _profile()
+    if not prof.runs_embedded_emulator or not prof.endpoint_url:
+        _fail(f"the clock and faults belong to the embedded emulator; profile {prof.name!r} "
+              "has none.")
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{prof.endpoint_url}{path}", data=data,
+                                 method=method or ("POST" if data else "GET"))
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        _fail(json.loads(exc.read() or b"{}").get("error", str(exc)))
+    except (urllib.error.URLError, OSError):
+        _fail(f"the emulator does not answer at {prof.endpoint_url}: `bdlab up` first.")
+
+
+# --------------------------------------------------------------------- labs
+@app.command("labs")
+@_guard
+def labs_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the labs with your progress."""
+    from labs import harness
+
+    progress = harness.load_progress()
+    rows = []
+    for lab_id, lab in harness.discover().items():
+        p = progress.get(lab_id, {})
+        rows.append({"id": lab_id, "title": lab.info.title, "part": lab.info.part,
+                     "status": p.get("status", "not started"),
+                     "checks": f"{p['passed']}/{p['total']}" if p else "",
+                     "folder": str(lab.path)})
+    if as_json:
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+        return
+    t = Table("lab", "title", "status", "checks")
+    for r in rows:
+        color = {"passed": "green", "failed": "red"}.get(r["status"], "dim")
+        t.add_row(r["id"], r["title"], f"[{color}]{r['status']}[/]", r["checks"])
+    console.print(t)
+
+
+@app.command()
+@_guard
+def run(lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
+        solution: bool = typer.Option(False, "--solution", help="run the reference solution")
+        ) -> None:
+    """Run a lab's code (yours, or the reference solution) against the active profile."""
+    from labs import harness
+
+    lab = harness.find(lab_id)
+    cfg = _settings()
+    prof = _profile(cfg)
+    runtime.ensure_up(prof, cfg)
+    ctx = harness.context(lab, prof)
+    console.print(f"running lab {lab.info.id} {lab.info.title} "
+                  f"({'solution' if solution else 'lab.py'}) on profile {prof.name}")
+    t0 = time.perf_counter()
+    try:
+        result = lab.runner(solution)(ctx)
+    except NotImplementedError as exc:
+        _fail(f"{exc}  ({lab.path / 'lab.py'})", 1)
+    console.print(f"[green]done[/] in {time.perf_counter() - t0:.1f} s: {result}")
+    console.print(f"next: `bdlab check {lab.info.id}`")
+
+
+@app.command()
+@_guard
+def check(lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Run a lab's checks against real state; failures say expected, found and a hint."""
+    from labs import harness
+
+    lab = harness.find(lab_id)
+    cfg = _settings()
+    prof = _profile(cfg)
+    runtime.ensure_up(prof, cfg)
+    results = harness.run_checks(lab, harness.context(lab, prof))
+    harness.record(lab, prof.name, results)
+    passed = sum(r.passed for r in results)
+    if as_json:
+        print(json.dumps({"lab": lab.info.id, "passed": passed, "total": len(results),
+                          "checks": harness.results_json(results)}, indent=1, ensure_ascii=False))
+    else:
+        console.print(f"[bold]{lab.info.id} {lab.info.title}[/]")
+        for r in results:
+            if r.passed:
+                console.print(f"  [green]✓[/] {r.order}. {r.title}")
+            else:
+                console.print(f"  [red]✗[/] {r.order}. {r.title}")
+                console.print(f"      기대: {r.expected}", highlight=False)
+                console.print(f"      실제: {r.found}", highlight=False)
+                console.print(f"      [yellow]힌트:[/] {r.hint}", highlight=False)
+        console.print(f"{passed}/{len(results)} checks passed")
+    if passed != len(results):
+        raise typer.Exit(1)
+
+
+@app.command()
+@_guard
+def reset(lab_id: str | None = typer.Argument(None, help="a lab id; without it: ALL state"),
+          yes: bool = typer.Option(False, "--yes", "-y", help="do not ask")) -> None:
+    """Reset one lab (its resources), or wipe the whole emulator state folder."""
+    cfg = _settings()
+    if lab_id:
+        from labs import harness
+
+        lab = harness.find(lab_id)
+        prof = _profile(cfg)
+        runtime.ensure_up(prof, cfg)
+        removed = lab.reset(harness.context(lab, prof))
+        harness.forget(lab)
+        console.print(f"lab {lab.info.id} reset ({removed} objects removed)")
+        return
+    state = cfg.state_path
+    if not yes:
+        if not sys.stdin.isatty():
+            _fail(f"refusing to wipe {state} without confirmation: add --yes.")
+        typer.confirm(f"Delete ALL emulator state in {state}?", abort=True)
+    pid = server.stop_background(state)
+    if state.exists():
+        shutil.rmtree(state)
+    console.print(f"wiped {state}" + (f" (stopped emulator pid {pid})" if pid else ""))
+
+
+# -------------------------------------------------------------- setup & demo
+@app.command()
+@_guard
+def setup(offline: bool = typer.Option(False, "--offline", help="only verify the cache")) -> None:
+    """Fetch Spark's extra jars once into the project's cache (then it works offline)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from spark import jars
+
+    cache = jars.cache_dir(_settings())
+    missing = jars.missing_jars(cache)
+    if not missing:
+        console.print(f"jars: all {len(jars.load_lock())} present in {cache}")
+        return
+    total = sum(j.size for j in missing)
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  console=console) as progress:
+        task = progress.add_task(f"{len(missing)} jars", total=total)
+
+        def tick(spec: Any, done: int, size: int) -> None:
+            progress.update(task, advance=done, description=spec.filename)
+
+        jars.ensure_jars(cache, offline=offline, progress=tick)
+    console.print(f"jars: {len(jars.load_lock())} in {cache} ({total / 1e6:.1f} MB fetched)")
+
+
+@app.command()
+@_guard
+def demo(rows: int = typer.Option(200_000, "--rows", help="events to generate"),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """The main job: data -> partitioned S3 lake -> Spark (s3a) -> Delta table -> results."""
+    from sim import demo as demo_mod
+
+    cfg = _settings()
+    prof = _profile(cfg)
+    runtime.ensure_up(prof, cfg)
+    result = demo_mod.run(prof, cfg, rows=rows, console=None if as_json else console)
+    if as_json:
+        print(json.dumps(result, indent=1, default=str))
+
+
+@app.command()
+@_guard
+def bench(args: list[str] = typer.Argument(None)) -> None:
+    """Run the S3 benchmark (scripts/bench/s3_bench.py) and print its table."""
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench" / "s3_bench.py"
+    if not script.exists():
+        _fail(f"{script} not found: benchmarks ship with the source checkout.")
+    raise typer.Exit(subprocess.call([sys.executable, str(script), *(args or [])]))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Spark for bdlab: per-profile sessions, the pinned jar set, and the batch jobs."""

@@ -1,0 +1,151 @@
+"""A SparkSession for the active profile: local[*], s3a on the profile's endpoint, Delta.
+
+Tuned for a 2-core, 8 GB laptop: a small driver heap, few shuffle partitions, no UI.
+The S3A magic committer writes task output as pending multipart uploads that become
+visible only at job commit, so a killed job leaves no partial files (see
+shared/aws-semantics.md, "Spark on EMR writing to S3").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sim import clients, profiles, settings
+from spark import jars
+
+
+class SparkSetupError(RuntimeError):
+    """Java or the jars are not there; one line says how to fix it."""
+
+
+_lock = threading.Lock()
+_active: dict[str, Any] = {}
+
+
+def java_binary() -> str | None:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def java_version(binary: str | None = None) -> int | None:
+    """Major version of the java Spark will use (None when there is none)."""
+    java = binary or java_binary()
+    if java is None:
+        return None
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2) or 0) if major == 1 else major
+
+
+def require_java(minimum: int = 17) -> int:
+    v = java_version()
+    if v is None:
+        raise SparkSetupError(
+            "Java not found: Spark needs Java 17 or newer. Install it (Debian/Ubuntu: "
+            "`sudo apt-get install openjdk-17-jre-headless`, macOS: `brew install openjdk@17`, "
+            "Windows: Temurin 17) or set JAVA_HOME.")
+    if v < minimum:
+        raise SparkSetupError(f"Java {v} found at {java_binary()}, but Spark 4 needs Java "
+                              f"{minimum}+: install Java 17+ and point JAVA_HOME at it.")
+    return v
+
+
+def jar_cache(cfg: settings.Settings) -> Path:
+    return Path(cfg.jars_dir).expanduser() if cfg.jars_dir else jars.default_cache_dir()
+
+
+def committer_conf() -> dict[str, str]:
+    return {
+        "spark.hadoop.fs.s3a.committer.name": "magic",
+        "spark.hadoop.fs.s3a.committer.magic.enabled": "true",
+        "spark.sql.sources.commitProtocolClass":
+            "org.apache.spark.internal.io.cloud.PathOutputCommitProtocol",
+        "spark.sql.parquet.output.committer.class":
+            "org.apache.spark.internal.io.cloud.BindingParquetOutputCommitter",
+    }
+
+
+def build_conf(profile: profiles.Profile, cfg: settings.Settings,
+               jar_paths: list[Path]) -> dict[str, str]:
+    """Every Spark setting bdlab uses, derived from the profile (no profile names here)."""
+    conf: dict[str, str] = {
+        "spark.master": "local[*]",
+        "spark.app.name": "bdlab",
+        "spark.driver.memory": cfg.spark_driver_memory,
+        "spark.sql.shuffle.partitions": str(cfg.spark_shuffle_partitions),
+        "spark.default.parallelism": str(cfg.spark_shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.jars": ",".join(str(p) for p in jar_paths),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.warehouse.dir": str(cfg.state_path / "spark-warehouse"),
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.fast.upload.buffer": "bytebuffer",
+        "spark.hadoop.fs.s3a.multipart.size": "32M",
+        "spark.hadoop.fs.s3a.connection.maximum": "64",
+        "spark.hadoop.fs.s3a.attempts.maximum": "5",
+        "spark.hadoop.fs.s3a.retry.limit": "5",
+        "spark.hadoop.fs.s3a.change.detection.mode": "server",
+        "spark.hadoop.fs.s3a.bucket.probe": "0",
+        "spark.hadoop.fs.s3a.directory.marker.retention": "keep",
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.hadoop.fs.s3a.committer.staging.tmp.path": str(cfg.state_path / "spark-staging"),
+    }
+    conf.update(committer_conf())
+    conf.update(profile.spark_conf)
+    return conf
+
+
+def get_session(profile: profiles.Profile | None = None, app_name: str = "bdlab",
+                extra: Mapping[str, str] | None = None) -> Any:
+    """The (cached) SparkSession of ``profile``: checks Java and jars first, offline."""
+    cfg = settings.load()
+    prof = profile or clients.active_profile()
+    key = f"{prof.name}|{prof.endpoint_url}"
+    with _lock:
+        spark = _active.get(key)
+        if spark is not None and spark._jsc is not None:  # noqa: SLF001 (alive?)
+            return spark
+        require_java()
+        jar_paths = jars.ensure_jars(jar_cache(cfg), offline=True)
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.appName(app_name)
+        for k, v in {**build_conf(prof, cfg, jar_paths), **(extra or {})}.items():
+            builder = builder.config(k, v)
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
+        _active.clear()
+        _active[key] = spark
+        return spark
+
+
+def stop() -> None:
+    with _lock:
+        for spark in _active.values():
+            spark.stop()
+        _active.clear()

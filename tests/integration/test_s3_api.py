@@ -1,0 +1,145 @@
+"""S3 over HTTP with real boto3 (the way the labs and Spark use it)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+pytestmark = pytest.mark.integration
+
+
+def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def test_object_round_trip(aws: Callable[[str], Any], bucket: str) -> None:
+    s3 = aws("s3")
+    r = s3.put_object(Bucket=bucket, Key="a/b c+d.txt", Body=b"hello", ContentType="text/plain",
+                      Metadata={"owner": "lab"})
+    assert r["ETag"] == f'"{hashlib.md5(b"hello").hexdigest()}"'
+    got = s3.get_object(Bucket=bucket, Key="a/b c+d.txt")
+    assert got["Body"].read() == b"hello"
+    assert got["ContentType"] == "text/plain" and got["Metadata"] == {"owner": "lab"}
+    head = s3.head_object(Bucket=bucket, Key="a/b c+d.txt")
+    assert head["ContentLength"] == 5
+    assert s3.get_object(Bucket=bucket, Key="a/b c+d.txt", Range="bytes=1-3")["Body"].read() == b"ell"
+    assert s3.get_object(Bucket=bucket, Key="a/b c+d.txt", Range="bytes=-2")["Body"].read() == b"lo"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="a/b c+d.txt", Range="bytes=10-20")
+    assert code(e) == "InvalidRange"
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "a/b c+d.txt"})
+    assert s3.get_object(Bucket=bucket, Key="copy")["Body"].read() == b"hello"
+    s3.delete_object(Bucket=bucket, Key="copy")
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="copy")
+    assert code(e) == "NoSuchKey"
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="copy")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_errors_have_aws_codes(aws: Callable[[str], Any], bucket: str, unique: Callable[[str], str]) -> None:
+    s3 = aws("s3")
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket=unique("missing"))
+    assert code(e) == "NoSuchBucket"
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket="No_Such")
+    assert code(e) == "InvalidBucketName"
+    s3.put_object(Bucket=bucket, Key="x", Body=b"1")
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket=bucket)
+    assert code(e) == "BucketNotEmpty"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="x", Body=b"2", IfNoneMatch="*")
+    assert code(e) == "PreconditionFailed"
+    assert s3.get_object(Bucket=bucket, Key="x")["Body"].read() == b"1"
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+    assert code(e) == "NoSuchLifecycleConfiguration"
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+            "ID": "ia", "Status": "Enabled", "Filter": {"Prefix": ""},
+            "Transitions": [{"Days": 7, "StorageClass": "STANDARD_IA"}]}]})
+    assert code(e) == "InvalidArgument"
+
+
+def test_listing_v1_v2_pagination_and_encoding(aws: Callable[[str], Any], bucket: str) -> None:
+    s3 = aws("s3")
+    keys = [f"t/dt=2026-01-0{d}/part {i}.parquet" for d in range(1, 4) for i in range(4)]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"x")
+    pages = list(s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix="t/", PaginationConfig={"PageSize": 5}))
+    assert len(pages) == 3
+    assert [o["Key"] for p in pages for o in p.get("Contents", [])] == sorted(keys)
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="t/", Delimiter="/")
+    assert [c["Prefix"] for c in r["CommonPrefixes"]] == [f"t/dt=2026-01-0{d}/" for d in range(1, 4)]
+    v1 = list(s3.get_paginator("list_objects").paginate(Bucket=bucket, PaginationConfig={"PageSize": 7}))
+    assert [o["Key"] for p in v1 for o in p.get("Contents", [])] == sorted(keys)
+    assert s3.list_objects_v2(Bucket=bucket, StartAfter=keys[-2])["KeyCount"] == 1
+
+
+def test_multipart_upload_and_download(aws: Callable[[str], Any], bucket: str) -> None:
+    s3 = aws("s3")
+    data = bytes(range(256)) * (24 * 1024 * 4 + 1)  # ~24 MiB, not a part multiple
+    cfg = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024)
+    s3.upload_fileobj(io.BytesIO(data), bucket, "big.bin", Config=cfg)
+    head = s3.head_object(Bucket=bucket, Key="big.bin")
+    assert head["ContentLength"] == len(data) and head["ETag"].endswith('-4"')
+    out = io.BytesIO()
+    s3.download_fileobj(bucket, "big.bin", out, Config=cfg)
+    assert hashlib.sha256(out.getvalue()).digest() == hashlib.sha256(data).digest()
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="aborted")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="aborted", UploadId=uid, PartNumber=1, Body=b"x")
+    assert [u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]] == ["aborted"]
+    s3.abort_multipart_upload(Bucket=bucket, Key="aborted", UploadId=uid)
+    with pytest.raises(ClientError) as e:
+        s3.list_parts(Bucket=bucket, Key="aborted", UploadId=uid)
+    assert code(e) == "NoSuchUpload"
+
+
+def test_delete_objects_and_tagging(aws: Callable[[str], Any], bucket: str) -> None:
+    s3 = aws("s3")
+    for i in range(3):
+        s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x", Tagging="zone=raw")
+    assert s3.get_object_tagging(Bucket=bucket, Key="k0")["TagSet"] == [{"Key": "zone", "Value": "raw"}]
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k0"}, {"Key": "k1"}, {"Key": "nope"}]})
+    assert sorted(d["Key"] for d in r["Deleted"]) == ["k0", "k1", "nope"]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k2"]
+
+
+def test_presigned_url_and_unsigned_health(aws: Callable[[str], Any], bucket: str, profile: Any) -> None:
+    s3 = aws("s3")
+    s3.put_object(Bucket=bucket, Key="p.txt", Body=b"presigned")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p.txt"})
+    assert urllib.request.urlopen(url).read() == b"presigned"
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"{profile.endpoint_url}/{bucket}/absent")
+    assert e.value.code == 404 and b"<Code>NoSuchKey</Code>" in e.value.read()
+
+
+def test_malformed_requests_get_aws_errors_not_tracebacks(profile: Any, bucket: str) -> None:
+    base = profile.endpoint_url
+    cases = [
+        ("POST", f"/{bucket}?delete", b"<Delete><Object>"),
+        ("POST", f"/{bucket}/k?uploadId=nope", b"not xml"),
+        ("PUT", f"/{bucket}/k?partNumber=x&uploadId=nope", b"x"),
+        ("GET", f"/{bucket}?list-type=2&max-keys=abc", b""),
+        ("PUT", "/UPPER", b""),
+    ]
+    for method, path, body in cases:
+        req = urllib.request.Request(base + path, data=body or None, method=method)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req)
+        text = e.value.read().decode()
+        assert 400 <= e.value.code < 500, (path, e.value.code, text)
+        assert "<Code>" in text and "Traceback" not in text
