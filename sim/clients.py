@@ -17,9 +17,9 @@ from sim import profiles, settings
 _lock = threading.Lock()
 
 
-def _config(profile: profiles.Profile, service: str) -> botocore.config.Config:
+def _config(profile: profiles.Profile, service: str, retries: bool) -> botocore.config.Config:
     kwargs: dict[str, Any] = {
-        "retries": {"mode": "standard", "max_attempts": 5},
+        "retries": {"mode": "standard", "max_attempts": 5 if retries else 1},
         "connect_timeout": 5,
         "read_timeout": 120,
         "max_pool_connections": 32,
@@ -41,13 +41,13 @@ def _session(profile: profiles.Profile) -> boto3.session.Session:
 
 
 @lru_cache(maxsize=128)
-def _client(profile: profiles.Profile, service: str, region: str | None) -> Any:
+def _client(profile: profiles.Profile, service: str, region: str | None, retries: bool) -> Any:
     with _lock:  # boto3 sessions are not thread-safe while building clients
         return _session(profile).client(
             service,
             endpoint_url=profile.endpoint_url,
             region_name=region or profile.region,
-            config=_config(profile, service),
+            config=_config(profile, service, retries),
         )
 
 
@@ -56,9 +56,13 @@ def active_profile(name: str | None = None) -> profiles.Profile:
     return profiles.resolve(settings.load(), name)
 
 
-def client(service: str, profile: profiles.Profile | None = None, region: str | None = None) -> Any:
-    """A boto3 client for ``service`` on ``profile`` (default: the active profile)."""
-    return _client(profile or active_profile(), service, region)
+def client(service: str, profile: profiles.Profile | None = None, region: str | None = None,
+           retries: bool = True) -> Any:
+    """A boto3 client for ``service`` on ``profile`` (default: the active profile).
+
+    ``retries=False`` gives one attempt per call, to observe throttles and faults raw.
+    """
+    return _client(profile or active_profile(), service, region, retries)
 
 
 def clear_cache() -> None:

@@ -262,32 +262,14 @@ def stop(server: Server, timeout: float = 10.0) -> None:
 
 
 # --------------------------------------------------------------------------- clients
-CLIENT_ROUTE: dict[str, str] = {"route": "none"}
-
-
 def s3_client(port: int) -> Any:
-    """A boto3 S3 client for the embedded profile on ``port``, from the project's factory."""
+    """A boto3 S3 client for the embedded profile on ``port``, from the one client factory."""
     from sim import clients, profiles, settings
 
     profile = profiles.resolve(
         settings.load({"port": port, "host": "127.0.0.1", "region": "us-east-1"}), "embedded"
     )
-    try:
-        client = clients.client("s3", profile)
-        CLIENT_ROUTE["route"] = "sim.clients.client"
-        return client
-    except TypeError as exc:
-        CLIENT_ROUTE["route"] = f"fallback (sim.clients raised TypeError: {exc})"
-        # sim.clients caches on Profile, whose MappingProxyType fields are unhashable before
-        # Python 3.12. Same credentials, endpoint and botocore config, built here instead.
-        import boto3
-
-        kw = profile.boto_kwargs()
-        return boto3.session.Session(  # noqa: TID251 - fallback until sim.clients hashes on 3.11
-            aws_access_key_id=kw["aws_access_key_id"],
-            aws_secret_access_key=kw["aws_secret_access_key"],
-            region_name=kw["region_name"],
-        ).client("s3", endpoint_url=profile.endpoint_url, config=clients._config(profile, "s3"))
+    return clients.client("s3", profile)
 
 
 # --------------------------------------------------------------------------- workloads
@@ -655,7 +637,6 @@ def main(argv: list[str] | None = None) -> int:
             "big_bytes": BIG,
             "small_bytes": 1024,
             "mb": 1_000_000,
-            "client_route": CLIENT_ROUTE["route"],
         },
         "results": {
             t: {k: {"value": round(c.value, 3), "unit": c.unit, **c.raw} for k, c in cells.items()}

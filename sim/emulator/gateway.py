@@ -89,9 +89,11 @@ class Gateway:
             provider = self.providers.get(req.service, self.moto)
             return await provider.handle(req)
         except AwsError as err:
+            await req.drain()
             return not_modified_response(err) or error_response(req, err)
         except Exception:  # never a traceback on the wire
             log.exception("internal error serving %s %s", req.method, req.raw_path)
+            await req.drain()
             return error_response(req, AwsError(
                 "InternalError", "We encountered an internal error. Please try again.", 500,
                 sender=False))

@@ -88,6 +88,16 @@ class Request:
                 break
         self.body = b""
 
+    async def drain(self) -> None:
+        """Consume an unread body so the connection stays in sync (early error answers)."""
+        if self.body is not None or self.receive is None:
+            return
+        has_body = self.headers.get("content-length", "0") not in ("", "0") or \
+            "chunked" in self.headers.get("transfer-encoding", "")
+        if has_body:
+            async for _ in self.stream():
+                pass
+
     @property
     def target(self) -> str:
         return self.headers.get("x-amz-target", "")
