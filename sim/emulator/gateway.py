@@ -102,6 +102,7 @@ class Gateway:
         while True:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
+                self.moto.warm_up()
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 self.close()

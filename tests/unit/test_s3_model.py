@@ -63,7 +63,8 @@ def test_listing_with_delimiter_and_pages(s3: S3Backend) -> None:
 
 
 def test_conditional_writes(s3: S3Backend) -> None:
-    first = s3.put_bytes("lake", "c", b"v1")
+    first = s3.put_bytes("lake", "c", b"v1" * 200_000)  # big enough to live in a file
+    assert first.file
     rel, md5 = s3.write_file(b"v2")
     from sim.emulator.providers.s3.model import ObjectInfo
 

@@ -149,8 +149,14 @@ class MotoProvider:
         # One thread: moto is not thread-safe everywhere, and journal order must be call order.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moto")
 
+    def warm_up(self) -> None:
+        """Import moto on the moto thread in the background, so start-up stays fast."""
+        self.executor.submit(moto_app)
+
     def replay(self) -> tuple[int, int]:
         """Rebuild moto's state from the journal; returns (replayed, failed)."""
+        if self.journal.last == 0:
+            return 0, 0  # nothing to rebuild: leave moto unimported until it is needed
         reset_moto()
         ok = failed = 0
         for seq, _service, method, path, query, headers, body in self.journal.entries():

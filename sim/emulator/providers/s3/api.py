@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 from sim.emulator.protocol import AwsError, Request, Response
 from sim.emulator.providers.s3.model import (
     CONFIG_MISSING,
+    INLINE_MAX,
     ObjectInfo,
     S3Backend,
     quote_etag,
@@ -396,33 +397,41 @@ class S3Provider:
         return {"h": kept, "m": meta, "sclass": sclass, "t": tags,
                 "ctype": h.get("content-type", "binary/octet-stream")}
 
-    async def _receive(self, req: Request) -> tuple[str, int, str, dict[str, str]]:
-        """Stream the body into a new data file; returns (file, size, md5 hex, checksums)."""
+    async def _receive(self, req: Request, allow_inline: bool = True
+                       ) -> tuple[str, int, str, dict[str, str], bytes | None]:
+        """Read the body: small ones into memory (stored inline), larger ones streamed into a
+        new data file. Returns (file or "", size, md5 hex, checksums, inline bytes or None)."""
         h = req.headers
         chunked = ("aws-chunked" in h.get("content-encoding", "")
                    or h.get("x-amz-content-sha256", "").startswith("STREAMING-"))
         decoder = ChunkedDecoder() if chunked else None
         alg = _checksum_alg(req)
         digest = _Digest(alg)
-        rel, path = self.backend.new_file()
+        declared = h.get("x-amz-decoded-content-length") if decoder else h.get("content-length")
+        inline = (allow_inline and declared is not None and declared.isdigit()
+                  and int(declared) <= INLINE_MAX)
+        rel, path = ("", None) if inline else self.backend.new_file()
+        buf = bytearray()
         size = 0
         try:
-            with open(path, "wb") as fh:
-                if req.body is not None and decoder is None:
-                    fh.write(req.body)
-                    digest.update(req.body)
-                    size = len(req.body)
-                else:
-                    async for chunk in req.stream():
-                        if decoder is not None:
-                            chunk = decoder.feed(chunk)
-                        if chunk:
+            fh = open(path, "wb") if path is not None else None
+            try:
+                async for chunk in req.stream():
+                    if decoder is not None:
+                        chunk = decoder.feed(chunk)
+                    if chunk:
+                        if fh is not None:
                             fh.write(chunk)
-                            digest.update(chunk)
-                            size += len(chunk)
-                if self.backend.fsync:
+                        else:
+                            buf += chunk
+                        digest.update(chunk)
+                        size += len(chunk)
+                if fh is not None and self.backend.fsync:
                     fh.flush()
                     await asyncio.to_thread(_fsync, fh.fileno())
+            finally:
+                if fh is not None:
+                    fh.close()
             checksums: dict[str, str] = {}
             if alg:
                 sent = h.get(f"x-amz-checksum-{alg}") or (
@@ -438,21 +447,22 @@ class S3Provider:
                 if base64.b64encode(bytes.fromhex(md5)).decode() != h["content-md5"].strip():
                     raise AwsError("BadDigest", "The Content-MD5 you specified did not match "
                                    "what we received.")
-            declared = h.get("x-amz-decoded-content-length") if decoder else h.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) != size:
                 raise AwsError("IncompleteBody", "You did not provide the number of bytes "
                                "specified by the Content-Length HTTP header.")
         except BaseException:
-            path.unlink(missing_ok=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
             raise
-        return rel, size, md5, checksums
+        return rel, size, md5, checksums, (bytes(buf) if path is None else None)
 
     async def put_object(self, req: Request, bucket: str, key: str) -> Response:
         self.backend.require_bucket(bucket)
         attrs = self._object_attrs(req)
-        rel, size, md5, checksums = await self._receive(req)
+        rel, size, md5, checksums, inline = await self._receive(req)
         obj = ObjectInfo(bucket, key, size, md5, self.backend.clock.now(), rel, attrs["ctype"],
-                         attrs["sclass"], attrs["h"], attrs["m"], checksums, attrs["t"])
+                         attrs["sclass"], attrs["h"], attrs["m"], checksums, attrs["t"],
+                         inline=inline)
         self.backend.commit_object(obj, req.headers.get("if-none-match"),
                                    req.headers.get("if-match"))
         headers = [("etag", quote_etag(md5))]
@@ -502,12 +512,10 @@ class S3Provider:
         headers.append(("content-length", str(length)))
         if req.method == "HEAD":
             return Response(status, headers, b"")
-        path = self.backend.path_of(obj.file)
-        if length <= _SLICE:
-            with open(path, "rb") as fh:
-                fh.seek(start)
-                return Response(status, headers, fh.read(length))
-        return Response(status, headers, _file_slices(path, start, length))
+        if length <= _SLICE or not obj.file:
+            return Response(status, headers, self.backend.read_range(obj, start, length))
+        return Response(status, headers, _file_slices(self.backend.path_of(obj.file), start,
+                                                      length))
 
     def _check_read_conditions(self, req: Request, obj: ObjectInfo) -> None:
         h = req.headers
@@ -581,7 +589,7 @@ class S3Provider:
                           q: dict[str, str]) -> Response:
         number = _part_number(q)
         self.backend.get_upload(bucket, key, upload_id)
-        rel, size, md5, checksums = await self._receive(req)
+        rel, size, md5, checksums, _ = await self._receive(req, allow_inline=False)
         self.backend.put_part(bucket, key, upload_id, number, rel, size, md5)
         headers = [("etag", quote_etag(md5))]
         headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
@@ -602,9 +610,7 @@ class S3Provider:
                                "the form bytes=first-last where first and last are the "
                                "zero-based offsets of the first and last bytes to copy")
             start, end = parsed
-        with open(self.backend.path_of(src.file), "rb") as fh:
-            fh.seek(start)
-            data = fh.read(end - start + 1)
+        data = self.backend.read_range(src, start, end - start + 1)
         rel, md5 = self.backend.write_file(data)
         self.backend.put_part(bucket, key, upload_id, number, rel, len(data), md5)
         now = iso(self.backend.clock.now())

@@ -1,10 +1,12 @@
 """S3's domain model: buckets, objects, multipart uploads, durable on local disk.
 
 Plain Python with no HTTP in sight. Metadata lives in SQLite (WAL: a committed row survives
-a kill -9), object bytes in immutable files named by uuid. A write goes: bytes to a new file,
-then one committed row that points at it, then the answer. Overwrites never touch the old file
-until the new row is committed, so readers always see a whole object (strong consistency).
-Files no row points to (a crash between the two steps) are swept at start-up.
+a kill -9). Small objects (<= 256 KiB) live inside their row: creating a file costs far more
+than a WAL append on most file systems. Larger ones live in immutable files named by uuid: a
+write goes bytes to a new file, then one committed row that points at it, then the answer.
+Overwrites never touch the old file until the new row is committed, so readers always see a
+whole object (strong consistency). Files no row points to (a crash between the two steps)
+are swept at start-up.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sim.emulator.clock import Clock
 from sim.emulator.protocol import AwsError
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+INLINE_MAX = 256 * 1024
 MAX_PART_NUMBER = 10_000
 MAX_DELETE_KEYS = 1000
 MAX_KEY_BYTES = 1024
@@ -58,7 +61,7 @@ class ObjectInfo:
     size: int
     etag: str  # without quotes
     last_modified: float
-    file: str
+    file: str  # "" when the bytes are inline in the row
     content_type: str = "binary/octet-stream"
     storage_class: str = "STANDARD"
     headers: dict[str, str] = field(default_factory=dict)  # system headers kept verbatim
@@ -66,6 +69,7 @@ class ObjectInfo:
     checksums: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     parts: int = 0
+    inline: bytes | None = None  # the bytes of a small object being written
 
 
 @dataclass
@@ -125,7 +129,7 @@ class S3Backend:
               name TEXT PRIMARY KEY, region TEXT, created REAL, config TEXT NOT NULL DEFAULT '{}');
             CREATE TABLE IF NOT EXISTS objects(
               bucket TEXT, key TEXT, size INTEGER, etag TEXT, mtime REAL, file TEXT,
-              ctype TEXT, sclass TEXT, attrs TEXT, PRIMARY KEY(bucket, key)) WITHOUT ROWID;
+              ctype TEXT, sclass TEXT, attrs TEXT, data BLOB, PRIMARY KEY(bucket, key));
             CREATE TABLE IF NOT EXISTS uploads(
               id TEXT PRIMARY KEY, bucket TEXT, key TEXT, initiated REAL, attrs TEXT);
             CREATE TABLE IF NOT EXISTS parts(
@@ -133,6 +137,7 @@ class S3Backend:
               PRIMARY KEY(upload, num)) WITHOUT ROWID;
             """
         )
+        self._dirs: set[str] = set()
         self.sweep()
 
     # ----------------------------------------------------------------- files
@@ -141,7 +146,9 @@ class S3Backend:
         name = uuid.uuid4().hex
         rel = f"{name[:2]}/{name}"
         path = self.data / rel
-        path.parent.mkdir(exist_ok=True)
+        if name[:2] not in self._dirs:
+            path.parent.mkdir(exist_ok=True)
+            self._dirs.add(name[:2])
         return rel, path
 
     def path_of(self, rel: str) -> Path:
@@ -304,10 +311,11 @@ class S3Backend:
         attrs = json.dumps({"h": obj.headers, "m": obj.user_meta, "c": obj.checksums,
                             "t": obj.tags, "p": obj.parts})
         self.db.execute(
-            "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, file, ctype, sclass, attrs)"
-            " VALUES(?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, file, ctype, sclass,"
+            " attrs, data) VALUES(?,?,?,?,?,?,?,?,?,?)",
             (obj.bucket, obj.key, obj.size, obj.etag, obj.last_modified, obj.file,
-             obj.content_type, obj.storage_class, attrs))
+             obj.content_type, obj.storage_class, attrs, obj.inline))
+        obj.inline = None
         if old is not None and old[0] != obj.file:
             self._unlink(old[0])
         return obj
@@ -316,13 +324,27 @@ class S3Backend:
                   **kw: Any) -> ObjectInfo:
         """Convenience for the domain API and tests: store ``data`` at ``key``."""
         self.require_bucket(bucket)
-        rel, md5 = self.write_file(data)
+        if len(data) <= INLINE_MAX:
+            rel, md5, inline = "", hashlib.md5(data).hexdigest(), data
+        else:
+            (rel, md5), inline = self.write_file(data), None
         obj = ObjectInfo(bucket, key, len(data), md5, self.clock.now(), rel,
-                         content_type or "binary/octet-stream", **kw)
+                         content_type or "binary/octet-stream", inline=inline, **kw)
         return self.commit_object(obj)
 
     def read_bytes(self, bucket: str, key: str) -> bytes:
-        return self.path_of(self.head(bucket, key).file).read_bytes()
+        obj = self.head(bucket, key)
+        return self.read_range(obj, 0, obj.size)
+
+    def read_range(self, obj: ObjectInfo, start: int, length: int) -> bytes:
+        """``length`` bytes of ``obj`` from ``start`` (for ranges and small bodies)."""
+        if not obj.file:
+            row = self.db.execute("SELECT substr(data, ?, ?) FROM objects WHERE bucket=? AND key=?",
+                                  (start + 1, length, obj.bucket, obj.key)).fetchone()
+            return bytes(row[0]) if row and row[0] is not None else b""
+        with open(self.path_of(obj.file), "rb") as fh:
+            fh.seek(start)
+            return fh.read(length)
 
     def delete_object(self, bucket: str, key: str) -> None:
         self.require_bucket(bucket)
@@ -361,15 +383,21 @@ class S3Backend:
         """Copy by hard link (files are immutable, so sharing them is safe)."""
         src = self.head(src_bucket, src_key)
         self.require_bucket(bucket)
-        rel, path = self.new_file()
-        try:
-            os.link(self.path_of(src.file), path)
-        except OSError:
-            shutil.copyfile(self.path_of(src.file), path)
+        inline = None
+        rel = ""
+        if src.file:
+            rel, path = self.new_file()
+            try:
+                os.link(self.path_of(src.file), path)
+            except OSError:
+                shutil.copyfile(self.path_of(src.file), path)
+        else:
+            inline = self.read_range(src, 0, src.size)
         base = dst or src
         obj = ObjectInfo(bucket, key, src.size, src.etag, self.clock.now(), rel,
                          base.content_type, base.storage_class, dict(base.headers),
-                         dict(base.user_meta), dict(src.checksums), dict(base.tags), src.parts)
+                         dict(base.user_meta), dict(src.checksums), dict(base.tags), src.parts,
+                         inline)
         return self.commit_object(obj)
 
     def list_objects(self, bucket: str, prefix: str = "", delimiter: str = "",
