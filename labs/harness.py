@@ -131,8 +131,10 @@ def find(lab_id: str) -> Lab:
     for key, lab in all_labs.items():
         if lab_id in (key, lab.info.slug, key.replace(".", "")):
             return lab
-    raise LabError(f"unknown lab {lab_id!r}: `bdlab labs` lists them "
-                   f"({', '.join(all_labs) or 'none installed'}).")
+    raise LabError(
+        f"unknown lab {lab_id!r}: `bdlab labs` lists them "
+        f"({', '.join(all_labs) or 'none installed'})."
+    )
 
 
 def context(lab: Lab, profile: profiles.Profile | None = None, **options: Any) -> LabContext:
@@ -154,8 +156,10 @@ def run_checks(lab: Lab, ctx: LabContext, stop_at_first: bool = False) -> list[C
             res.passed = False
             res.expected = "the check to run"
             res.found = f"{type(exc).__name__}: {exc}"
-            res.hint = ("이전 단계가 끝났는지 확인하세요 (`bdlab run` 먼저). "
-                        + traceback.format_exception_only(exc)[-1].strip())
+            res.hint = (
+                "이전 단계가 끝났는지 확인하세요 (`bdlab run` 먼저). "
+                + traceback.format_exception_only(exc)[-1].strip()
+            )
         res.seconds = round(time.perf_counter() - t0, 3)
         results.append(res)
         if stop_at_first and not res.passed:

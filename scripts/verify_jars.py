@@ -67,7 +67,9 @@ def moto_server(log_path: Path) -> Iterator[str]:
     """Run moto_server on a free loopback port; yield its endpoint URL; stop it by PID."""
     exe = Path(sys.executable).with_name("moto_server")
     if not exe.exists():
-        raise SystemExit(f"moto_server not found next to {sys.executable}; install moto[server] into this venv.")
+        raise SystemExit(
+            f"moto_server not found next to {sys.executable}; install moto[server] into this venv."
+        )
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
@@ -82,7 +84,9 @@ def moto_server(log_path: Path) -> Iterator[str]:
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"moto_server did not start on {endpoint}; see {log_path}") from None
+                    raise SystemExit(
+                        f"moto_server did not start on {endpoint}; see {log_path}"
+                    ) from None
                 time.sleep(0.2)
         print(f"moto_server pid={proc.pid} at {endpoint} (log {log_path})", flush=True)
         yield endpoint
@@ -159,7 +163,12 @@ def sample_df(spark: Any, rows: int = 200) -> Any:
 
 def _short_error(exc: BaseException) -> str:
     text = str(exc).strip()
-    java_markers = ("NoClassDefFoundError", "ClassNotFoundException", "NoSuchMethodError", "AbstractMethodError")
+    java_markers = (
+        "NoClassDefFoundError",
+        "ClassNotFoundException",
+        "NoSuchMethodError",
+        "AbstractMethodError",
+    )
     for line in text.splitlines():
         if any(m in line for m in java_markers):
             return line.strip()[:400]
@@ -187,7 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--offline", action="store_true", help="do not download missing jars")
     parser.add_argument("--cache-dir", type=Path, default=None)
-    parser.add_argument("--skip", action="append", default=[], metavar="ARTIFACT", help="leave a locked artifact out")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="ARTIFACT",
+        help="leave a locked artifact out",
+    )
     parser.add_argument("--no-magic", action="store_true", help="skip the magic committer session")
     parser.add_argument("--json", type=Path, default=None, help="also write results as JSON here")
     parser.add_argument("-v", "--verbose", action="store_true", help="print full tracebacks")
@@ -236,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
         spark = build_session(jars, {**s3a_conf(endpoint), **DELTA_CONF}, "bdlab-verify-jars")
-        print(f"pyspark {pyspark.__version__}, hadoop {spark.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion()}")
+        print(
+            f"pyspark {pyspark.__version__}, hadoop {spark.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion()}"
+        )
 
         def check_parquet() -> str:
             df = sample_df(spark)
@@ -246,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
             assert (n, parts) == (200, 3), (n, parts)
             dirs = sorted({k.split("/")[2] for k in keys("parquet/events/") if "=" in k})
             assert dirs == ["dt=2024-01-01", "dt=2024-01-02", "dt=2024-01-03"], dirs
-            assert back.where("dt = '2024-01-02'").count() == sum(1 for i in range(200) if i % 3 == 1)
+            assert back.where("dt = '2024-01-02'").count() == sum(
+                1 for i in range(200) if i % 3 == 1
+            )
             return f"{n} rows, partitions {dirs}"
 
         def check_delta() -> str:
@@ -262,7 +281,13 @@ def main(argv: list[str] | None = None) -> int:
             sql_n = spark.sql(f"SELECT count(*) AS n FROM delta.`{path}`").first()["n"]
             DeltaTable.forPath(spark, path).delete("id < 5")
             after = spark.read.format("delta").load(path).count()
-            assert (n, v0, history, sql_n, after) == (110, 100, 2, 110, 100), (n, v0, history, sql_n, after)
+            assert (n, v0, history, sql_n, after) == (110, 100, 2, 110, 100), (
+                n,
+                v0,
+                history,
+                sql_n,
+                after,
+            )
             logs = [k for k in keys("delta/orders/_delta_log/") if k.endswith(".json")]
             return f"rows v0={v0} v1={n} after delete={after}, history={history}, log files={len(logs)}"
 
@@ -314,7 +339,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if args.json:
         args.json.write_text(
-            json.dumps({"skipped": args.skip, "jars": [str(p) for p in jars], "results": [asdict(r) for r in results]}, indent=2)
+            json.dumps(
+                {
+                    "skipped": args.skip,
+                    "jars": [str(p) for p in jars],
+                    "results": [asdict(r) for r in results],
+                },
+                indent=2,
+            )
             + "\n"
         )
     return 1 if failed else 0

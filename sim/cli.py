@@ -18,8 +18,11 @@ from rich.table import Table
 from sim import profiles, runtime, settings
 from sim.emulator import server
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="bdlab: local AWS big-data pipeline lab (embedded | localstack | aws).")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="bdlab: local AWS big-data pipeline lab (embedded | localstack | aws).",
+)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -49,10 +52,16 @@ def _guard(fn: Any) -> Any:
     from spark.jars import JarsMissingError
 
     expected: tuple[type[BaseException], ...] = (
-        settings.SettingsError, profiles.ProfileError, LabError, server.EmulatorError,
-        runtime.NotReachable, JarsMissingError)
+        settings.SettingsError,
+        profiles.ProfileError,
+        LabError,
+        server.EmulatorError,
+        runtime.NotReachable,
+        JarsMissingError,
+    )
     try:
         from spark.session import SparkSetupError
+
         expected += (SparkSetupError,)
     except ImportError:
         pass
@@ -71,8 +80,9 @@ def _guard(fn: Any) -> Any:
 
 @app.callback()
 def main(
-    profile: str | None = typer.Option(None, "--profile", "-p",
-                                       help="embedded | localstack | aws (default: embedded)."),
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="embedded | localstack | aws (default: embedded)."
+    ),
     port: int | None = typer.Option(None, "--port", help="Port of the embedded emulator."),
     state_dir: str | None = typer.Option(None, "--state-dir", help="Emulator state folder."),
 ) -> None:
@@ -86,14 +96,18 @@ def main(
 # ----------------------------------------------------------------- emulator
 @app.command()
 @_guard
-def up(foreground: bool = typer.Option(False, "--foreground", help="Run in this terminal."),
-       clock_speed: float | None = typer.Option(None, "--clock-speed")) -> None:
+def up(
+    foreground: bool = typer.Option(False, "--foreground", help="Run in this terminal."),
+    clock_speed: float | None = typer.Option(None, "--clock-speed"),
+) -> None:
     """Start the embedded emulator (background by default)."""
     cfg = _settings()
     prof = _profile(cfg)
     if not prof.runs_embedded_emulator:
-        _fail(f"profile {prof.name!r} has no embedded emulator ({prof.summary}); "
-              "`bdlab up` is for the embedded profile.")
+        _fail(
+            f"profile {prof.name!r} has no embedded emulator ({prof.summary}); "
+            "`bdlab up` is for the embedded profile."
+        )
     speed = clock_speed if clock_speed is not None else cfg.clock_speed
     if foreground:
         console.print(f"bdlab emulator on {prof.endpoint_url} (Ctrl-C stops it)")
@@ -104,11 +118,14 @@ def up(foreground: bool = typer.Option(False, "--foreground", help="Run in this 
     if existing is not None and runtime.emulator_health(prof) is not None:
         console.print(f"already running: pid {existing.pid} on {prof.endpoint_url}")
         return
-    pid, h = server.start_background(cfg.host, cfg.port, cfg.state_path, speed, cfg.fsync,
-                                     cfg.log_level)
-    console.print(f"[green]up[/] pid {pid} on {prof.endpoint_url} in "
-                  f"{time.perf_counter() - t0:.2f} s; state in {cfg.state_path} "
-                  f"({h['s3']['buckets']} buckets, {h['s3']['objects']} objects)")
+    pid, h = server.start_background(
+        cfg.host, cfg.port, cfg.state_path, speed, cfg.fsync, cfg.log_level
+    )
+    console.print(
+        f"[green]up[/] pid {pid} on {prof.endpoint_url} in "
+        f"{time.perf_counter() - t0:.2f} s; state in {cfg.state_path} "
+        f"({h['s3']['buckets']} buckets, {h['s3']['objects']} objects)"
+    )
 
 
 @app.command()
@@ -147,10 +164,12 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         if k == "profile":
             val = f"[bold]{val}[/] (from {info['profile_source']})"
         if k == "emulator" and health:
-            val = (f"[green]running[/] pid {health['pid']}, up {health['uptime_s']:.0f} s, "
-                   f"{health['s3']['buckets']} buckets / {health['s3']['objects']} objects, "
-                   f"clock x{health['clock']['speed']:g}"
-                   + (", [yellow]faults active[/]" if health["faults_active"] else ""))
+            val = (
+                f"[green]running[/] pid {health['pid']}, up {health['uptime_s']:.0f} s, "
+                f"{health['s3']['buckets']} buckets / {health['s3']['objects']} objects, "
+                f"clock x{health['clock']['speed']:g}"
+                + (", [yellow]faults active[/]" if health["faults_active"] else "")
+            )
         elif k == "emulator" and prof.uses_emulator:
             val = "[red]not running[/] (`bdlab up`)"
         t.add_row(f"[dim]{k}[/]", str(val))
@@ -182,9 +201,10 @@ def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 @_guard
-def clock(speed: float | None = typer.Option(None, "--speed", help="e.g. 60: a minute a second"),
-          advance: float | None = typer.Option(None, "--advance", help="jump N seconds ahead")
-          ) -> None:
+def clock(
+    speed: float | None = typer.Option(None, "--speed", help="e.g. 60: a minute a second"),
+    advance: float | None = typer.Option(None, "--advance", help="jump N seconds ahead"),
+) -> None:
     """Show or change the emulator clock."""
     body: dict[str, Any] = {}
     if speed is not None:
@@ -197,9 +217,11 @@ def clock(speed: float | None = typer.Option(None, "--speed", help="e.g. 60: a m
 
 @app.command()
 @_guard
-def faults(assignments: list[str] = typer.Argument(None, help="knob=value, e.g. throttle_rate=0.2"),
-           service: str = typer.Option("*", "--service", help="scope, e.g. s3 (default: all)"),
-           reset: bool = typer.Option(False, "--reset", help="clear every fault")) -> None:
+def faults(
+    assignments: list[str] = typer.Argument(None, help="knob=value, e.g. throttle_rate=0.2"),
+    service: str = typer.Option("*", "--service", help="scope, e.g. s3 (default: all)"),
+    reset: bool = typer.Option(False, "--reset", help="clear every fault"),
+) -> None:
     """Show or set fault-injection knobs (all off by default)."""
     if reset:
         data = _admin("/_bdlab/faults", method="DELETE")
@@ -219,11 +241,13 @@ def faults(assignments: list[str] = typer.Argument(None, help="knob=value, e.g. 
 def _admin(path: str, body: dict[str, Any] | None = None, method: str | None = None) -> Any:
     prof = _profile()
     if not prof.runs_embedded_emulator or not prof.endpoint_url:
-        _fail(f"the clock and faults belong to the embedded emulator; profile {prof.name!r} "
-              "has none.")
+        _fail(
+            f"the clock and faults belong to the embedded emulator; profile {prof.name!r} has none."
+        )
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"{prof.endpoint_url}{path}", data=data,
-                                 method=method or ("POST" if data else "GET"))
+    req = urllib.request.Request(
+        f"{prof.endpoint_url}{path}", data=data, method=method or ("POST" if data else "GET")
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return json.loads(r.read())
@@ -244,10 +268,16 @@ def labs_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     rows = []
     for lab_id, lab in harness.discover().items():
         p = progress.get(lab_id, {})
-        rows.append({"id": lab_id, "title": lab.info.title, "part": lab.info.part,
-                     "status": p.get("status", "not started"),
-                     "checks": f"{p['passed']}/{p['total']}" if p else "",
-                     "folder": str(lab.path)})
+        rows.append(
+            {
+                "id": lab_id,
+                "title": lab.info.title,
+                "part": lab.info.part,
+                "status": p.get("status", "not started"),
+                "checks": f"{p['passed']}/{p['total']}" if p else "",
+                "folder": str(lab.path),
+            }
+        )
     if as_json:
         print(json.dumps(rows, indent=1, ensure_ascii=False))
         return
@@ -260,9 +290,10 @@ def labs_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 @_guard
-def run(lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
-        solution: bool = typer.Option(False, "--solution", help="run the reference solution")
-        ) -> None:
+def run(
+    lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
+    solution: bool = typer.Option(False, "--solution", help="run the reference solution"),
+) -> None:
     """Run a lab's code (yours, or the reference solution) against the active profile."""
     from labs import harness
 
@@ -271,8 +302,10 @@ def run(lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
     prof = _profile(cfg)
     runtime.ensure_up(prof, cfg)
     ctx = harness.context(lab, prof)
-    console.print(f"running lab {lab.info.id} {lab.info.title} "
-                  f"({'solution' if solution else 'lab.py'}) on profile {prof.name}")
+    console.print(
+        f"running lab {lab.info.id} {lab.info.title} "
+        f"({'solution' if solution else 'lab.py'}) on profile {prof.name}"
+    )
     t0 = time.perf_counter()
     try:
         result = lab.runner(solution)(ctx)
@@ -284,8 +317,10 @@ def run(lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
 
 @app.command()
 @_guard
-def check(lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
-          as_json: bool = typer.Option(False, "--json")) -> None:
+def check(
+    lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Run a lab's checks against real state; failures say expected, found and a hint."""
     from labs import harness
 
@@ -297,8 +332,18 @@ def check(lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
     harness.record(lab, prof.name, results)
     passed = sum(r.passed for r in results)
     if as_json:
-        print(json.dumps({"lab": lab.info.id, "passed": passed, "total": len(results),
-                          "checks": harness.results_json(results)}, indent=1, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "lab": lab.info.id,
+                    "passed": passed,
+                    "total": len(results),
+                    "checks": harness.results_json(results),
+                },
+                indent=1,
+                ensure_ascii=False,
+            )
+        )
     else:
         console.print(f"[bold]{lab.info.id} {lab.info.title}[/]")
         for r in results:
@@ -316,8 +361,10 @@ def check(lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
 
 @app.command()
 @_guard
-def reset(lab_id: str | None = typer.Argument(None, help="a lab id; without it: ALL state"),
-          yes: bool = typer.Option(False, "--yes", "-y", help="do not ask")) -> None:
+def reset(
+    lab_id: str | None = typer.Argument(None, help="a lab id; without it: ALL state"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask"),
+) -> None:
     """Reset one lab (its resources), or wipe the whole emulator state folder."""
     cfg = _settings()
     if lab_id:
@@ -349,15 +396,17 @@ def setup(offline: bool = typer.Option(False, "--offline", help="only verify the
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
     from spark import jars
+    from spark.session import jar_cache
 
-    cache = jars.cache_dir(_settings())
+    cache = jar_cache(_settings())
     missing = jars.missing_jars(cache)
     if not missing:
         console.print(f"jars: all {len(jars.load_lock())} present in {cache}")
         return
     total = sum(j.size for j in missing)
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                  console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console
+    ) as progress:
         task = progress.add_task(f"{len(missing)} jars", total=total)
 
         def tick(spec: Any, done: int, size: int) -> None:
@@ -369,8 +418,10 @@ def setup(offline: bool = typer.Option(False, "--offline", help="only verify the
 
 @app.command()
 @_guard
-def demo(rows: int = typer.Option(200_000, "--rows", help="events to generate"),
-         as_json: bool = typer.Option(False, "--json")) -> None:
+def demo(
+    rows: int = typer.Option(200_000, "--rows", help="events to generate"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """The main job: data -> partitioned S3 lake -> Spark (s3a) -> Delta table -> results."""
     from sim import demo as demo_mod
 

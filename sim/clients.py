@@ -56,8 +56,12 @@ def active_profile(name: str | None = None) -> profiles.Profile:
     return profiles.resolve(settings.load(), name)
 
 
-def client(service: str, profile: profiles.Profile | None = None, region: str | None = None,
-           retries: bool = True) -> Any:
+def client(
+    service: str,
+    profile: profiles.Profile | None = None,
+    region: str | None = None,
+    retries: bool = True,
+) -> Any:
     """A boto3 client for ``service`` on ``profile`` (default: the active profile).
 
     ``retries=False`` gives one attempt per call, to observe throttles and faults raw.

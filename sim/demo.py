@@ -51,8 +51,12 @@ def write_raw(profile: profiles.Profile, bucket: str, rows: int) -> dict[str, An
     return {"rows": events.num_rows, "files": len(keys)}
 
 
-def run(profile: profiles.Profile, cfg: settings.Settings, rows: int = 200_000,
-        console: Console | None = None) -> dict[str, Any]:
+def run(
+    profile: profiles.Profile,
+    cfg: settings.Settings,
+    rows: int = 200_000,
+    console: Console | None = None,
+) -> dict[str, Any]:
     from spark.jobs import daily_revenue
     from spark.session import get_session
 
@@ -62,34 +66,56 @@ def run(profile: profiles.Profile, cfg: settings.Settings, rows: int = 200_000,
     t = time.perf_counter()
     raw = write_raw(profile, bucket, rows)
     timings["generate+upload"] = time.perf_counter() - t
-    say(f"[bold]1/3[/] {raw['rows']:,} events -> s3://{bucket}/raw/events/dt=*/ "
-        f"({raw['files']} partitions, {timings['generate+upload']:.1f} s)")
+    say(
+        f"[bold]1/3[/] {raw['rows']:,} events -> s3://{bucket}/raw/events/dt=*/ "
+        f"({raw['files']} partitions, {timings['generate+upload']:.1f} s)"
+    )
     t = time.perf_counter()
     spark = get_session(profile, app_name="bdlab-demo")
     timings["spark start"] = time.perf_counter() - t
-    say(f"[bold]2/3[/] Spark {spark.version} local session with s3a -> {profile.endpoint_url or 'AWS'}"
-        f" ({timings['spark start']:.1f} s)")
+    say(
+        f"[bold]2/3[/] Spark {spark.version} local session with s3a -> {profile.endpoint_url or 'AWS'}"
+        f" ({timings['spark start']:.1f} s)"
+    )
     t = time.perf_counter()
     target = f"s3a://{bucket}/gold/daily_revenue"
     result = daily_revenue.run(spark, f"s3a://{bucket}/raw/events/", target)
-    rows_out = [r.asDict() for r in result.orderBy("dt", "revenue", ascending=[True, False])
-                .collect()]
+    rows_out = [
+        r.asDict() for r in result.orderBy("dt", "revenue", ascending=[True, False]).collect()
+    ]
     timings["spark job"] = time.perf_counter() - t
     history = spark.sql(f"DESCRIBE HISTORY delta.`{target}`").select("version").collect()
-    say(f"[bold]3/3[/] Delta table {target} ({len(rows_out)} rows, version "
-        f"{max(r.version for r in history)}, {timings['spark job']:.1f} s)")
+    say(
+        f"[bold]3/3[/] Delta table {target} ({len(rows_out)} rows, version "
+        f"{max(r.version for r in history)}, {timings['spark job']:.1f} s)"
+    )
     if console:
         totals: dict[str, dict[str, float]] = {}
         for r in rows_out:
             tot = totals.setdefault(r["dt"], {"orders": 0, "revenue": 0.0})
             tot["orders"] += r["orders"]
             tot["revenue"] += r["revenue"]
-        table = Table("dt", "orders", "revenue", "top country", title="daily revenue (Delta, "
-                      "read back through s3a)")
+        table = Table(
+            "dt",
+            "orders",
+            "revenue",
+            "top country",
+            title="daily revenue (Delta, read back through s3a)",
+        )
         for dt in sorted(totals):
             top = next(r for r in rows_out if r["dt"] == dt)
-            table.add_row(dt, f"{int(totals[dt]['orders']):,}", f"{totals[dt]['revenue']:,.2f}",
-                          f"{top['country']} ({top['revenue']:,.2f})")
+            table.add_row(
+                dt,
+                f"{int(totals[dt]['orders']):,}",
+                f"{totals[dt]['revenue']:,.2f}",
+                f"{top['country']} ({top['revenue']:,.2f})",
+            )
         console.print(table)
-    return {"bucket": bucket, "raw": raw, "delta_table": target, "result_rows": len(rows_out),
-            "rows": rows_out, "timings_s": {k: round(v, 2) for k, v in timings.items()}}
+    return {
+        "bucket": bucket,
+        "raw": raw,
+        "delta_table": target,
+        "result_rows": len(rows_out),
+        "rows": rows_out,
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }

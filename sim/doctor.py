@@ -23,22 +23,36 @@ class Finding:
 def _python() -> Finding:
     v = sys.version_info
     ok = v >= (3, 11)
-    return Finding("python", "ok" if ok else "fail", sys.version.split()[0],
-                   "" if ok else "install Python 3.11+ and rerun scripts/setup.sh")
+    return Finding(
+        "python",
+        "ok" if ok else "fail",
+        sys.version.split()[0],
+        "" if ok else "install Python 3.11+ and rerun scripts/setup.sh",
+    )
 
 
 def _packages() -> list[Finding]:
     out = []
-    for name, want in (("pyspark", "4.2.0"), ("delta-spark", "4.4.1"), ("boto3", None),
-                       ("moto", None)):
+    for name, want in (
+        ("pyspark", "4.2.0"),
+        ("delta-spark", "4.4.1"),
+        ("boto3", None),
+        ("moto", None),
+    ):
         try:
             have = metadata.version(name)
         except metadata.PackageNotFoundError:
             out.append(Finding(name, "fail", "not installed", "run scripts/setup.sh"))
             continue
         level = "ok" if want is None or have == want else "warn"
-        out.append(Finding(name, level, have, "" if level == "ok" else
-                           f"bdlab is tested with {want}: rerun scripts/setup.sh"))
+        out.append(
+            Finding(
+                name,
+                level,
+                have,
+                "" if level == "ok" else f"bdlab is tested with {want}: rerun scripts/setup.sh",
+            )
+        )
     return out
 
 
@@ -47,9 +61,13 @@ def _java() -> Finding:
 
     v = java_version()
     if v is None:
-        return Finding("java", "fail", "not found",
-                       "install Java 17+ (apt-get install openjdk-17-jre-headless / brew "
-                       "install openjdk@17) or set JAVA_HOME")
+        return Finding(
+            "java",
+            "fail",
+            "not found",
+            "install Java 17+ (apt-get install openjdk-17-jre-headless / brew "
+            "install openjdk@17) or set JAVA_HOME",
+        )
     if v < 17:
         return Finding("java", "fail", f"{v} at {java_binary()}", "Spark 4 needs Java 17+")
     return Finding("java", "ok", f"{v} at {java_binary()}")
@@ -63,8 +81,12 @@ def _jars(cfg: settings.Settings) -> Finding:
     missing = jars.missing_jars(cache)
     total = len(jars.load_lock())
     if missing:
-        return Finding("spark jars", "fail", f"{len(missing)} of {total} missing in {cache}",
-                       "run `bdlab setup` while online")
+        return Finding(
+            "spark jars",
+            "fail",
+            f"{len(missing)} of {total} missing in {cache}",
+            "run `bdlab setup` while online",
+        )
     return Finding("spark jars", "ok", f"{total} in {cache}")
 
 
@@ -77,8 +99,12 @@ def _port(cfg: settings.Settings, prof: profiles.Profile) -> Finding:
     try:
         s.bind((cfg.host, cfg.port))
     except OSError:
-        return Finding("port", "fail", f"{cfg.host}:{cfg.port} taken by another program",
-                       f"stop it (`ss -ltnp | grep :{cfg.port}`) or use --port / BDLAB_PORT")
+        return Finding(
+            "port",
+            "fail",
+            f"{cfg.host}:{cfg.port} taken by another program",
+            f"stop it (`ss -ltnp | grep :{cfg.port}`) or use --port / BDLAB_PORT",
+        )
     finally:
         s.close()
     return Finding("port", "ok", f"{cfg.host}:{cfg.port} free")
@@ -89,11 +115,16 @@ def _disk(cfg: settings.Settings) -> Finding:
     probe = path if path.exists() else Path.cwd()
     free = shutil.disk_usage(probe).free / 2**30
     if free < 0.5:
-        return Finding("disk", "fail", f"{free:.1f} GiB free at {probe}",
-                       "free disk space or move the state with --state-dir")
+        return Finding(
+            "disk",
+            "fail",
+            f"{free:.1f} GiB free at {probe}",
+            "free disk space or move the state with --state-dir",
+        )
     if free < 2:
-        return Finding("disk", "warn", f"{free:.1f} GiB free at {probe}",
-                       "labs with Spark want ~2 GiB free")
+        return Finding(
+            "disk", "warn", f"{free:.1f} GiB free at {probe}", "labs with Spark want ~2 GiB free"
+        )
     return Finding("disk", "ok", f"{free:.0f} GiB free at {probe}")
 
 
@@ -103,18 +134,34 @@ def _emulator(prof: profiles.Profile) -> Finding:
             ident = clients.client("sts", prof).get_caller_identity()
             return Finding("aws credentials", "ok", f"account {ident['Account']}")
         except Exception as exc:  # any credential/network failure is the finding itself
-            return Finding("aws credentials", "fail", type(exc).__name__,
-                           "configure credentials (`aws configure` or AWS_PROFILE)")
+            return Finding(
+                "aws credentials",
+                "fail",
+                type(exc).__name__,
+                "configure credentials (`aws configure` or AWS_PROFILE)",
+            )
     h = runtime.emulator_health(prof)
     if h is None:
         start = "`bdlab up`" if prof.runs_embedded_emulator else "start LocalStack"
-        return Finding("emulator", "warn", f"no answer at {prof.endpoint_url}",
-                       f"{start} (labs and the demo start the embedded one themselves)")
-    return Finding("emulator", "ok", f"{h.get('version', '?')} pid {h.get('pid', '?')} at "
-                   f"{prof.endpoint_url}")
+        return Finding(
+            "emulator",
+            "warn",
+            f"no answer at {prof.endpoint_url}",
+            f"{start} (labs and the demo start the embedded one themselves)",
+        )
+    return Finding(
+        "emulator", "ok", f"{h.get('version', '?')} pid {h.get('pid', '?')} at {prof.endpoint_url}"
+    )
 
 
 def run(cfg: settings.Settings) -> list[Finding]:
     prof = profiles.resolve(cfg)
-    return [_python(), *_packages(), _java(), _jars(cfg), _port(cfg, prof), _disk(cfg),
-            _emulator(prof)]
+    return [
+        _python(),
+        *_packages(),
+        _java(),
+        _jars(cfg),
+        _port(cfg, prof),
+        _disk(cfg),
+        _emulator(prof),
+    ]

@@ -141,8 +141,9 @@ class Profile:
         return kwargs
 
 
-def _s3a_conf(endpoint: str | None, access_key: str | None, secret_key: str | None,
-              region: str | None) -> dict[str, str]:
+def _s3a_conf(
+    endpoint: str | None, access_key: str | None, secret_key: str | None, region: str | None
+) -> dict[str, str]:
     """Spark's s3a settings, derived from the same endpoint and credentials as boto3."""
     conf: dict[str, str] = {}
     if endpoint:
@@ -160,8 +161,7 @@ def _s3a_conf(endpoint: str | None, access_key: str | None, secret_key: str | No
             {
                 "spark.hadoop.fs.s3a.access.key": access_key,
                 "spark.hadoop.fs.s3a.secret.key": secret_key or "",
-                "spark.hadoop.fs.s3a.aws.credentials.provider":
-                    "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+                "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
             }
         )
     if region:

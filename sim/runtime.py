@@ -22,8 +22,9 @@ def emulator_health(profile: profiles.Profile) -> dict[str, Any] | None:
     return server.health(profile.health_url, timeout=1.0)
 
 
-def ensure_up(profile: profiles.Profile, cfg: settings.Settings,
-              autostart: bool = True) -> dict[str, Any] | None:
+def ensure_up(
+    profile: profiles.Profile, cfg: settings.Settings, autostart: bool = True
+) -> dict[str, Any] | None:
     """Health of the profile's emulator, starting the embedded one if needed."""
     if not profile.uses_emulator:
         return None
@@ -31,12 +32,17 @@ def ensure_up(profile: profiles.Profile, cfg: settings.Settings,
     if h is not None:
         return h
     if profile.runs_embedded_emulator and autostart:
-        _pid, h = server.start_background(cfg.host, cfg.port, cfg.state_path,
-                                          cfg.clock_speed, cfg.fsync, cfg.log_level)
+        _pid, h = server.start_background(
+            cfg.host, cfg.port, cfg.state_path, cfg.clock_speed, cfg.fsync, cfg.log_level
+        )
         return h
     if profile.runs_embedded_emulator:
-        raise NotReachable(f"the bdlab emulator does not answer at {profile.endpoint_url}: "
-                           "start it with `bdlab up`.")
-    raise NotReachable(f"{profile.name} does not answer at {profile.endpoint_url}: start it "
-                       "(`docker compose --profile localstack up -d`, needs Docker and "
-                       "LOCALSTACK_AUTH_TOKEN) or switch profile with --profile embedded.")
+        raise NotReachable(
+            f"the bdlab emulator does not answer at {profile.endpoint_url}: "
+            "start it with `bdlab up`."
+        )
+    raise NotReachable(
+        f"{profile.name} does not answer at {profile.endpoint_url}: start it "
+        "(`docker compose --profile localstack up -d`, needs Docker and "
+        "LOCALSTACK_AUTH_TOKEN) or switch profile with --profile embedded."
+    )

@@ -54,13 +54,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", 4566, int, "Port of the embedded emulator's gateway."),
     Setting("state_dir", ".bdlab", str, "Folder holding all emulator state (survives restarts)."),
     Setting("clock_speed", 1.0, float, "Emulator clock speed: 60 makes a 60 s period take 1 s."),
-    Setting("region", "us-east-1", str, "Default AWS region for the embedded and localstack profiles."),
+    Setting(
+        "region", "us-east-1", str, "Default AWS region for the embedded and localstack profiles."
+    ),
     Setting("fsync", False, _bool, "fsync object data before acknowledging (power-loss safety)."),
     Setting("jars_dir", "", str, "Spark jar cache (default ~/.cache/bdlab/jars)."),
     Setting("spark_driver_memory", "2g", str, "spark.driver.memory for local Spark."),
     Setting("spark_shuffle_partitions", 8, int, "spark.sql.shuffle.partitions for local Spark."),
     Setting("localstack_endpoint", "http://127.0.0.1:4566", str, "LocalStack gateway URL."),
-    Setting("aws_region", "", str, "Region for the aws profile (default: the AWS config's).", env="BDLAB_AWS_REGION"),
+    Setting(
+        "aws_region",
+        "",
+        str,
+        "Region for the aws profile (default: the AWS config's).",
+        env="BDLAB_AWS_REGION",
+    ),
     Setting("log_level", "warning", str, "Emulator log level."),
 )
 

@@ -83,7 +83,9 @@ class JarSpec:
     def url(self, repo: str | None = None) -> str:
         """Download URL of the jar in a Maven-layout repository."""
         base = (repo or maven_repo()).rstrip("/")
-        return f"{base}/{self.group.replace('.', '/')}/{self.artifact}/{self.version}/{self.filename}"
+        return (
+            f"{base}/{self.group.replace('.', '/')}/{self.artifact}/{self.version}/{self.filename}"
+        )
 
     def path_in(self, cache_dir: Path) -> Path:
         """Where this jar lives in ``cache_dir``."""
@@ -186,7 +188,10 @@ def _download_http(spec: JarSpec, dest: Path, progress: Progress | None) -> None
         digest = hashlib.sha1()  # noqa: S324
         done = 0
         request = urllib.request.Request(url, headers={"User-Agent": "bdlab-jars/1"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=_TIMEOUT_S) as resp:  # noqa: S310
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(request, timeout=_TIMEOUT_S) as resp,
+        ):  # noqa: S310
             while chunk := resp.read(_CHUNK):
                 out.write(chunk)
                 digest.update(chunk)
@@ -317,10 +322,21 @@ def _print_progress(spec: JarSpec, done: int, total: int) -> None:
 def _main(argv: list[str]) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m spark.jars", description=__doc__.splitlines()[0])
-    parser.add_argument("--offline", action="store_true", help="do not download; fail if any jar is missing")
-    parser.add_argument("--cache-dir", type=Path, default=None, help=f"default: ${ENV_JARS_DIR} or ~/.cache/bdlab/jars")
-    parser.add_argument("--spark-conf", action="store_true", help="print one comma-separated spark.jars value")
+    parser = argparse.ArgumentParser(
+        prog="python -m spark.jars", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--offline", action="store_true", help="do not download; fail if any jar is missing"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help=f"default: ${ENV_JARS_DIR} or ~/.cache/bdlab/jars",
+    )
+    parser.add_argument(
+        "--spark-conf", action="store_true", help="print one comma-separated spark.jars value"
+    )
     args = parser.parse_args(argv)
     try:
         paths = ensure_jars(args.cache_dir, offline=args.offline, progress=_print_progress)

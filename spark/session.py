@@ -58,10 +58,13 @@ def require_java(minimum: int = 17) -> int:
         raise SparkSetupError(
             "Java not found: Spark needs Java 17 or newer. Install it (Debian/Ubuntu: "
             "`sudo apt-get install openjdk-17-jre-headless`, macOS: `brew install openjdk@17`, "
-            "Windows: Temurin 17) or set JAVA_HOME.")
+            "Windows: Temurin 17) or set JAVA_HOME."
+        )
     if v < minimum:
-        raise SparkSetupError(f"Java {v} found at {java_binary()}, but Spark 4 needs Java "
-                              f"{minimum}+: install Java 17+ and point JAVA_HOME at it.")
+        raise SparkSetupError(
+            f"Java {v} found at {java_binary()}, but Spark 4 needs Java "
+            f"{minimum}+: install Java 17+ and point JAVA_HOME at it."
+        )
     return v
 
 
@@ -73,15 +76,14 @@ def committer_conf() -> dict[str, str]:
     return {
         "spark.hadoop.fs.s3a.committer.name": "magic",
         "spark.hadoop.fs.s3a.committer.magic.enabled": "true",
-        "spark.sql.sources.commitProtocolClass":
-            "org.apache.spark.internal.io.cloud.PathOutputCommitProtocol",
-        "spark.sql.parquet.output.committer.class":
-            "org.apache.spark.internal.io.cloud.BindingParquetOutputCommitter",
+        "spark.sql.sources.commitProtocolClass": "org.apache.spark.internal.io.cloud.PathOutputCommitProtocol",
+        "spark.sql.parquet.output.committer.class": "org.apache.spark.internal.io.cloud.BindingParquetOutputCommitter",
     }
 
 
-def build_conf(profile: profiles.Profile, cfg: settings.Settings,
-               jar_paths: list[Path]) -> dict[str, str]:
+def build_conf(
+    profile: profiles.Profile, cfg: settings.Settings, jar_paths: list[Path]
+) -> dict[str, str]:
     """Every Spark setting bdlab uses, derived from the profile (no profile names here)."""
     conf: dict[str, str] = {
         "spark.master": "local[*]",
@@ -120,8 +122,11 @@ def build_conf(profile: profiles.Profile, cfg: settings.Settings,
     return conf
 
 
-def get_session(profile: profiles.Profile | None = None, app_name: str = "bdlab",
-                extra: Mapping[str, str] | None = None) -> Any:
+def get_session(
+    profile: profiles.Profile | None = None,
+    app_name: str = "bdlab",
+    extra: Mapping[str, str] | None = None,
+) -> Any:
     """The (cached) SparkSession of ``profile``: checks Java and jars first, offline."""
     cfg = settings.load()
     prof = profile or clients.active_profile()

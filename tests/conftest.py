@@ -70,9 +70,21 @@ def bdlab_env(state_dir: Path, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_bdlab(args: list[str], env: dict[str, str], cwd: Path | None = None,
-              timeout: float = 300, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_bdlab(
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path | None = None,
+    timeout: float = 300,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run the real `bdlab` console script."""
     exe = Path(sys.executable).with_name("bdlab")
-    return subprocess.run([str(exe), *args], env=env, cwd=cwd or ROOT, capture_output=True,
-                          text=True, timeout=timeout, input=input)
+    return subprocess.run(
+        [str(exe), *args],
+        env=env,
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )

@@ -20,26 +20,35 @@ DEVICES = np.array(["mobile", "desktop", "tablet"])
 DEVICE_P = np.array([0.64, 0.3, 0.06])
 CATEGORIES = np.array(["electronics", "fashion", "home", "beauty", "sports", "books"])
 # Share of traffic per hour of day (UTC+9 evening peak, as for a Korean shop).
-_HOURLY = np.array([2, 1, 1, 1, 1, 2, 3, 4, 5, 5, 5, 5, 6, 6, 5, 5, 5, 6, 7, 8, 9, 9, 7, 4],
-                   dtype=float)
+_HOURLY = np.array(
+    [2, 1, 1, 1, 1, 2, 3, 4, 5, 5, 5, 5, 6, 6, 5, 5, 5, 6, 7, 8, 9, 9, 7, 4], dtype=float
+)
 
-SCHEMA = pa.schema([
-    ("event_id", pa.string()),
-    ("event_time", pa.timestamp("us", tz="UTC")),
-    ("user_id", pa.int64()),
-    ("session_id", pa.string()),
-    ("event_type", pa.string()),
-    ("product_id", pa.int32()),
-    ("category", pa.string()),
-    ("price", pa.float64()),
-    ("quantity", pa.int32()),
-    ("country", pa.string()),
-    ("device", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+        ("user_id", pa.int64()),
+        ("session_id", pa.string()),
+        ("event_type", pa.string()),
+        ("product_id", pa.int32()),
+        ("category", pa.string()),
+        ("price", pa.float64()),
+        ("quantity", pa.int32()),
+        ("country", pa.string()),
+        ("device", pa.string()),
+    ]
+)
 
 
-def generate(rows: int, start: datetime, days: int = 7, seed: int = 42,
-             products: int = 5000, users: int = 50_000) -> pa.Table:
+def generate(
+    rows: int,
+    start: datetime,
+    days: int = 7,
+    seed: int = 42,
+    products: int = 5000,
+    users: int = 50_000,
+) -> pa.Table:
     """``rows`` events spread over ``days`` days from ``start`` (UTC), in event-time order."""
     if rows < 0 or days < 1:
         raise ValueError("rows must be >= 0 and days >= 1")

@@ -31,7 +31,9 @@ class Clock:
         if state_file is not None and state_file.exists():
             saved = json.loads(state_file.read_text())
             # Never go back behind the last saved simulated instant.
-            self._anchor_sim = max(self._anchor_sim + saved.get("offset", 0.0), saved.get("sim", 0.0))
+            self._anchor_sim = max(
+                self._anchor_sim + saved.get("offset", 0.0), saved.get("sim", 0.0)
+            )
 
     def now(self) -> float:
         """Simulated epoch seconds."""

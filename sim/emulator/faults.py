@@ -49,8 +49,12 @@ def _bool(v: Any) -> bool:
 
 
 KNOBS: tuple[Knob, ...] = (
-    Knob("throttle_rate", 0.0, _prob,
-         "probability a request is throttled (S3 503 SlowDown, others ThrottlingException)"),
+    Knob(
+        "throttle_rate",
+        0.0,
+        _prob,
+        "probability a request is throttled (S3 503 SlowDown, others ThrottlingException)",
+    ),
     Knob("error_rate", 0.0, _prob, "probability a request fails with a 500 InternalError"),
     Knob("latency_ms", 0, _nonneg_int, "extra latency added before each request is served"),
     Knob("outage", False, _bool, "the service answers 503 ServiceUnavailable to everything"),

@@ -35,8 +35,9 @@ SEAM_SERVICES = ("kinesis", "firehose", "cloudwatch", "emr")
 class Gateway:
     """All state and providers of one emulator instance."""
 
-    def __init__(self, state_dir: Path, port: int, clock_speed: float = 1.0,
-                 fsync: bool = False) -> None:
+    def __init__(
+        self, state_dir: Path, port: int, clock_speed: float = 1.0, fsync: bool = False
+    ) -> None:
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self.port = port
@@ -69,8 +70,13 @@ class Gateway:
             name = k.decode("latin-1").lower()
             value = v.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
-        req = Request(scope["method"], raw_path.split("?", 1)[0],
-                      scope.get("query_string", b"").decode("latin-1"), headers, receive)
+        req = Request(
+            scope["method"],
+            raw_path.split("?", 1)[0],
+            scope.get("query_string", b"").decode("latin-1"),
+            headers,
+            receive,
+        )
         if req.raw_path.startswith(("/_bdlab/", "/_localstack/")):
             resp = await self._admin(req)
         else:
@@ -94,9 +100,15 @@ class Gateway:
         except Exception:  # never a traceback on the wire
             log.exception("internal error serving %s %s", req.method, req.raw_path)
             await req.drain()
-            return error_response(req, AwsError(
-                "InternalError", "We encountered an internal error. Please try again.", 500,
-                sender=False))
+            return error_response(
+                req,
+                AwsError(
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                    500,
+                    sender=False,
+                ),
+            )
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -117,8 +129,20 @@ class Gateway:
 
     # ------------------------------------------------------------- admin
     def health(self) -> dict[str, Any]:
-        services = {name: "running" for name in ("s3", *SEAM_SERVICES, "sts", "iam", "sns",
-                                                  "sqs", "logs", "dynamodb", "glue")}
+        services = {
+            name: "running"
+            for name in (
+                "s3",
+                *SEAM_SERVICES,
+                "sts",
+                "iam",
+                "sns",
+                "sqs",
+                "logs",
+                "dynamodb",
+                "glue",
+            )
+        }
         return {
             "status": "running",
             "version": VERSION,
@@ -138,8 +162,10 @@ class Gateway:
         path, m = req.raw_path, req.method
         try:
             if path == "/_localstack/health":
-                return Response.json({"services": self.health()["services"], "edition": "bdlab"},
-                                     content_type="application/json")
+                return Response.json(
+                    {"services": self.health()["services"], "edition": "bdlab"},
+                    content_type="application/json",
+                )
             if path == "/_bdlab/health":
                 return Response.json(self.health(), content_type="application/json")
             if path == "/_bdlab/clock":
@@ -164,24 +190,36 @@ class Gateway:
                 return Response.json(dict(self.counts), content_type="application/json")
         except (ValueError, FaultError, json.JSONDecodeError) as exc:
             return Response.json({"error": str(exc)}, 400, content_type="application/json")
-        return Response.json({"error": f"no admin endpoint {m} {path}"}, 404,
-                             content_type="application/json")
+        return Response.json(
+            {"error": f"no admin endpoint {m} {path}"}, 404, content_type="application/json"
+        )
 
 
 def _fault_error(service: str, kind: str) -> AwsError:
     if kind == "outage":
-        return AwsError("ServiceUnavailable", "Service is unavailable (bdlab fault: outage).",
-                        503, sender=False)
+        return AwsError(
+            "ServiceUnavailable", "Service is unavailable (bdlab fault: outage).", 503, sender=False
+        )
     if kind == "error":
-        return AwsError("InternalError" if service == "s3" else "InternalFailure",
-                        "We encountered an internal error (bdlab fault: error_rate).", 500,
-                        sender=False)
+        return AwsError(
+            "InternalError" if service == "s3" else "InternalFailure",
+            "We encountered an internal error (bdlab fault: error_rate).",
+            500,
+            sender=False,
+        )
     if service == "s3":
-        return AwsError("SlowDown", "Please reduce your request rate (bdlab fault: "
-                        "throttle_rate).", 503, sender=False)
+        return AwsError(
+            "SlowDown",
+            "Please reduce your request rate (bdlab fault: throttle_rate).",
+            503,
+            sender=False,
+        )
     if service == "kinesis":
-        return AwsError("ProvisionedThroughputExceededException", "Rate exceeded for shard "
-                        "(bdlab fault: throttle_rate).", 400)
+        return AwsError(
+            "ProvisionedThroughputExceededException",
+            "Rate exceeded for shard (bdlab fault: throttle_rate).",
+            400,
+        )
     return AwsError("ThrottlingException", "Rate exceeded (bdlab fault: throttle_rate).", 400)
 
 

@@ -22,8 +22,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 class AwsError(Exception):
     """An error AWS would return: code, message, HTTP status and optional extra fields."""
 
-    def __init__(self, code: str, message: str, status: int = 400, sender: bool = True,
-                 **extra: Any) -> None:
+    def __init__(
+        self, code: str, message: str, status: int = 400, sender: bool = True, **extra: Any
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
@@ -92,8 +93,10 @@ class Request:
         """Consume an unread body so the connection stays in sync (early error answers)."""
         if self.body is not None or self.receive is None:
             return
-        has_body = self.headers.get("content-length", "0") not in ("", "0") or \
-            "chunked" in self.headers.get("transfer-encoding", "")
+        has_body = self.headers.get("content-length", "0") not in (
+            "",
+            "0",
+        ) or "chunked" in self.headers.get("transfer-encoding", "")
         if has_body:
             async for _ in self.stream():
                 pass
@@ -110,14 +113,16 @@ class Response:
     body: bytes | AsyncIterator[bytes] = b""
 
     @classmethod
-    def xml(cls, body: str, status: int = 200, headers: list[tuple[str, str]] | None = None
-            ) -> Response:
+    def xml(
+        cls, body: str, status: int = 200, headers: list[tuple[str, str]] | None = None
+    ) -> Response:
         h = [("content-type", "application/xml")] + (headers or [])
         return cls(status, h, ('<?xml version="1.0" encoding="UTF-8"?>\n' + body).encode())
 
     @classmethod
-    def json(cls, data: Any, status: int = 200, content_type: str = "application/x-amz-json-1.1"
-             ) -> Response:
+    def json(
+        cls, data: Any, status: int = 200, content_type: str = "application/x-amz-json-1.1"
+    ) -> Response:
         return cls(status, [("content-type", content_type)], json.dumps(data).encode())
 
 
@@ -134,6 +139,7 @@ def protocol_of(req: Request) -> str:
 
 def _cbor_encode(value: Any) -> bytes:
     """Minimal CBOR for error bodies (maps of text strings only)."""
+
     def head(major: int, n: int) -> bytes:
         if n < 24:
             return bytes([major << 5 | n])
@@ -160,22 +166,31 @@ def error_response(req: Request, err: AwsError) -> Response:
     headers = [("x-amzn-requestid", rid), ("x-amz-request-id", rid)]
     if proto == "s3":
         extra = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in err.extra.items())
-        body = (f"<Error><Code>{err.code}</Code><Message>{escape(err.message)}</Message>"
-                f"{extra}<RequestId>{rid}</RequestId></Error>")
+        body = (
+            f"<Error><Code>{err.code}</Code><Message>{escape(err.message)}</Message>"
+            f"{extra}<RequestId>{rid}</RequestId></Error>"
+        )
         if req.method == "HEAD":
             return Response(err.status, headers + [("x-amz-error-code", err.code)], b"")
         return Response.xml(body, err.status, headers)
     if proto == "json":
         data = {"__type": err.code, "message": err.message, **err.extra}
-        return Response(err.status, headers + [("content-type", "application/x-amz-json-1.1"),
-                                               ("x-amzn-errortype", err.code)],
-                        json.dumps(data).encode())
+        return Response(
+            err.status,
+            headers
+            + [("content-type", "application/x-amz-json-1.1"), ("x-amzn-errortype", err.code)],
+            json.dumps(data).encode(),
+        )
     if proto == "cbor":
-        return Response(err.status, headers + [("content-type", "application/cbor"),
-                                               ("smithy-protocol", "rpc-v2-cbor")],
-                        _cbor_encode({"__type": err.code, "message": err.message}))
+        return Response(
+            err.status,
+            headers + [("content-type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")],
+            _cbor_encode({"__type": err.code, "message": err.message}),
+        )
     kind = "Sender" if err.sender else "Receiver"
-    body = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{err.code}</Code>"
-            f"<Message>{escape(err.message)}</Message></Error>"
-            f"<RequestId>{rid}</RequestId></ErrorResponse>")
+    body = (
+        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{err.code}</Code>"
+        f"<Message>{escape(err.message)}</Message></Error>"
+        f"<RequestId>{rid}</RequestId></ErrorResponse>"
+    )
     return Response.xml(body, err.status, headers)

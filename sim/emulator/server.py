@@ -68,8 +68,14 @@ def pid_file(state_dir: Path) -> Path:
     return state_dir / "emulator.pid"
 
 
-def serve(host: str, port: int, state_dir: Path, clock_speed: float = 1.0,
-          fsync: bool = False, log_level: str = "warning") -> None:
+def serve(
+    host: str,
+    port: int,
+    state_dir: Path,
+    clock_speed: float = 1.0,
+    fsync: bool = False,
+    log_level: str = "warning",
+) -> None:
     """Run the emulator in the foreground until SIGTERM/SIGINT."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     sock = bind(host, port)
@@ -92,8 +98,9 @@ def health(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
         return None
 
 
-def wait_healthy(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
-                 ) -> dict[str, Any] | None:
+def wait_healthy(
+    url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> dict[str, Any] | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         h = health(url, 0.5)
@@ -125,31 +132,55 @@ def running(state_dir: Path) -> Running | None:
     return Running(int(info["pid"]), info["host"], int(info["port"]))
 
 
-def start_background(host: str, port: int, state_dir: Path, clock_speed: float = 1.0,
-                     fsync: bool = False, log_level: str = "warning",
-                     timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
+def start_background(
+    host: str,
+    port: int,
+    state_dir: Path,
+    clock_speed: float = 1.0,
+    fsync: bool = False,
+    log_level: str = "warning",
+    timeout: float = 30.0,
+) -> tuple[int, dict[str, Any]]:
     """Start ``python -m sim.emulator`` detached; returns (pid, health) once it answers."""
     state_dir.mkdir(parents=True, exist_ok=True)
     existing = running(state_dir)
     if existing is not None:
-        raise EmulatorError(f"the emulator already runs (pid {existing.pid}, port "
-                            f"{existing.port}); `bdlab down` stops it.")
+        raise EmulatorError(
+            f"the emulator already runs (pid {existing.pid}, port "
+            f"{existing.port}); `bdlab down` stops it."
+        )
     bind(host, port).close()  # fail fast, with the clear message, if the port is taken
     log_path = state_dir / "emulator.log"
-    cmd = [sys.executable, "-m", "sim.emulator", "--host", host, "--port", str(port),
-           "--state-dir", str(state_dir), "--clock-speed", str(clock_speed),
-           "--log-level", log_level] + (["--fsync"] if fsync else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim.emulator",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state_dir),
+        "--clock-speed",
+        str(clock_speed),
+        "--log-level",
+        log_level,
+    ] + (["--fsync"] if fsync else [])
     with open(log_path, "ab") as logf:
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                cwd=os.getcwd())
+        proc = subprocess.Popen(
+            cmd,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=os.getcwd(),
+        )
     h = wait_healthy(f"http://{host}:{port}/_bdlab/health", timeout, proc)
     if h is None:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-        raise EmulatorError("the emulator did not come up; last log lines:\n  "
-                            + "\n  ".join(tail))
+        raise EmulatorError("the emulator did not come up; last log lines:\n  " + "\n  ".join(tail))
     return proc.pid, h
 
 
@@ -177,15 +208,25 @@ def stop_background(state_dir: Path, timeout: float = 15.0) -> int | None:
 class ThreadedEmulator:
     """The emulator on a background thread of this process (tests, demo, notebooks)."""
 
-    def __init__(self, state_dir: Path, host: str = "127.0.0.1", port: int = 0,
-                 clock_speed: float = 1.0, fsync: bool = False) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock_speed: float = 1.0,
+        fsync: bool = False,
+    ) -> None:
         self.sock = bind(host, port)
         self.host = host
         self.port = self.sock.getsockname()[1]
         self.gateway = Gateway(state_dir, self.port, clock_speed, fsync)
         self.server = uvicorn.Server(_config(self.gateway, "warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       name="bdlab-emulator", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run,
+            kwargs={"sockets": [self.sock]},
+            name="bdlab-emulator",
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:

@@ -1,6 +1,6 @@
 """Gold job: daily revenue and orders by country from raw clickstream events.
 
-    python -m spark.jobs.daily_revenue s3a://bucket/raw/events/ s3a://bucket/gold/daily_revenue
+python -m spark.jobs.daily_revenue s3a://bucket/raw/events/ s3a://bucket/gold/daily_revenue
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from pyspark.sql import functions as F
 def daily_revenue(events: DataFrame) -> DataFrame:
     """Purchases only; revenue = price * quantity; one row per (dt, country)."""
     purchases = events.where(F.col("event_type") == "purchase")
-    dt = F.coalesce(F.col("dt").cast("string"), F.date_format("event_time", "yyyy-MM-dd")) \
-        if "dt" in events.columns else F.date_format("event_time", "yyyy-MM-dd")
+    dt = (
+        F.coalesce(F.col("dt").cast("string"), F.date_format("event_time", "yyyy-MM-dd"))
+        if "dt" in events.columns
+        else F.date_format("event_time", "yyyy-MM-dd")
+    )
     return (
         purchases.withColumn("dt", dt)
         .groupBy("dt", "country")

@@ -15,9 +15,13 @@ from sim import clients
 pytestmark = pytest.mark.integration
 
 
-def admin(profile: Any, path: str, body: dict[str, Any] | None = None, method: str | None = None) -> Any:
+def admin(
+    profile: Any, path: str, body: dict[str, Any] | None = None, method: str | None = None
+) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(profile.endpoint_url + path, data=data, method=method or ("POST" if data else "GET"))
+    req = urllib.request.Request(
+        profile.endpoint_url + path, data=data, method=method or ("POST" if data else "GET")
+    )
     return json.loads(urllib.request.urlopen(req).read())
 
 
@@ -67,7 +71,9 @@ def test_faults_throttle_and_outage(profile: Any, bucket: str, no_faults: None) 
 
 def test_bad_admin_input_is_a_clear_400(profile: Any) -> None:
     for body in ({"error_rate": 5}, {"explode": 1}):
-        req = urllib.request.Request(profile.endpoint_url + "/_bdlab/faults", data=json.dumps(body).encode(), method="POST")
+        req = urllib.request.Request(
+            profile.endpoint_url + "/_bdlab/faults", data=json.dumps(body).encode(), method="POST"
+        )
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req)
         assert e.value.code == 400 and "error" in json.loads(e.value.read())

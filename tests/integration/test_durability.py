@@ -27,11 +27,22 @@ class Proc:
         self.p: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proc:
-        self.p = subprocess.Popen([sys.executable, "-m", "sim.emulator", "--port", str(self.port),
-                                   "--state-dir", str(self.state)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        assert wait_healthy(f"http://127.0.0.1:{self.port}/_bdlab/health", 30, self.p), \
+        self.p = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sim.emulator",
+                "--port",
+                str(self.port),
+                "--state-dir",
+                str(self.state),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert wait_healthy(f"http://127.0.0.1:{self.port}/_bdlab/health", 30, self.p), (
             self.p.stderr.read() if self.p.stderr else ""
+        )
         return self
 
     def kill9(self) -> None:
@@ -53,7 +64,9 @@ def proc(tmp_path: Path) -> Iterator[Proc]:
 
 
 def _client(port: int, service: str) -> Any:
-    return clients.client(service, profiles.resolve(settings.load({"port": port}, environ={}), "embedded"))
+    return clients.client(
+        service, profiles.resolve(settings.load({"port": port}, environ={}), "embedded")
+    )
 
 
 def test_acknowledged_writes_survive_kill9(proc: Proc) -> None:
@@ -85,25 +98,38 @@ def test_acknowledged_writes_survive_kill9(proc: Proc) -> None:
     url = sqs.create_queue(QueueName="durable-q")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="keep me")
     ddb = _client(proc.port, "dynamodb")
-    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-                     BillingMode="PAY_PER_REQUEST")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     ddb.put_item(TableName="t", Item={"k": {"S": "a"}, "v": {"N": "1"}})
     kin = _client(proc.port, "kinesis")
     kin.create_stream(StreamName="st", ShardCount=2)
-    seqs = [kin.put_record(StreamName="st", Data=f"r{i}".encode(), PartitionKey=f"k{i}")["SequenceNumber"]
-            for i in range(20)]
+    seqs = [
+        kin.put_record(StreamName="st", Data=f"r{i}".encode(), PartitionKey=f"k{i}")[
+            "SequenceNumber"
+        ]
+        for i in range(20)
+    ]
 
     proc.kill9()
     proc.start()
 
     s3 = _client(proc.port, "s3")
-    found = {o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(Bucket="durable", Prefix="obj/")
-             for o in p.get("Contents", [])}
+    found = {
+        o["Key"]
+        for p in s3.get_paginator("list_objects_v2").paginate(Bucket="durable", Prefix="obj/")
+        for o in p.get("Contents", [])
+    }
     assert found == set(acked)
     for k, v in acked.items():
         assert s3.get_object(Bucket="durable", Key=k)["Body"].read() == v
-    assert hashlib.md5(s3.get_object(Bucket="durable", Key="big")["Body"].read()).digest() == hashlib.md5(big).digest()
+    assert (
+        hashlib.md5(s3.get_object(Bucket="durable", Key="big")["Body"].read()).digest()
+        == hashlib.md5(big).digest()
+    )
     sqs = _client(proc.port, "sqs")
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])] == ["keep me"]
     ddb = _client(proc.port, "dynamodb")
@@ -111,8 +137,9 @@ def test_acknowledged_writes_survive_kill9(proc: Proc) -> None:
     kin = _client(proc.port, "kinesis")
     got = []
     for shard in kin.list_shards(StreamName="st")["Shards"]:
-        it = kin.get_shard_iterator(StreamName="st", ShardId=shard["ShardId"],
-                                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        it = kin.get_shard_iterator(
+            StreamName="st", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         got += [r["SequenceNumber"] for r in kin.get_records(ShardIterator=it)["Records"]]
     assert sorted(got) == sorted(seqs)  # same records, same sequence numbers
 

@@ -59,7 +59,9 @@ def test_firehose_style_keys_fail_with_hive_hint(ctx: harness.LabContext) -> Non
     key = f"{lab_mod.CURATED_PREFIX}dt=2026-01-13/part-00000.snappy.parquet"
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     s3.delete_object(Bucket=bucket, Key=key)
-    s3.put_object(Bucket=bucket, Key=f"{lab_mod.CURATED_PREFIX}2026/01/13/part-00000.parquet", Body=body)
+    s3.put_object(
+        Bucket=bucket, Key=f"{lab_mod.CURATED_PREFIX}2026/01/13/part-00000.parquet", Body=body
+    )
     r = results(ctx)
     assert r["raw_partitions"].passed
     bad = r["curated_parquet"]

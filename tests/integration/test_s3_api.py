@@ -22,15 +22,22 @@ def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 def test_object_round_trip(aws: Callable[[str], Any], bucket: str) -> None:
     s3 = aws("s3")
-    r = s3.put_object(Bucket=bucket, Key="a/b c+d.txt", Body=b"hello", ContentType="text/plain",
-                      Metadata={"owner": "lab"})
+    r = s3.put_object(
+        Bucket=bucket,
+        Key="a/b c+d.txt",
+        Body=b"hello",
+        ContentType="text/plain",
+        Metadata={"owner": "lab"},
+    )
     assert r["ETag"] == f'"{hashlib.md5(b"hello").hexdigest()}"'
     got = s3.get_object(Bucket=bucket, Key="a/b c+d.txt")
     assert got["Body"].read() == b"hello"
     assert got["ContentType"] == "text/plain" and got["Metadata"] == {"owner": "lab"}
     head = s3.head_object(Bucket=bucket, Key="a/b c+d.txt")
     assert head["ContentLength"] == 5
-    assert s3.get_object(Bucket=bucket, Key="a/b c+d.txt", Range="bytes=1-3")["Body"].read() == b"ell"
+    assert (
+        s3.get_object(Bucket=bucket, Key="a/b c+d.txt", Range="bytes=1-3")["Body"].read() == b"ell"
+    )
     assert s3.get_object(Bucket=bucket, Key="a/b c+d.txt", Range="bytes=-2")["Body"].read() == b"lo"
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="a/b c+d.txt", Range="bytes=10-20")
@@ -46,7 +53,9 @@ def test_object_round_trip(aws: Callable[[str], Any], bucket: str) -> None:
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
-def test_errors_have_aws_codes(aws: Callable[[str], Any], bucket: str, unique: Callable[[str], str]) -> None:
+def test_errors_have_aws_codes(
+    aws: Callable[[str], Any], bucket: str, unique: Callable[[str], str]
+) -> None:
     s3 = aws("s3")
     with pytest.raises(ClientError) as e:
         s3.list_objects_v2(Bucket=unique("missing"))
@@ -66,9 +75,19 @@ def test_errors_have_aws_codes(aws: Callable[[str], Any], bucket: str, unique: C
         s3.get_bucket_lifecycle_configuration(Bucket=bucket)
     assert code(e) == "NoSuchLifecycleConfiguration"
     with pytest.raises(ClientError) as e:
-        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
-            "ID": "ia", "Status": "Enabled", "Filter": {"Prefix": ""},
-            "Transitions": [{"Days": 7, "StorageClass": "STANDARD_IA"}]}]})
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket,
+            LifecycleConfiguration={
+                "Rules": [
+                    {
+                        "ID": "ia",
+                        "Status": "Enabled",
+                        "Filter": {"Prefix": ""},
+                        "Transitions": [{"Days": 7, "StorageClass": "STANDARD_IA"}],
+                    }
+                ]
+            },
+        )
     assert code(e) == "InvalidArgument"
 
 
@@ -77,13 +96,20 @@ def test_listing_v1_v2_pagination_and_encoding(aws: Callable[[str], Any], bucket
     keys = [f"t/dt=2026-01-0{d}/part {i}.parquet" for d in range(1, 4) for i in range(4)]
     for k in keys:
         s3.put_object(Bucket=bucket, Key=k, Body=b"x")
-    pages = list(s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix="t/", PaginationConfig={"PageSize": 5}))
+    pages = list(
+        s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix="t/", PaginationConfig={"PageSize": 5}
+        )
+    )
     assert len(pages) == 3
     assert [o["Key"] for p in pages for o in p.get("Contents", [])] == sorted(keys)
     r = s3.list_objects_v2(Bucket=bucket, Prefix="t/", Delimiter="/")
-    assert [c["Prefix"] for c in r["CommonPrefixes"]] == [f"t/dt=2026-01-0{d}/" for d in range(1, 4)]
-    v1 = list(s3.get_paginator("list_objects").paginate(Bucket=bucket, PaginationConfig={"PageSize": 7}))
+    assert [c["Prefix"] for c in r["CommonPrefixes"]] == [
+        f"t/dt=2026-01-0{d}/" for d in range(1, 4)
+    ]
+    v1 = list(
+        s3.get_paginator("list_objects").paginate(Bucket=bucket, PaginationConfig={"PageSize": 7})
+    )
     assert [o["Key"] for p in v1 for o in p.get("Contents", [])] == sorted(keys)
     assert s3.list_objects_v2(Bucket=bucket, StartAfter=keys[-2])["KeyCount"] == 1
 
@@ -111,13 +137,19 @@ def test_delete_objects_and_tagging(aws: Callable[[str], Any], bucket: str) -> N
     s3 = aws("s3")
     for i in range(3):
         s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x", Tagging="zone=raw")
-    assert s3.get_object_tagging(Bucket=bucket, Key="k0")["TagSet"] == [{"Key": "zone", "Value": "raw"}]
-    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k0"}, {"Key": "k1"}, {"Key": "nope"}]})
+    assert s3.get_object_tagging(Bucket=bucket, Key="k0")["TagSet"] == [
+        {"Key": "zone", "Value": "raw"}
+    ]
+    r = s3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": "k0"}, {"Key": "k1"}, {"Key": "nope"}]}
+    )
     assert sorted(d["Key"] for d in r["Deleted"]) == ["k0", "k1", "nope"]
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k2"]
 
 
-def test_presigned_url_and_unsigned_health(aws: Callable[[str], Any], bucket: str, profile: Any) -> None:
+def test_presigned_url_and_unsigned_health(
+    aws: Callable[[str], Any], bucket: str, profile: Any
+) -> None:
     s3 = aws("s3")
     s3.put_object(Bucket=bucket, Key="p.txt", Body=b"presigned")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p.txt"})

@@ -18,8 +18,16 @@ def test_sts_and_iam(aws: Callable[[str], Any], unique: Callable[[str], str]) ->
     assert account.isdigit() and len(account) == 12
     iam = aws("iam")
     role = unique("role")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-             "Principal": {"Service": "firehose.amazonaws.com"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": "firehose.amazonaws.com"},
+            }
+        ],
+    }
     arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     assert arn == f"arn:aws:iam::{account}:role/{role}"
     assert iam.get_role(RoleName=role)["Role"]["RoleName"] == role
@@ -31,9 +39,13 @@ def test_sts_and_iam(aws: Callable[[str], Any], unique: Callable[[str], str]) ->
 def test_sns_to_sqs(aws: Callable[[str], Any], unique: Callable[[str], str]) -> None:
     sqs, sns = aws("sqs"), aws("sns")
     url = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
-    qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     topic = sns.create_topic(Name=unique("alarms"))["TopicArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn, Attributes={"RawMessageDelivery": "true"})
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=qarn, Attributes={"RawMessageDelivery": "true"}
+    )
     sns.publish(TopicArn=topic, Message="disk full")
     msgs = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
     assert [m["Body"] for m in msgs] == ["disk full"]
@@ -44,52 +56,106 @@ def test_logs_dynamodb_glue(aws: Callable[[str], Any], unique: Callable[[str], s
     group = unique("/bdlab/app")
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="s")
-    logs.put_log_events(logGroupName=group, logStreamName="s",
-                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "ERROR x"}])
-    assert logs.get_log_events(logGroupName=group, logStreamName="s")["events"][0]["message"] == "ERROR x"
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": "ERROR x"}],
+    )
+    assert (
+        logs.get_log_events(logGroupName=group, logStreamName="s")["events"][0]["message"]
+        == "ERROR x"
+    )
     ddb = aws("dynamodb")
     table = unique("leases")
-    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "leaseKey", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "leaseKey", "AttributeType": "S"}],
-                     BillingMode="PAY_PER_REQUEST")
-    ddb.put_item(TableName=table, Item={"leaseKey": {"S": "shardId-000"}, "checkpoint": {"S": "42"}})
-    assert ddb.get_item(TableName=table, Key={"leaseKey": {"S": "shardId-000"}})["Item"]["checkpoint"]["S"] == "42"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "leaseKey", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "leaseKey", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(
+        TableName=table, Item={"leaseKey": {"S": "shardId-000"}, "checkpoint": {"S": "42"}}
+    )
+    assert (
+        ddb.get_item(TableName=table, Key={"leaseKey": {"S": "shardId-000"}})["Item"]["checkpoint"][
+            "S"
+        ]
+        == "42"
+    )
     glue = aws("glue")
     db = unique("lake").replace("-", "_")
     glue.create_database(DatabaseInput={"Name": db})
-    glue.create_table(DatabaseName=db, TableInput={"Name": "events", "StorageDescriptor": {
-        "Columns": [{"Name": "event_id", "Type": "string"}], "Location": "s3://lake/curated/"},
-        "PartitionKeys": [{"Name": "dt", "Type": "string"}]})
-    assert glue.get_table(DatabaseName=db, Name="events")["Table"]["PartitionKeys"][0]["Name"] == "dt"
+    glue.create_table(
+        DatabaseName=db,
+        TableInput={
+            "Name": "events",
+            "StorageDescriptor": {
+                "Columns": [{"Name": "event_id", "Type": "string"}],
+                "Location": "s3://lake/curated/",
+            },
+            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+        },
+    )
+    assert (
+        glue.get_table(DatabaseName=db, Name="events")["Table"]["PartitionKeys"][0]["Name"] == "dt"
+    )
 
 
-def test_kinesis_firehose_cloudwatch_emr_seams(aws: Callable[[str], Any], unique: Callable[[str], str],
-                                               emulator: Any) -> None:
+def test_kinesis_firehose_cloudwatch_emr_seams(
+    aws: Callable[[str], Any], unique: Callable[[str], str], emulator: Any
+) -> None:
     kin = aws("kinesis")
     stream = unique("clicks")
     kin.create_stream(StreamName=stream, ShardCount=1)
     kin.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
     kin.put_record(StreamName=stream, Data=b'{"a":1}', PartitionKey="u1")
     shard = kin.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
-    it = kin.get_shard_iterator(StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    it = kin.get_shard_iterator(StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
     assert [r["Data"] for r in kin.get_records(ShardIterator=it)["Records"]] == [b'{"a":1}']
     fh = aws("firehose")
     name = unique("fh")
-    fh.create_delivery_stream(DeliveryStreamName=name, DeliveryStreamType="DirectPut",
-                              ExtendedS3DestinationConfiguration={
-                                  "RoleARN": "arn:aws:iam::123456789012:role/fh", "BucketARN": "arn:aws:s3:::x"})
-    assert fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]["DeliveryStreamName"] == name
+    fh.create_delivery_stream(
+        DeliveryStreamName=name,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/fh",
+            "BucketARN": "arn:aws:s3:::x",
+        },
+    )
+    assert (
+        fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"][
+            "DeliveryStreamName"
+        ]
+        == name
+    )
     cw = aws("cloudwatch")
     ns = unique("bdlab/test")
     cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "lag", "Value": 5.0}])
     assert [m["MetricName"] for m in cw.list_metrics(Namespace=ns)["Metrics"]] == ["lag"]
-    cw.put_metric_alarm(AlarmName=unique("lag-high"), Namespace=ns, MetricName="lag", Statistic="Maximum",
-                        Period=60, EvaluationPeriods=1, Threshold=10, ComparisonOperator="GreaterThanThreshold")
+    cw.put_metric_alarm(
+        AlarmName=unique("lag-high"),
+        Namespace=ns,
+        MetricName="lag",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
     emr = aws("emr")
-    cid = emr.run_job_flow(Name=unique("c"), ReleaseLabel="emr-7.5.0",
-                           Instances={"InstanceCount": 1, "MasterInstanceType": "m5.xlarge",
-                                      "KeepJobFlowAliveWhenNoSteps": True},
-                           JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole")["JobFlowId"]
+    cid = emr.run_job_flow(
+        Name=unique("c"),
+        ReleaseLabel="emr-7.5.0",
+        Instances={
+            "InstanceCount": 1,
+            "MasterInstanceType": "m5.xlarge",
+            "KeepJobFlowAliveWhenNoSteps": True,
+        },
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+    )["JobFlowId"]
     assert emr.describe_cluster(ClusterId=cid)["Cluster"]["Id"] == cid
     providers = emulator.gateway.health()["providers"]
     assert {providers[s] for s in ("kinesis", "firehose", "cloudwatch", "emr")} == {"SeamProvider"}

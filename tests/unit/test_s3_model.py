@@ -46,7 +46,9 @@ def test_listing_with_delimiter_and_pages(s3: S3Backend) -> None:
         s3.put_bytes("lake", k, b"1")
     page = s3.list_objects("lake", "t/", "/")
     assert [o.key for o in page.contents] == ["t/readme"]
-    assert page.common_prefixes == ["t/_delta_log/"] + [f"t/dt=2026-01-{d:02d}/" for d in range(1, 6)]
+    assert page.common_prefixes == ["t/_delta_log/"] + [
+        f"t/dt=2026-01-{d:02d}/" for d in range(1, 6)
+    ]
     # Paging two at a time visits every prefix once, resuming after a prefix marker.
     seen: list[str] = []
     marker = ""
@@ -127,10 +129,10 @@ def test_aws_chunked_decoder_any_split(step: int) -> None:
     payload = bytes(range(256)) * 40
     body = b""
     for i in range(0, len(payload), 4096):
-        chunk = payload[i:i + 4096]
+        chunk = payload[i : i + 4096]
         body += f"{len(chunk):x};chunk-signature=abc\r\n".encode() + chunk + b"\r\n"
     body += b"0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n"
     d = ChunkedDecoder()
-    out = b"".join(d.feed(body[i:i + step]) for i in range(0, len(body), step))
+    out = b"".join(d.feed(body[i : i + step]) for i in range(0, len(body), step))
     assert out == payload
     assert d.trailers["x-amz-checksum-crc32"] == "AAAAAA=="

@@ -7,7 +7,9 @@ import pytest
 from sim import profiles, settings
 
 
-def test_precedence_cli_over_env_over_toml_over_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_cli_over_env_over_toml_over_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = tmp_path / "bdlab.toml"
     cfg.write_text('profile = "localstack"\nport = 4600\nregion = "eu-west-1"\n')
     monkeypatch.chdir(tmp_path)
@@ -41,14 +43,18 @@ def test_profiles_are_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert emb.spark_conf["spark.hadoop.fs.s3a.endpoint"] == emb.endpoint_url
     assert emb.spark_conf["spark.hadoop.fs.s3a.path.style.access"] == "true"
     assert emb.spark_conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "false"
-    assert emb.boto_kwargs()["aws_access_key_id"] == emb.spark_conf["spark.hadoop.fs.s3a.access.key"]
+    assert (
+        emb.boto_kwargs()["aws_access_key_id"] == emb.spark_conf["spark.hadoop.fs.s3a.access.key"]
+    )
     real = profiles.resolve(s, "aws")
     assert real.endpoint_url is None and real.access_key is None
     assert "spark.hadoop.fs.s3a.endpoint" not in real.spark_conf
     assert real.runners["emr_steps"] == "Amazon EMR" and real.tag_resources
     ls = profiles.resolve(s, "localstack")
     assert ls.health_url and ls.health_url.endswith("/_localstack/health")
-    with pytest.raises(profiles.ProfileError, match="unknown profile 'prod'.*embedded, localstack, aws"):
+    with pytest.raises(
+        profiles.ProfileError, match="unknown profile 'prod'.*embedded, localstack, aws"
+    ):
         profiles.resolve(s, "prod")
 
 

@@ -32,13 +32,25 @@ def create_bucket(ctx: LabContext) -> str:
         s3.create_bucket(Bucket=bucket, **kwargs)
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
-    s3.put_bucket_tagging(Bucket=bucket, Tagging={
-        "TagSet": [{"Key": k, "Value": v} for k, v in REQUIRED_TAGS.items()]})
-    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True,
-        "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_tagging(
+        Bucket=bucket,
+        Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in REQUIRED_TAGS.items()]},
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
     return bucket
 
 
@@ -53,11 +65,17 @@ def upload_raw(ctx: LabContext, events: pa.Table) -> list[str]:
     keys = []
     for dt in sorted(pc.unique(dates).to_pylist()):
         day = events.filter(pc.equal(dates, dt))
-        lines = day.to_pandas().to_json(orient="records", lines=True, date_format="iso",
-                                        date_unit="us", force_ascii=False)
+        lines = day.to_pandas().to_json(
+            orient="records", lines=True, date_format="iso", date_unit="us", force_ascii=False
+        )
         key = f"{RAW_PREFIX}dt={dt}/events-0000.json.gz"
-        s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(lines.encode(), compresslevel=6),
-                      ContentType="application/x-ndjson", ContentEncoding="gzip")
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=gzip.compress(lines.encode(), compresslevel=6),
+            ContentType="application/x-ndjson",
+            ContentEncoding="gzip",
+        )
         keys.append(key)
     return keys
 
@@ -69,12 +87,14 @@ def write_curated(ctx: LabContext) -> list[str]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=RAW_PREFIX)
     for page in pages:
         for obj in page.get("Contents", []):
-            dt = obj["Key"][len(RAW_PREFIX):].split("/")[0].removeprefix("dt=")
+            dt = obj["Key"][len(RAW_PREFIX) :].split("/")[0].removeprefix("dt=")
             raw = gzip.decompress(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
             table = pajson.read_json(io.BytesIO(raw))
             table = table.set_column(
-                table.schema.get_field_index("event_time"), "event_time",
-                pc.cast(table["event_time"], pa.timestamp("us", tz="UTC")))
+                table.schema.get_field_index("event_time"),
+                "event_time",
+                pc.cast(table["event_time"], pa.timestamp("us", tz="UTC")),
+            )
             buf = io.BytesIO()
             pq.write_table(table, buf, compression="snappy")
             key = f"{CURATED_PREFIX}dt={dt}/part-00000.snappy.parquet"
@@ -88,6 +108,9 @@ def main(ctx: LabContext) -> dict[str, Any]:
     bucket = create_bucket(ctx)
     raw = upload_raw(ctx, events)
     curated = write_curated(ctx)
-    return {"bucket": bucket, "rows": events.num_rows, "raw_files": len(raw),
-            "curated_files": len(curated)}
-
+    return {
+        "bucket": bucket,
+        "rows": events.num_rows,
+        "raw_files": len(raw),
+        "curated_files": len(curated),
+    }

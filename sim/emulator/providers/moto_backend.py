@@ -27,9 +27,25 @@ from sim.emulator.protocol import Request, Response
 
 log = logging.getLogger("bdlab.moto")
 
-_READ_PREFIXES = ("Get", "Describe", "List", "Head", "BatchGet", "Query", "Scan", "Search",
-                  "Lookup", "Check", "Simulate", "Validate", "Test", "Estimate", "Filter",
-                  "Preview", "Poll")
+_READ_PREFIXES = (
+    "Get",
+    "Describe",
+    "List",
+    "Head",
+    "BatchGet",
+    "Query",
+    "Scan",
+    "Search",
+    "Lookup",
+    "Check",
+    "Simulate",
+    "Validate",
+    "Test",
+    "Estimate",
+    "Filter",
+    "Preview",
+    "Poll",
+)
 _app: Any = None
 _app_lock = threading.Lock()
 
@@ -92,19 +108,32 @@ class Journal:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS calls(seq INTEGER PRIMARY KEY, service TEXT, method TEXT,"
-            " path TEXT, query TEXT, headers TEXT, body BLOB)")
+            " path TEXT, query TEXT, headers TEXT, body BLOB)"
+        )
         row = self.db.execute("SELECT max(seq) FROM calls").fetchone()
         self.last = int(row[0] or 0)
 
-    def append(self, seq: int, service: str, method: str, path: str, query: str,
-               headers: dict[str, str], body: bytes) -> None:
-        self.db.execute("INSERT INTO calls VALUES(?,?,?,?,?,?,?)",
-                        (seq, service, method, path, query, json.dumps(headers), body))
+    def append(
+        self,
+        seq: int,
+        service: str,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO calls VALUES(?,?,?,?,?,?,?)",
+            (seq, service, method, path, query, json.dumps(headers), body),
+        )
         self.last = seq
 
     def entries(self) -> list[tuple[int, str, str, str, str, dict[str, str], bytes]]:
-        return [(s, sv, m, p, q, json.loads(h), b) for s, sv, m, p, q, h, b in
-                self.db.execute("SELECT * FROM calls ORDER BY seq")]
+        return [
+            (s, sv, m, p, q, json.loads(h), b)
+            for s, sv, m, p, q, h, b in self.db.execute("SELECT * FROM calls ORDER BY seq")
+        ]
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM calls").fetchone()[0])
@@ -113,8 +142,9 @@ class Journal:
         self.db.close()
 
 
-def _environ(method: str, path: str, query: str, headers: dict[str, str], body: bytes,
-             port: int) -> dict[str, Any]:
+def _environ(
+    method: str, path: str, query: str, headers: dict[str, str], body: bytes, port: int
+) -> dict[str, Any]:
     env: dict[str, Any] = {
         "REQUEST_METHOD": method,
         "SCRIPT_NAME": "",
@@ -166,8 +196,9 @@ class MotoProvider:
                 ok += 1
             else:
                 failed += 1
-                log.warning("journal entry %s (%s %s) failed on replay: %s", seq, method, path,
-                            status)
+                log.warning(
+                    "journal entry %s (%s %s) failed on replay: %s", seq, method, path, status
+                )
         return ok, failed
 
     async def handle(self, req: Request) -> Response:
@@ -185,15 +216,18 @@ class MotoProvider:
         seq = self.journal.last + 1
         if mutating:
             seed_moto(seq)
-        status, headers, out = self._wsgi(req.method, wsgi_path, req.query_string, req.headers,
-                                          body)
+        status, headers, out = self._wsgi(
+            req.method, wsgi_path, req.query_string, req.headers, body
+        )
         if mutating and status < 400:
-            self.journal.append(seq, req.service, req.method, wsgi_path, req.query_string,
-                                req.headers, body)
+            self.journal.append(
+                seq, req.service, req.method, wsgi_path, req.query_string, req.headers, body
+            )
         return status, headers, out
 
-    def _wsgi(self, method: str, path: str, query: str, headers: dict[str, str],
-              body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _wsgi(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         captured: dict[str, Any] = {}
 
         def start_response(status: str, hdrs: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -201,17 +235,19 @@ class MotoProvider:
             captured["headers"] = hdrs
             return lambda data: None
 
-        result = moto_app()(_environ(method, path, query, headers, body, self.port),
-                            start_response)
+        result = moto_app()(_environ(method, path, query, headers, body, self.port), start_response)
         try:
             out = b"".join(result)
         finally:
             close = getattr(result, "close", None)
             if close:
                 close()
-        hdrs = [(k.lower(), v) for k, v in captured.get("headers", [])
-                if k.lower() not in ("content-length", "transfer-encoding", "connection",
-                                     "server", "date")]
+        hdrs = [
+            (k.lower(), v)
+            for k, v in captured.get("headers", [])
+            if k.lower()
+            not in ("content-length", "transfer-encoding", "connection", "server", "date")
+        ]
         return captured.get("status", 500), hdrs, out
 
     def close(self) -> None:

@@ -31,8 +31,15 @@ NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 OWNER_ID = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"
 OWNER = f"<Owner><ID>{OWNER_ID}</ID><DisplayName>bdlab</DisplayName></Owner>"
 _SLICE = 1024 * 1024
-_KEPT_HEADERS = ("content-encoding", "content-disposition", "content-language", "cache-control",
-                 "expires", "x-amz-server-side-encryption", "x-amz-website-redirect-location")
+_KEPT_HEADERS = (
+    "content-encoding",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "expires",
+    "x-amz-server-side-encryption",
+    "x-amz-website-redirect-location",
+)
 _CHECKSUMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 _DEFAULT_CONFIGS = {
     "versioning": f'<VersioningConfiguration xmlns="{NS}"/>',
@@ -40,11 +47,11 @@ _DEFAULT_CONFIGS = {
     "notification": f'<NotificationConfiguration xmlns="{NS}"/>',
     "accelerate": f'<AccelerateConfiguration xmlns="{NS}"/>',
     "requestPayment": f'<RequestPaymentConfiguration xmlns="{NS}"><Payer>BucketOwner</Payer>'
-                      "</RequestPaymentConfiguration>",
+    "</RequestPaymentConfiguration>",
     "acl": f'<AccessControlPolicy xmlns="{NS}">{OWNER}<AccessControlList><Grant>'
-           '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
-           f"<ID>{OWNER_ID}</ID><DisplayName>bdlab</DisplayName></Grantee>"
-           "<Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>",
+    '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
+    f"<ID>{OWNER_ID}</ID><DisplayName>bdlab</DisplayName></Grantee>"
+    "<Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>",
 }
 
 
@@ -66,8 +73,11 @@ def parse_xml(body: bytes) -> ET.Element:
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
-        raise AwsError("MalformedXML", "The XML you provided was not well-formed or did not "
-                       f"validate against our published schema ({exc})") from exc
+        raise AwsError(
+            "MalformedXML",
+            "The XML you provided was not well-formed or did not "
+            f"validate against our published schema ({exc})",
+        ) from exc
     _strip_ns(root)
     return root
 
@@ -115,8 +125,9 @@ class ChunkedDecoder:
             try:
                 size = int(header, 16)
             except ValueError as exc:
-                raise AwsError("IncompleteBody", "The request body is not valid aws-chunked "
-                               "encoding") from exc
+                raise AwsError(
+                    "IncompleteBody", "The request body is not valid aws-chunked encoding"
+                ) from exc
             if size == 0:
                 self.done = True
                 continue
@@ -129,7 +140,7 @@ def _checksum_alg(req: Request) -> str | None:
             return alg
     trailer = req.headers.get("x-amz-trailer", "")
     if trailer.startswith("x-amz-checksum-"):
-        return trailer[len("x-amz-checksum-"):]
+        return trailer[len("x-amz-checksum-") :]
     return None
 
 
@@ -173,8 +184,11 @@ class S3Provider:
         if not bucket:
             if m == "GET":
                 return self.list_buckets()
-            raise AwsError("MethodNotAllowed", "The specified method is not allowed against "
-                           "this resource.", 405)
+            raise AwsError(
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+                405,
+            )
         if key == "":
             return await self._bucket_op(req, m, bucket, q)
         return await self._object_op(req, m, bucket, key, q)
@@ -219,8 +233,11 @@ class S3Provider:
             return self.list_versions(bucket, q)
         sub = _subresource(q)
         if sub is None:
-            raise AwsError("NotImplemented", "A header or query you provided implies "
-                           "functionality that is not implemented.", 501)
+            raise AwsError(
+                "NotImplemented",
+                "A header or query you provided implies functionality that is not implemented.",
+                501,
+            )
         if m == "GET":
             value = b.get_config(bucket, sub)
             if value is not None:
@@ -242,11 +259,13 @@ class S3Provider:
             b.require_bucket(bucket)
             b.put_config(bucket, sub, None)
             return Response(204)
-        raise AwsError("MethodNotAllowed", "The specified method is not allowed against this "
-                       "resource.", 405)
+        raise AwsError(
+            "MethodNotAllowed", "The specified method is not allowed against this resource.", 405
+        )
 
-    async def _object_op(self, req: Request, m: str, bucket: str, key: str,
-                         q: dict[str, str]) -> Response:
+    async def _object_op(
+        self, req: Request, m: str, bucket: str, key: str, q: dict[str, str]
+    ) -> Response:
         if "uploadId" in q:
             upload_id = q["uploadId"]
             if m == "PUT":
@@ -276,17 +295,21 @@ class S3Provider:
         if m == "DELETE":
             self.backend.delete_object(bucket, key)
             return Response(204)
-        raise AwsError("MethodNotAllowed", "The specified method is not allowed against this "
-                       "resource.", 405)
+        raise AwsError(
+            "MethodNotAllowed", "The specified method is not allowed against this resource.", 405
+        )
 
     # ------------------------------------------------------------- buckets
     def list_buckets(self) -> Response:
         items = "".join(
             f"<Bucket><Name>{escape(n)}</Name><CreationDate>{iso(c)}</CreationDate>"
             f"<BucketRegion>{r}</BucketRegion></Bucket>"
-            for n, c, r in self.backend.list_buckets())
-        return Response.xml(f'<ListAllMyBucketsResult xmlns="{NS}">{OWNER}<Buckets>{items}'
-                            "</Buckets></ListAllMyBucketsResult>")
+            for n, c, r in self.backend.list_buckets()
+        )
+        return Response.xml(
+            f'<ListAllMyBucketsResult xmlns="{NS}">{OWNER}<Buckets>{items}'
+            "</Buckets></ListAllMyBucketsResult>"
+        )
 
     def list_objects(self, bucket: str, q: dict[str, str]) -> Response:
         v2 = q.get("list-type") == "2"
@@ -295,8 +318,9 @@ class S3Provider:
         try:
             max_keys = int(q.get("max-keys", "1000"))
         except ValueError as exc:
-            raise AwsError("InvalidArgument", "Provided max-keys not an integer or within "
-                           "integer range") from exc
+            raise AwsError(
+                "InvalidArgument", "Provided max-keys not an integer or within integer range"
+            ) from exc
         max_keys = min(max(max_keys, 0), 1000)
         url = q.get("encoding-type") == "url"
         enc: Callable[[str], str] = (lambda s: quote(s, safe="/")) if url else escape
@@ -307,13 +331,18 @@ class S3Provider:
                 try:
                     start = base64.urlsafe_b64decode(token.encode()).decode()
                 except (ValueError, UnicodeDecodeError) as exc:
-                    raise AwsError("InvalidArgument", "The continuation token provided is "
-                                   "incorrect", ArgumentName="continuation-token") from exc
+                    raise AwsError(
+                        "InvalidArgument",
+                        "The continuation token provided is incorrect",
+                        ArgumentName="continuation-token",
+                    ) from exc
         else:
             start = q.get("marker", "")
         page = self.backend.list_objects(bucket, prefix, delimiter, start, max_keys)
-        parts = [f'<ListBucketResult xmlns="{NS}"><Name>{escape(bucket)}</Name>'
-                 f"<Prefix>{enc(prefix)}</Prefix><MaxKeys>{max_keys}</MaxKeys>"]
+        parts = [
+            f'<ListBucketResult xmlns="{NS}"><Name>{escape(bucket)}</Name>'
+            f"<Prefix>{enc(prefix)}</Prefix><MaxKeys>{max_keys}</MaxKeys>"
+        ]
         if delimiter:
             parts.append(f"<Delimiter>{enc(delimiter)}</Delimiter>")
         if url:
@@ -337,7 +366,8 @@ class S3Provider:
             parts.append(
                 f"<Contents><Key>{enc(o.key)}</Key><LastModified>{iso(o.last_modified)}"
                 f"</LastModified><ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size>"
-                f"{owner}<StorageClass>{o.storage_class}</StorageClass></Contents>")
+                f"{owner}<StorageClass>{o.storage_class}</StorageClass></Contents>"
+            )
         for cp in page.common_prefixes:
             parts.append(f"<CommonPrefixes><Prefix>{enc(cp)}</Prefix></CommonPrefixes>")
         parts.append("</ListBucketResult>")
@@ -345,21 +375,34 @@ class S3Provider:
 
     def list_versions(self, bucket: str, q: dict[str, str]) -> Response:
         # Versioning is never enabled here, so every object is its own "null" version.
-        page = self.backend.list_objects(bucket, q.get("prefix", ""), q.get("delimiter", ""),
-                                         q.get("key-marker", ""), int(q.get("max-keys", "1000")))
+        page = self.backend.list_objects(
+            bucket,
+            q.get("prefix", ""),
+            q.get("delimiter", ""),
+            q.get("key-marker", ""),
+            int(q.get("max-keys", "1000")),
+        )
         body = "".join(
             f"<Version><Key>{escape(o.key)}</Key><VersionId>null</VersionId><IsLatest>true"
             f"</IsLatest><LastModified>{iso(o.last_modified)}</LastModified><ETag>&quot;{o.etag}"
             f"&quot;</ETag><Size>{o.size}</Size><StorageClass>{o.storage_class}</StorageClass>"
-            f"{OWNER}</Version>" for o in page.contents)
-        cps = "".join(f"<CommonPrefixes><Prefix>{escape(c)}</Prefix></CommonPrefixes>"
-                      for c in page.common_prefixes)
-        nxt = (f"<NextKeyMarker>{escape(page.next_marker)}</NextKeyMarker>"
-               if page.truncated and page.next_marker else "")
+            f"{OWNER}</Version>"
+            for o in page.contents
+        )
+        cps = "".join(
+            f"<CommonPrefixes><Prefix>{escape(c)}</Prefix></CommonPrefixes>"
+            for c in page.common_prefixes
+        )
+        nxt = (
+            f"<NextKeyMarker>{escape(page.next_marker)}</NextKeyMarker>"
+            if page.truncated and page.next_marker
+            else ""
+        )
         return Response.xml(
             f'<ListVersionsResult xmlns="{NS}"><Name>{escape(bucket)}</Name><Prefix>'
             f"{escape(q.get('prefix', ''))}</Prefix><IsTruncated>{str(page.truncated).lower()}"
-            f"</IsTruncated>{nxt}{body}{cps}</ListVersionsResult>")
+            f"</IsTruncated>{nxt}{body}{cps}</ListVersionsResult>"
+        )
 
     async def delete_objects(self, req: Request, bucket: str) -> Response:
         root = parse_xml(await req.read())
@@ -371,8 +414,10 @@ class S3Provider:
             if err is None and not quiet:
                 out.append(f"<Deleted><Key>{escape(key)}</Key></Deleted>")
             elif err is not None:
-                out.append(f"<Error><Key>{escape(key)}</Key><Code>{err.code}</Code>"
-                           f"<Message>{escape(err.message)}</Message></Error>")
+                out.append(
+                    f"<Error><Key>{escape(key)}</Key><Code>{err.code}</Code>"
+                    f"<Message>{escape(err.message)}</Message></Error>"
+                )
         return Response.xml(f'<DeleteResult xmlns="{NS}">{"".join(out)}</DeleteResult>')
 
     # ------------------------------------------------------------- objects
@@ -380,36 +425,63 @@ class S3Provider:
         h = req.headers
         kept = {k: v for k, v in h.items() if k in _KEPT_HEADERS}
         if "content-encoding" in kept:
-            enc = ",".join(p for p in kept["content-encoding"].split(",")
-                           if p.strip() and p.strip() != "aws-chunked")
+            enc = ",".join(
+                p
+                for p in kept["content-encoding"].split(",")
+                if p.strip() and p.strip() != "aws-chunked"
+            )
             if enc:
                 kept["content-encoding"] = enc
             else:
                 kept.pop("content-encoding")
-        meta = {k[len("x-amz-meta-"):]: v for k, v in h.items() if k.startswith("x-amz-meta-")}
+        meta = {k[len("x-amz-meta-") :]: v for k, v in h.items() if k.startswith("x-amz-meta-")}
         sclass = h.get("x-amz-storage-class", "STANDARD")
-        if sclass not in ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA",
-                          "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR",
-                          "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE"):
-            raise AwsError("InvalidStorageClass", "The storage class you specified is not valid",
-                           StorageClassRequested=sclass)
+        if sclass not in (
+            "STANDARD",
+            "REDUCED_REDUNDANCY",
+            "STANDARD_IA",
+            "ONEZONE_IA",
+            "INTELLIGENT_TIERING",
+            "GLACIER",
+            "DEEP_ARCHIVE",
+            "GLACIER_IR",
+            "OUTPOSTS",
+            "SNOW",
+            "EXPRESS_ONEZONE",
+        ):
+            raise AwsError(
+                "InvalidStorageClass",
+                "The storage class you specified is not valid",
+                StorageClassRequested=sclass,
+            )
         tags = _parse_tag_header(h.get("x-amz-tagging", ""))
-        return {"h": kept, "m": meta, "sclass": sclass, "t": tags,
-                "ctype": h.get("content-type", "binary/octet-stream")}
+        return {
+            "h": kept,
+            "m": meta,
+            "sclass": sclass,
+            "t": tags,
+            "ctype": h.get("content-type", "binary/octet-stream"),
+        }
 
-    async def _receive(self, req: Request, allow_inline: bool = True
-                       ) -> tuple[str, int, str, dict[str, str], bytes | None]:
+    async def _receive(
+        self, req: Request, allow_inline: bool = True
+    ) -> tuple[str, int, str, dict[str, str], bytes | None]:
         """Read the body: small ones into memory (stored inline), larger ones streamed into a
         new data file. Returns (file or "", size, md5 hex, checksums, inline bytes or None)."""
         h = req.headers
-        chunked = ("aws-chunked" in h.get("content-encoding", "")
-                   or h.get("x-amz-content-sha256", "").startswith("STREAMING-"))
+        chunked = "aws-chunked" in h.get("content-encoding", "") or h.get(
+            "x-amz-content-sha256", ""
+        ).startswith("STREAMING-")
         decoder = ChunkedDecoder() if chunked else None
         alg = _checksum_alg(req)
         digest = _Digest(alg)
         declared = h.get("x-amz-decoded-content-length") if decoder else h.get("content-length")
-        inline = (allow_inline and declared is not None and declared.isdigit()
-                  and int(declared) <= INLINE_MAX)
+        inline = (
+            allow_inline
+            and declared is not None
+            and declared.isdigit()
+            and int(declared) <= INLINE_MAX
+        )
         rel, path = ("", None) if inline else self.backend.new_file()
         buf = bytearray()
         size = 0
@@ -435,21 +507,28 @@ class S3Provider:
             checksums: dict[str, str] = {}
             if alg:
                 sent = h.get(f"x-amz-checksum-{alg}") or (
-                    decoder.trailers.get(f"x-amz-checksum-{alg}") if decoder else None)
+                    decoder.trailers.get(f"x-amz-checksum-{alg}") if decoder else None
+                )
                 computed = digest.value()
                 if sent and computed and sent != computed:
-                    raise AwsError("BadDigest", f"The {alg.upper()} you specified did not match "
-                                   "the calculated checksum.")
+                    raise AwsError(
+                        "BadDigest",
+                        f"The {alg.upper()} you specified did not match the calculated checksum.",
+                    )
                 if sent:
                     checksums[alg] = sent
             md5 = digest.md5.hexdigest()
             if "content-md5" in h:
                 if base64.b64encode(bytes.fromhex(md5)).decode() != h["content-md5"].strip():
-                    raise AwsError("BadDigest", "The Content-MD5 you specified did not match "
-                                   "what we received.")
+                    raise AwsError(
+                        "BadDigest", "The Content-MD5 you specified did not match what we received."
+                    )
             if declared is not None and declared.isdigit() and int(declared) != size:
-                raise AwsError("IncompleteBody", "You did not provide the number of bytes "
-                               "specified by the Content-Length HTTP header.")
+                raise AwsError(
+                    "IncompleteBody",
+                    "You did not provide the number of bytes "
+                    "specified by the Content-Length HTTP header.",
+                )
         except BaseException:
             if path is not None:
                 path.unlink(missing_ok=True)
@@ -460,21 +539,39 @@ class S3Provider:
         self.backend.require_bucket(bucket)
         attrs = self._object_attrs(req)
         rel, size, md5, checksums, inline = await self._receive(req)
-        obj = ObjectInfo(bucket, key, size, md5, self.backend.clock.now(), rel, attrs["ctype"],
-                         attrs["sclass"], attrs["h"], attrs["m"], checksums, attrs["t"],
-                         inline=inline)
-        self.backend.commit_object(obj, req.headers.get("if-none-match"),
-                                   req.headers.get("if-match"))
+        obj = ObjectInfo(
+            bucket,
+            key,
+            size,
+            md5,
+            self.backend.clock.now(),
+            rel,
+            attrs["ctype"],
+            attrs["sclass"],
+            attrs["h"],
+            attrs["m"],
+            checksums,
+            attrs["t"],
+            inline=inline,
+        )
+        self.backend.commit_object(
+            obj, req.headers.get("if-none-match"), req.headers.get("if-match")
+        )
         headers = [("etag", quote_etag(md5))]
         headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
         if "x-amz-server-side-encryption" in attrs["h"]:
-            headers.append(("x-amz-server-side-encryption",
-                            attrs["h"]["x-amz-server-side-encryption"]))
+            headers.append(
+                ("x-amz-server-side-encryption", attrs["h"]["x-amz-server-side-encryption"])
+            )
         return Response(200, headers)
 
     def _object_headers(self, obj: ObjectInfo, req: Request) -> list[tuple[str, str]]:
-        headers = [("etag", quote_etag(obj.etag)), ("last-modified", http_date(obj.last_modified)),
-                   ("content-type", obj.content_type), ("accept-ranges", "bytes")]
+        headers = [
+            ("etag", quote_etag(obj.etag)),
+            ("last-modified", http_date(obj.last_modified)),
+            ("content-type", obj.content_type),
+            ("accept-ranges", "bytes"),
+        ]
         headers += list(obj.headers.items())
         headers += [(f"x-amz-meta-{k}", v) for k, v in obj.user_meta.items()]
         if obj.storage_class != "STANDARD":
@@ -483,8 +580,10 @@ class S3Provider:
             headers.append(("x-amz-tagging-count", str(len(obj.tags))))
         if obj.parts:
             headers.append(("x-amz-mp-parts-count", str(obj.parts)))
-        if (req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
-                and "range" not in req.headers):  # a range has no full-object checksum
+        if (
+            req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+            and "range" not in req.headers
+        ):  # a range has no full-object checksum
             headers += [(f"x-amz-checksum-{a}", v) for a, v in obj.checksums.items()]
             if obj.checksums:
                 headers.append(("x-amz-checksum-type", "FULL_OBJECT"))
@@ -494,10 +593,12 @@ class S3Provider:
         obj = self.backend.head(bucket, key)
         self._check_read_conditions(req, obj)
         headers = self._object_headers(obj, req)
-        for param, header in (("response-content-type", "content-type"),
-                              ("response-content-disposition", "content-disposition"),
-                              ("response-cache-control", "cache-control"),
-                              ("response-content-encoding", "content-encoding")):
+        for param, header in (
+            ("response-content-type", "content-type"),
+            ("response-content-disposition", "content-disposition"),
+            ("response-cache-control", "cache-control"),
+            ("response-content-encoding", "content-encoding"),
+        ):
             if param in q:
                 headers = [(k, v) for k, v in headers if k != header] + [(header, q[param])]
         start, end, status = 0, obj.size - 1, 200
@@ -514,19 +615,28 @@ class S3Provider:
             return Response(status, headers, b"")
         if length <= _SLICE or not obj.file:
             return Response(status, headers, self.backend.read_range(obj, start, length))
-        return Response(status, headers, _file_slices(self.backend.path_of(obj.file), start,
-                                                      length))
+        return Response(
+            status, headers, _file_slices(self.backend.path_of(obj.file), start, length)
+        )
 
     def _check_read_conditions(self, req: Request, obj: ObjectInfo) -> None:
         h = req.headers
         if "if-match" in h and h["if-match"].strip('"') not in (obj.etag, "*"):
-            raise AwsError("PreconditionFailed", "At least one of the pre-conditions you "
-                           "specified did not hold", 412, Condition="If-Match")
+            raise AwsError(
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+                412,
+                Condition="If-Match",
+            )
         if "if-unmodified-since" in h and "if-match" not in h:
             since = _parse_http_date(h["if-unmodified-since"])
             if since is not None and int(obj.last_modified) > since:
-                raise AwsError("PreconditionFailed", "At least one of the pre-conditions you "
-                               "specified did not hold", 412, Condition="If-Unmodified-Since")
+                raise AwsError(
+                    "PreconditionFailed",
+                    "At least one of the pre-conditions you specified did not hold",
+                    412,
+                    Condition="If-Unmodified-Since",
+                )
         if "if-none-match" in h and h["if-none-match"].strip('"') in (obj.etag, "*"):
             raise _NotModified(obj)
         if "if-modified-since" in h and "if-none-match" not in h:
@@ -542,31 +652,60 @@ class S3Provider:
         dst = None
         if directive == "REPLACE":
             attrs = self._object_attrs(req)
-            dst = ObjectInfo(bucket, key, 0, "", 0, "", attrs["ctype"], attrs["sclass"],
-                             attrs["h"], attrs["m"], {}, attrs["t"])
+            dst = ObjectInfo(
+                bucket,
+                key,
+                0,
+                "",
+                0,
+                "",
+                attrs["ctype"],
+                attrs["sclass"],
+                attrs["h"],
+                attrs["m"],
+                {},
+                attrs["t"],
+            )
         elif (src_bucket, src_key) == (bucket, key) and "x-amz-storage-class" not in req.headers:
-            raise AwsError("InvalidRequest", "This copy request is illegal because it is trying "
-                           "to copy an object to itself without changing the object's metadata, "
-                           "storage class, website redirect location or encryption attributes.")
+            raise AwsError(
+                "InvalidRequest",
+                "This copy request is illegal because it is trying "
+                "to copy an object to itself without changing the object's metadata, "
+                "storage class, website redirect location or encryption attributes.",
+            )
         elif "x-amz-storage-class" in req.headers:
-            dst = ObjectInfo(bucket, key, 0, "", 0, "", src.content_type,
-                             req.headers["x-amz-storage-class"], src.headers, src.user_meta, {},
-                             src.tags)
+            dst = ObjectInfo(
+                bucket,
+                key,
+                0,
+                "",
+                0,
+                "",
+                src.content_type,
+                req.headers["x-amz-storage-class"],
+                src.headers,
+                src.user_meta,
+                {},
+                src.tags,
+            )
         obj = self.backend.copy_object(src_bucket, src_key, dst, bucket, key)
-        return Response.xml(f'<CopyObjectResult xmlns="{NS}"><LastModified>'
-                            f"{iso(obj.last_modified)}</LastModified><ETag>&quot;{obj.etag}"
-                            "&quot;</ETag></CopyObjectResult>")
+        return Response.xml(
+            f'<CopyObjectResult xmlns="{NS}"><LastModified>'
+            f"{iso(obj.last_modified)}</LastModified><ETag>&quot;{obj.etag}"
+            "&quot;</ETag></CopyObjectResult>"
+        )
 
     async def object_tagging(self, req: Request, m: str, bucket: str, key: str) -> Response:
         if m == "GET":
             obj = self.backend.head(bucket, key)
-            tags = "".join(f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>"
-                           for k, v in obj.tags.items())
-            return Response.xml(f'<Tagging xmlns="{NS}"><TagSet>{tags}</TagSet></Tagging>')
+            xml = "".join(
+                f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>"
+                for k, v in obj.tags.items()
+            )
+            return Response.xml(f'<Tagging xmlns="{NS}"><TagSet>{xml}</TagSet></Tagging>')
         if m == "PUT":
             root = parse_xml(await req.read())
-            tags = {t.findtext("Key") or "": t.findtext("Value") or ""
-                    for t in root.iter("Tag")}
+            tags = {t.findtext("Key") or "": t.findtext("Value") or "" for t in root.iter("Tag")}
             if len(tags) > 10:
                 raise AwsError("BadRequest", "Object tags cannot be greater than 10")
             self.backend.set_tags(bucket, key, tags)
@@ -574,19 +713,23 @@ class S3Provider:
         if m == "DELETE":
             self.backend.set_tags(bucket, key, None)
             return Response(204)
-        raise AwsError("MethodNotAllowed", "The specified method is not allowed against this "
-                       "resource.", 405)
+        raise AwsError(
+            "MethodNotAllowed", "The specified method is not allowed against this resource.", 405
+        )
 
     # ----------------------------------------------------------- multipart
     def create_upload(self, req: Request, bucket: str, key: str) -> Response:
         attrs = self._object_attrs(req)
         upload_id = self.backend.create_upload(bucket, key, attrs)
-        return Response.xml(f'<InitiateMultipartUploadResult xmlns="{NS}"><Bucket>'
-                            f"{escape(bucket)}</Bucket><Key>{escape(key)}</Key><UploadId>"
-                            f"{upload_id}</UploadId></InitiateMultipartUploadResult>")
+        return Response.xml(
+            f'<InitiateMultipartUploadResult xmlns="{NS}"><Bucket>'
+            f"{escape(bucket)}</Bucket><Key>{escape(key)}</Key><UploadId>"
+            f"{upload_id}</UploadId></InitiateMultipartUploadResult>"
+        )
 
-    async def upload_part(self, req: Request, bucket: str, key: str, upload_id: str,
-                          q: dict[str, str]) -> Response:
+    async def upload_part(
+        self, req: Request, bucket: str, key: str, upload_id: str, q: dict[str, str]
+    ) -> Response:
         number = _part_number(q)
         self.backend.get_upload(bucket, key, upload_id)
         rel, size, md5, checksums, _ = await self._receive(req, allow_inline=False)
@@ -595,8 +738,9 @@ class S3Provider:
         headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
         return Response(200, headers)
 
-    async def upload_part_copy(self, req: Request, bucket: str, key: str, upload_id: str,
-                               q: dict[str, str]) -> Response:
+    async def upload_part_copy(
+        self, req: Request, bucket: str, key: str, upload_id: str, q: dict[str, str]
+    ) -> Response:
         number = _part_number(q)
         self.backend.get_upload(bucket, key, upload_id)
         src_bucket, src_key = _copy_source(req.headers["x-amz-copy-source"])
@@ -606,38 +750,50 @@ class S3Provider:
         if "x-amz-copy-source-range" in req.headers:
             parsed = _parse_range(req.headers["x-amz-copy-source-range"], src.size)
             if parsed is None:
-                raise AwsError("InvalidArgument", "The x-amz-copy-source-range value must be of "
-                               "the form bytes=first-last where first and last are the "
-                               "zero-based offsets of the first and last bytes to copy")
+                raise AwsError(
+                    "InvalidArgument",
+                    "The x-amz-copy-source-range value must be of "
+                    "the form bytes=first-last where first and last are the "
+                    "zero-based offsets of the first and last bytes to copy",
+                )
             start, end = parsed
         data = self.backend.read_range(src, start, end - start + 1)
         rel, md5 = self.backend.write_file(data)
         self.backend.put_part(bucket, key, upload_id, number, rel, len(data), md5)
         now = iso(self.backend.clock.now())
-        return Response.xml(f'<CopyPartResult xmlns="{NS}"><LastModified>{now}</LastModified>'
-                            f"<ETag>&quot;{md5}&quot;</ETag></CopyPartResult>")
+        return Response.xml(
+            f'<CopyPartResult xmlns="{NS}"><LastModified>{now}</LastModified>'
+            f"<ETag>&quot;{md5}&quot;</ETag></CopyPartResult>"
+        )
 
-    async def complete_upload(self, req: Request, bucket: str, key: str,
-                              upload_id: str) -> Response:
+    async def complete_upload(
+        self, req: Request, bucket: str, key: str, upload_id: str
+    ) -> Response:
         root = parse_xml(await req.read())
         requested = []
         for p in root.findall("Part"):
             try:
                 requested.append((int(p.findtext("PartNumber") or "0"), p.findtext("ETag") or ""))
             except ValueError as exc:
-                raise AwsError("MalformedXML", "The XML you provided was not well-formed or did "
-                               "not validate against our published schema") from exc
+                raise AwsError(
+                    "MalformedXML",
+                    "The XML you provided was not well-formed or did "
+                    "not validate against our published schema",
+                ) from exc
         b = self.backend
         upload, parts = b.plan_complete(bucket, key, upload_id, requested)
-        b.check_write_conditions(bucket, key, req.headers.get("if-none-match"),
-                                 req.headers.get("if-match"))
+        b.check_write_conditions(
+            bucket, key, req.headers.get("if-none-match"), req.headers.get("if-match")
+        )
         rel, size, etag = await asyncio.to_thread(b.assemble, parts)
-        obj = b.finish_upload(upload, rel, size, etag, req.headers.get("if-none-match"),
-                              req.headers.get("if-match"))
+        obj = b.finish_upload(
+            upload, rel, size, etag, req.headers.get("if-none-match"), req.headers.get("if-match")
+        )
         return Response.xml(
             f'<CompleteMultipartUploadResult xmlns="{NS}"><Location>/{escape(bucket)}/'
             f"{escape(key)}</Location><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
-            f"<ETag>&quot;{obj.etag}&quot;</ETag></CompleteMultipartUploadResult>")
+            f"<ETag>&quot;{obj.etag}&quot;</ETag></CompleteMultipartUploadResult>"
+        )
 
     def list_parts(self, bucket: str, key: str, upload_id: str, q: dict[str, str]) -> Response:
         self.backend.get_upload(bucket, key, upload_id)
@@ -645,28 +801,36 @@ class S3Provider:
         max_parts = min(int(q.get("max-parts", "1000")), 1000)
         parts = [p for p in self.backend.list_parts(upload_id) if p.number > marker]
         page, truncated = parts[:max_parts], len(parts) > max_parts
-        body = "".join(f"<Part><PartNumber>{p.number}</PartNumber><LastModified>"
-                       f"{iso(p.last_modified)}</LastModified><ETag>&quot;{p.etag}&quot;</ETag>"
-                       f"<Size>{p.size}</Size></Part>" for p in page)
+        body = "".join(
+            f"<Part><PartNumber>{p.number}</PartNumber><LastModified>"
+            f"{iso(p.last_modified)}</LastModified><ETag>&quot;{p.etag}&quot;</ETag>"
+            f"<Size>{p.size}</Size></Part>"
+            for p in page
+        )
         nxt = page[-1].number if page else marker
         return Response.xml(
             f'<ListPartsResult xmlns="{NS}"><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}'
             f"</Key><UploadId>{upload_id}</UploadId><PartNumberMarker>{marker}</PartNumberMarker>"
             f"<NextPartNumberMarker>{nxt}</NextPartNumberMarker><MaxParts>{max_parts}</MaxParts>"
             f"<IsTruncated>{str(truncated).lower()}</IsTruncated>{OWNER}"
-            f"<StorageClass>STANDARD</StorageClass>{body}</ListPartsResult>")
+            f"<StorageClass>STANDARD</StorageClass>{body}</ListPartsResult>"
+        )
 
     def list_uploads(self, bucket: str, q: dict[str, str]) -> Response:
         uploads = self.backend.list_uploads(bucket, q.get("prefix", ""))
-        body = "".join(f"<Upload><Key>{escape(u.key)}</Key><UploadId>{u.upload_id}</UploadId>"
-                       f"<Initiator><ID>{OWNER_ID}</ID><DisplayName>bdlab</DisplayName>"
-                       f"</Initiator>{OWNER}<StorageClass>STANDARD</StorageClass><Initiated>"
-                       f"{iso(u.initiated)}</Initiated></Upload>" for u in uploads)
+        body = "".join(
+            f"<Upload><Key>{escape(u.key)}</Key><UploadId>{u.upload_id}</UploadId>"
+            f"<Initiator><ID>{OWNER_ID}</ID><DisplayName>bdlab</DisplayName>"
+            f"</Initiator>{OWNER}<StorageClass>STANDARD</StorageClass><Initiated>"
+            f"{iso(u.initiated)}</Initiated></Upload>"
+            for u in uploads
+        )
         return Response.xml(
             f'<ListMultipartUploadsResult xmlns="{NS}"><Bucket>{escape(bucket)}</Bucket>'
             f"<KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><Prefix>"
             f"{escape(q.get('prefix', ''))}</Prefix><MaxUploads>1000</MaxUploads>"
-            f"<IsTruncated>false</IsTruncated>{body}</ListMultipartUploadsResult>")
+            f"<IsTruncated>false</IsTruncated>{body}</ListMultipartUploadsResult>"
+        )
 
 
 class _NotModified(AwsError):
@@ -677,8 +841,13 @@ class _NotModified(AwsError):
 
 def not_modified_response(err: AwsError) -> Response | None:
     if isinstance(err, _NotModified):
-        return Response(304, [("etag", quote_etag(err.obj.etag)),
-                              ("last-modified", http_date(err.obj.last_modified))])
+        return Response(
+            304,
+            [
+                ("etag", quote_etag(err.obj.etag)),
+                ("last-modified", http_date(err.obj.last_modified)),
+            ],
+        )
     return None
 
 
@@ -704,15 +873,21 @@ def _part_number(q: dict[str, str]) -> int:
     try:
         return int(q.get("partNumber", ""))
     except ValueError as exc:
-        raise AwsError("InvalidArgument", "Part number must be an integer between 1 and 10000, "
-                       "inclusive", ArgumentName="partNumber") from exc
+        raise AwsError(
+            "InvalidArgument",
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+        ) from exc
 
 
 def _copy_source(raw: str) -> tuple[str, str]:
     src = unquote(raw.split("?versionId=")[0]).lstrip("/")
     if "/" not in src:
-        raise AwsError("InvalidArgument", "Copy Source must mention the source bucket and key: "
-                       "sourcebucket/sourcekey", ArgumentName="x-amz-copy-source")
+        raise AwsError(
+            "InvalidArgument",
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            ArgumentName="x-amz-copy-source",
+        )
     b, k = src.split("/", 1)
     return b, k
 
@@ -720,12 +895,22 @@ def _copy_source(raw: str) -> tuple[str, str]:
 def _check_copy_conditions(req: Request, src: ObjectInfo) -> None:
     h = req.headers
     if "x-amz-copy-source-if-match" in h and h["x-amz-copy-source-if-match"].strip('"') != src.etag:
-        raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified "
-                       "did not hold", 412, Condition="x-amz-copy-source-If-Match")
-    if ("x-amz-copy-source-if-none-match" in h
-            and h["x-amz-copy-source-if-none-match"].strip('"') == src.etag):
-        raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified "
-                       "did not hold", 412, Condition="x-amz-copy-source-If-None-Match")
+        raise AwsError(
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+            412,
+            Condition="x-amz-copy-source-If-Match",
+        )
+    if (
+        "x-amz-copy-source-if-none-match" in h
+        and h["x-amz-copy-source-if-none-match"].strip('"') == src.etag
+    ):
+        raise AwsError(
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+            412,
+            Condition="x-amz-copy-source-If-None-Match",
+        )
 
 
 def _parse_range(value: str, size: int) -> tuple[int, int] | None:
@@ -751,8 +936,9 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
 
 
 def _invalid_range(size: int) -> AwsError:
-    return AwsError("InvalidRange", "The requested range is not satisfiable", 416,
-                    ActualObjectSize=size)
+    return AwsError(
+        "InvalidRange", "The requested range is not satisfiable", 416, ActualObjectSize=size
+    )
 
 
 def _parse_http_date(value: str) -> float | None:
@@ -768,8 +954,18 @@ def _parse_tag_header(value: str) -> dict[str, str]:
     return dict(parse_qsl(value, keep_blank_values=True)) if value else {}
 
 
-_LIST_PARAMS = {"prefix", "delimiter", "marker", "max-keys", "encoding-type", "list-type",
-                "continuation-token", "start-after", "fetch-owner", "x-id"}
+_LIST_PARAMS = {
+    "prefix",
+    "delimiter",
+    "marker",
+    "max-keys",
+    "encoding-type",
+    "list-type",
+    "continuation-token",
+    "start-after",
+    "fetch-owner",
+    "x-id",
+}
 
 
 def _only_list_params(q: dict[str, str]) -> bool:
@@ -777,8 +973,11 @@ def _only_list_params(q: dict[str, str]) -> bool:
 
 
 def _subresource(q: dict[str, str]) -> str | None:
-    known = set(CONFIG_MISSING) | set(_DEFAULT_CONFIGS) | {"object-lock", "intelligent-tiering",
-                                                             "analytics", "metrics", "inventory"}
+    known = (
+        set(CONFIG_MISSING)
+        | set(_DEFAULT_CONFIGS)
+        | {"object-lock", "intelligent-tiering", "analytics", "metrics", "inventory"}
+    )
     for name in q:
         if name in known:
             return name
@@ -792,6 +991,10 @@ def _validate_lifecycle(root: ET.Element) -> None:
             sclass = tr.findtext("StorageClass") or ""
             days = tr.findtext("Days")
             if sclass in ("STANDARD_IA", "ONEZONE_IA") and days is not None and int(days) < 30:
-                raise AwsError("InvalidArgument", f"'Days' in Transition action must be greater "
-                               f"than or equal to 30 for storageClass '{sclass}'",
-                               ArgumentName="Days", ArgumentValue=days)
+                raise AwsError(
+                    "InvalidArgument",
+                    f"'Days' in Transition action must be greater "
+                    f"than or equal to 30 for storageClass '{sclass}'",
+                    ArgumentName="Days",
+                    ArgumentValue=days,
+                )

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Sets up bdlab on a fresh machine, then runs the main job (`bdlab demo`) on the embedded profile.
+#   scripts/setup.sh            venv + packages + Java check + Spark jars, then the demo
+#   scripts/setup.sh --no-demo  everything but the demo (CI uses this)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+demo=1
+[ "${1:-}" = "--no-demo" ] && demo=0
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 2; }
+
+py=""
+for cand in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
+  [ -n "$cand" ] || continue
+  if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    py=$cand; break
+  fi
+done
+[ -n "$py" ] || die "Python 3.11+ not found: install it (e.g. apt-get install python3.11 python3.11-venv) and rerun."
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $($py --version)"
+  "$py" -m venv .venv || die "could not create a venv: install the venv module (apt-get install python3-venv)."
+fi
+say "installing bdlab and its packages into .venv"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[dev]"
+
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Java 17 (Spark needs it)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    die "Java 17+ is required for Spark: install it (apt-get install openjdk-17-jre-headless / brew install openjdk@17) and rerun."
+  fi
+fi
+
+say "fetching Spark's extra jars into the cache (once; offline afterwards)"
+.venv/bin/bdlab setup
+
+if [ "$demo" = 1 ]; then
+  say "running the main job: bdlab demo"
+  .venv/bin/bdlab demo
+  echo
+  echo "The emulator keeps running on 127.0.0.1:4566 (state in .bdlab/); 'bdlab down' stops it."
+  echo "Next: .venv/bin/bdlab labs   |   tests: .venv/bin/pytest"
+fi
