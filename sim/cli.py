@@ -409,8 +409,13 @@ def setup(offline: bool = typer.Option(False, "--offline", help="only verify the
     ) as progress:
         task = progress.add_task(f"{len(missing)} jars", total=total)
 
-        def tick(spec: Any, done: int, size: int) -> None:
-            progress.update(task, advance=done, description=spec.filename)
+        seen: dict[str, int] = {}
+
+        def tick(spec: Any, done: int, size: int) -> None:  # done is cumulative per jar
+            progress.update(
+                task, advance=done - seen.get(spec.filename, 0), description=spec.filename
+            )
+            seen[spec.filename] = done
 
         jars.ensure_jars(cache, offline=offline, progress=tick)
     console.print(f"jars: {len(jars.load_lock())} in {cache} ({total / 1e6:.1f} MB fetched)")

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ class SparkSetupError(RuntimeError):
 
 
 _lock = threading.Lock()
+LOG4J = Path(__file__).with_name("log4j2.properties")
 _active: dict[str, Any] = {}
 
 
@@ -95,7 +97,7 @@ def build_conf(
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J}",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.jars": ",".join(str(p) for p in jar_paths),
@@ -136,6 +138,9 @@ def get_session(
         if spark is not None and spark._jsc is not None:  # noqa: SLF001 (alive?)
             return spark
         require_java()
+        # Spark's own launcher reads these; loopback keeps it off the network.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         jar_paths = jars.ensure_jars(jar_cache(cfg), offline=True)
         from pyspark.sql import SparkSession
 

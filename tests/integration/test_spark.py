@@ -1,0 +1,109 @@
+"""A real SparkSession writing and reading Parquet and Delta through s3a on the emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from sim import settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
+
+
+@pytest.fixture(scope="module")
+def spark(profile: Any) -> Iterator[Any]:
+    from spark import session
+
+    s = session.get_session(profile, app_name="bdlab-tests")
+    yield s
+    session.stop()
+
+
+def test_daily_revenue_transform_on_a_small_frame(spark: Any) -> None:
+    from spark.jobs.daily_revenue import daily_revenue
+
+    rows = [
+        (datetime(2026, 1, 12, 1), "purchase", "KR", 10.0, 2),
+        (datetime(2026, 1, 12, 2), "purchase", "KR", 5.0, 1),
+        (datetime(2026, 1, 12, 3), "view", "KR", 99.0, 0),
+        (datetime(2026, 1, 13, 4), "purchase", "US", 1.5, 3),
+    ]
+    df = spark.createDataFrame(
+        rows, "event_time timestamp, event_type string, country string, price double, quantity int"
+    )
+    out = {(r.dt, r.country): (r.orders, r.revenue) for r in daily_revenue(df).collect()}
+    assert out == {("2026-01-12", "KR"): (2, 25.0), ("2026-01-13", "US"): (1, 4.5)}
+
+
+def test_delta_round_trip_through_s3a(spark: Any, aws: Callable[[str], Any], bucket: str) -> None:
+    df = spark.createDataFrame(
+        [(i, f"2026-01-{12 + i % 3}", i * 1.5) for i in range(30)], "id int, dt string, v double"
+    )
+    path = f"s3a://{bucket}/delta/t"
+    df.write.format("delta").partitionBy("dt").save(path)
+    df.limit(5).write.format("delta").mode("append").save(path)
+    back = spark.read.format("delta").load(path)
+    assert back.count() == 35
+    assert {r.dt for r in back.select("dt").distinct().collect()} == {
+        "2026-01-12",
+        "2026-01-13",
+        "2026-01-14",
+    }
+    keys = [
+        o["Key"] for o in aws("s3").list_objects_v2(Bucket=bucket, Prefix="delta/t/")["Contents"]
+    ]
+    assert "delta/t/_delta_log/00000000000000000000.json" in keys
+    assert "delta/t/_delta_log/00000000000000000001.json" in keys
+    assert any(k.startswith("delta/t/dt=2026-01-12/") and k.endswith(".parquet") for k in keys)
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()
+    assert sorted(h.version for h in history) == [0, 1]
+
+
+def test_parquet_uses_the_magic_committer(
+    spark: Any, aws: Callable[[str], Any], bucket: str
+) -> None:
+    df = spark.range(1000).selectExpr("id", "cast(id % 4 as string) as part")
+    df.write.partitionBy("part").parquet(f"s3a://{bucket}/pq/t")
+    s3 = aws("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="pq/")["Contents"]]
+    assert not any("__magic" in k for k in keys), keys
+    success = json.loads(s3.get_object(Bucket=bucket, Key="pq/t/_SUCCESS")["Body"].read())
+    assert success["committer"] == "magic"
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert spark.read.parquet(f"s3a://{bucket}/pq/t").count() == 1000
+    assert spark.read.parquet(f"s3a://{bucket}/pq/t").where("part = '1'").count() == 250
+
+
+def test_session_settings_fit_a_laptop(spark: Any) -> None:
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.sql.session.timeZone") == "UTC"
+    assert conf.get("spark.sql.parquet.outputTimestampType") == "TIMESTAMP_MICROS"
+    assert int(conf.get("spark.sql.shuffle.partitions")) <= 8
+    assert conf.get("spark.hadoop.fs.s3a.path.style.access") == "true"
+    assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
+
+
+def test_demo_main_job(spark: Any, profile: Any) -> None:
+    from sim import demo
+
+    out = demo.run(
+        profile, settings.load({"port": int(profile.endpoint_url.rsplit(":", 1)[1])}), rows=20_000
+    )
+    assert out["raw"]["files"] == 7 and out["result_rows"] > 0
+    assert {r["dt"] for r in out["rows"]} == {f"2026-01-{d}" for d in range(12, 19)}
+    assert all(r["revenue"] > 0 for r in out["rows"])
+
+
+def test_missing_jars_is_one_clear_line(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spark import jars, session
+
+    with pytest.raises(jars.JarsMissingError, match=r"bdlab setup"):
+        jars.ensure_jars(tmp_path / "empty", offline=True)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nojava"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(session.SparkSetupError, match="Java not found.*openjdk-17"):
+        session.require_java()
