@@ -75,8 +75,13 @@ class Clock:
             return
         st = self.state()
         tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"sim": st["now"], "offset": st["offset"], "speed": st["speed"]}))
-        tmp.replace(self._state_file)
+        try:
+            tmp.write_text(
+                json.dumps({"sim": st["now"], "offset": st["offset"], "speed": st["speed"]})
+            )
+            tmp.replace(self._state_file)
+        except OSError:  # the state folder was removed under us (bdlab reset): nothing to keep
+            pass
 
     def _notify(self) -> None:
         self.save()

@@ -160,3 +160,67 @@ def test_kinesis_firehose_cloudwatch_emr_seams(
     providers = emulator.gateway.health()["providers"]
     assert {providers[s] for s in ("kinesis", "firehose", "cloudwatch", "emr")} == {"SeamProvider"}
     assert providers["s3"] == "S3Provider"
+
+
+def test_moto_served_services_enforce_aws_input_contract(profile: Any) -> None:
+    """moto trusts its input; bdlab answers what AWS would (from botocore's models)."""
+    import urllib.error
+    import urllib.request
+
+    def call(target: str, service: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        req = urllib.request.Request(
+            profile.endpoint_url + "/",
+            data=body,
+            method="POST",
+            headers={
+                "X-Amz-Target": target,
+                "Content-Type": "application/x-amz-json-1.1",
+                "Authorization": f"AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, "
+                "SignedHeaders=host, Signature=x",
+            },
+        )
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    assert (
+        call("Kinesis_20131202.PutRecord", "kinesis", b"{not json")[1]["__type"]
+        == "SerializationException"
+    )
+    assert (
+        call("Kinesis_20131202.Explode", "kinesis", b"{}")[1]["__type"]
+        == "UnknownOperationException"
+    )
+    status, err = call(
+        "Kinesis_20131202.CreateStream", "kinesis", b'{"StreamName": "", "ShardCount": 0}'
+    )
+    assert status == 400 and err["__type"] == "ValidationException"
+    assert "greater than or equal to 1" in err["message"]
+    status, err = call("AmazonSQS.SendMessage", "sqs", b"{}")
+    assert err["__type"] == "ValidationException" and "messageBody" in err["message"]
+
+
+def test_query_protocol_missing_parameter(aws: Callable[[str], Any], profile: Any) -> None:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        profile.endpoint_url + "/",
+        data=b"Action=CreateRole&Version=2010-05-08",
+        headers={
+            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=x"
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    body = e.value.read().decode()
+    assert e.value.code == 400 and "<Code>MissingParameter</Code>" in body and "RoleName" in body
+    with pytest.raises(ClientError) as ce:
+        aws("iam").create_role(RoleName="x" * 65, AssumeRolePolicyDocument="{}")
+    assert ce.value.response["Error"]["Code"] in (
+        "ValidationError",
+        "ValidationException",
+        "InvalidInput",
+    )

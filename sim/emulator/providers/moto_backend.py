@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sim.emulator.protocol import Request, Response
+from sim.emulator.protocol import AwsError, Request, Response
+from sim.emulator.validation import validate
 
 log = logging.getLogger("bdlab.moto")
 
@@ -91,6 +92,11 @@ def action_of(req: Request, body: bytes) -> str:
         except ValueError:
             pass
     return ""
+
+
+def _looks_like_aws_error(body: bytes) -> bool:
+    head = body[:512]
+    return b"__type" in head or b"<Code>" in head or b"<Error>" in head
 
 
 def is_mutating(action: str, method: str) -> bool:
@@ -203,8 +209,19 @@ class MotoProvider:
 
     async def handle(self, req: Request) -> Response:
         body = await req.read()
+        validate(req, body)  # AWS's input contract, which moto does not enforce
         loop = asyncio.get_running_loop()
         status, headers, out = await loop.run_in_executor(self.executor, self._call, req, body)
+        if status >= 500 and not _looks_like_aws_error(out):
+            # moto crashed or lacks the operation: say so in AWS's shape, never a traceback.
+            op = action_of(req, body) or f"{req.method} {req.raw_path}"
+            raise AwsError(
+                "InternalFailure",
+                f"bdlab's moto backend could not serve "
+                f"{req.service}:{op} (unsupported or invalid request).",
+                500,
+                sender=False,
+            )
         return Response(status, headers, out)
 
     def _call(self, req: Request, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
