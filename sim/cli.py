@@ -438,16 +438,16 @@ def demo(
         print(json.dumps(result, indent=1, default=str))
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @_guard
-def bench(args: list[str] = typer.Argument(None)) -> None:
+def bench(ctx: typer.Context) -> None:
     """Run the S3 benchmark (scripts/bench/s3_bench.py) and print its table."""
     import subprocess
 
     script = Path(__file__).resolve().parent.parent / "scripts" / "bench" / "s3_bench.py"
     if not script.exists():
         _fail(f"{script} not found: benchmarks ship with the source checkout.")
-    raise typer.Exit(subprocess.call([sys.executable, str(script), *(args or [])]))
+    raise typer.Exit(subprocess.call([sys.executable, str(script), *ctx.args]))
 
 
 if __name__ == "__main__":

@@ -101,3 +101,31 @@ def test_clock_faults_doctor_and_full_reset(env: dict[str, str]) -> None:
     r = run_bdlab(["reset", "--yes"], env)
     assert r.returncode == 0 and "wiped" in r.stdout
     assert not Path(env["BDLAB_STATE_DIR"]).exists()
+
+
+def test_setup_offline_verifies_the_cache(env: dict[str, str], tmp_path: Path) -> None:
+    r = run_bdlab(["setup", "--offline"], env)  # the real cache, filled by scripts/setup.sh
+    assert r.returncode == 0 and "present" in r.stdout
+    r = run_bdlab(["setup", "--offline"], {**env, "BDLAB_JARS_DIR": str(tmp_path / "empty")})
+    assert r.returncode == 2 and "bdlab setup" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_demo_end_to_end(env: dict[str, str]) -> None:
+    r = run_bdlab(["demo", "--rows", "20000"], env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "daily revenue" in r.stdout and "2026-01-18" in r.stdout
+    out = json.loads(run_bdlab(["demo", "--rows", "20000", "--json"], env, timeout=600).stdout)
+    assert out["result_rows"] > 0 and out["raw"]["files"] == 7
+
+
+@pytest.mark.slow
+def test_bench_quick(env: dict[str, str], tmp_path: Path) -> None:
+    r = run_bdlab(
+        ["bench", "--quick", "--targets", "null,bdlab", "--json", str(tmp_path / "b.json")],
+        env,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "b.json").read_text())
