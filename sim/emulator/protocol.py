@@ -8,6 +8,7 @@ expects, so botocore raises a proper ``ClientError`` with AWS's code.
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +18,9 @@ from urllib.parse import parse_qsl, unquote
 from xml.sax.saxutils import escape
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
+# Request ids: a per-process random prefix and a counter (uuid4 costs a syscall per request).
+_RID_PREFIX = uuid.uuid4().hex[:22]
+_RID = itertools.count(1)
 
 
 class AwsError(Exception):
@@ -45,7 +49,7 @@ class Request:
     body: bytes | None = None  # None until read (S3 object bodies are streamed)
     service: str = ""
     region: str = "us-east-1"
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=lambda: f"{_RID_PREFIX}{next(_RID):010d}")
 
     @property
     def path(self) -> str:

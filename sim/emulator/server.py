@@ -60,6 +60,7 @@ def _config(app: Gateway, log_level: str) -> uvicorn.Config:
         access_log=False,
         timeout_keep_alive=30,
         server_header=False,
+        proxy_headers=False,
         date_header=False,
     )
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
 
 from sim.emulator.protocol import AwsError, Request, Response
@@ -1002,8 +1002,6 @@ def _parse_http_date(value: str) -> float | None:
 
 
 def _parse_tag_header(value: str) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
     return dict(parse_qsl(value, keep_blank_values=True)) if value else {}
 
 

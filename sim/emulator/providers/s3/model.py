@@ -143,6 +143,7 @@ class S3Backend:
         self.account_id = account_id
         self.db = sqlite3.connect(root / "meta.db", isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA wal_autocheckpoint=4000")
         self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self.db.executescript(
             """
@@ -159,6 +160,8 @@ class S3Backend:
             """
         )
         self._dirs: set[str] = set()
+        # Bucket name -> region, mirrored in memory: every object call checks its bucket.
+        self._buckets = dict(self.db.execute("SELECT name, region FROM buckets").fetchall())
         self.sweep()
 
     # ----------------------------------------------------------------- files
@@ -231,14 +234,15 @@ class S3Backend:
             "INSERT INTO buckets(name, region, created) VALUES(?,?,?)",
             (name, bucket_region, self.clock.now()),
         )
+        self._buckets[name] = bucket_region
 
     def bucket_region(self, name: str) -> str:
-        row = self.db.execute("SELECT region FROM buckets WHERE name=?", (name,)).fetchone()
-        if row is None:
+        region = self._buckets.get(name)
+        if region is None:
             raise AwsError(
                 "NoSuchBucket", "The specified bucket does not exist", 404, BucketName=name
             )
-        return str(row[0])
+        return str(region)
 
     def require_bucket(self, name: str) -> None:
         self.bucket_region(name)
@@ -273,6 +277,7 @@ class S3Backend:
             )
             self.db.execute("DELETE FROM uploads WHERE bucket=?", (name,))
             self.db.execute("DELETE FROM buckets WHERE name=?", (name,))
+            self._buckets.pop(name, None)
         for f in files:
             self._unlink(f)
 
