@@ -226,7 +226,6 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    import boto3
     import pyspark
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -236,12 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     bucket = f"bdlab-verify-{uuid.uuid4().hex[:8]}"
 
     with moto_server(workdir / "moto.log") as endpoint:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+        from sim import clients, profiles, settings
+
+        port = int(endpoint.rsplit(":", 1)[1])
+        s3 = clients.client(
+            "s3", profiles.resolve(settings.load({"port": port}, environ={}), "embedded")
         )
         s3.create_bucket(Bucket=bucket)
         base = f"s3a://{bucket}"
@@ -301,6 +299,40 @@ def main(argv: list[str] | None = None) -> int:
             assert files, "no .avro objects"
             return f"{n} rows in {len(files)} .avro objects"
 
+        def check_transfer_manager() -> str:
+            # copyFromLocalFile (PutObject from a file) and copies above fs.s3a.multipart.threshold
+            # go through the SDK's S3TransferManager on the async (Netty) client, not the sync
+            # Apache client the other checks use; this is what needs s3-transfer-manager,
+            # netty-nio-client and reactive-streams on the classpath.
+            jvm = spark.sparkContext._jvm
+            conf = jvm.org.apache.hadoop.conf.Configuration(
+                spark.sparkContext._jsc.hadoopConfiguration()
+            )
+            conf.set("fs.s3a.multipart.threshold", "5M")
+            conf.set("fs.s3a.multipart.size", "5M")
+            uri = jvm.java.net.URI(f"{base}/")
+            fs = jvm.org.apache.hadoop.fs.FileSystem.newInstance(uri, conf)
+            try:
+                local = workdir / "blob.bin"
+                size = 8 * 1024 * 1024 + 123
+                local.write_bytes(os.urandom(size))
+                Path_ = jvm.org.apache.hadoop.fs.Path
+                fs.copyFromLocalFile(Path_(local.as_uri()), Path_(f"{base}/tm/blob.bin"))
+                fs.rename(Path_(f"{base}/tm/blob.bin"), Path_(f"{base}/tm/renamed.bin"))
+                got = s3.head_object(Bucket=bucket, Key="tm/renamed.bin")
+                assert got["ContentLength"] == size, got["ContentLength"]
+                body = s3.get_object(Bucket=bucket, Key="tm/renamed.bin")["Body"].read()
+                assert body == local.read_bytes(), (
+                    "content differs after copyFromLocal + multipart copy"
+                )
+                etag = got["ETag"]
+            finally:
+                fs.close()
+            return f"copyFromLocal + rename of {size} bytes via transfer manager ok (etag {etag})"
+
+        run_check(
+            "s3a transfer manager (async client)", check_transfer_manager, results, args.verbose
+        )
         run_check("s3a parquet (partitioned)", check_parquet, results, args.verbose)
         run_check("s3a delta", check_delta, results, args.verbose)
         run_check("s3a avro", check_avro, results, args.verbose)
