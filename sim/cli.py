@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +20,7 @@ from sim import profiles, runtime, settings
 from sim.emulator import server
 
 app = typer.Typer(
+    pretty_exceptions_enable=False,
     add_completion=False,
     no_args_is_help=True,
     help="bdlab: local AWS big-data pipeline lab (embedded | localstack | aws).",
@@ -74,6 +76,14 @@ def _guard(fn: Any) -> Any:
             _fail(str(exc))
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # unexpected: one line here, the traceback in a file
+            import traceback
+
+            path = Path(tempfile.gettempdir()) / "bdlab-last-error.txt"
+            path.write_text(traceback.format_exc())
+            _fail(f"{type(exc).__name__}: {exc} (bdlab bug? traceback saved in {path})", 1)
 
     return wrapper
 
@@ -424,7 +434,9 @@ def setup(offline: bool = typer.Option(False, "--offline", help="only verify the
 @app.command()
 @_guard
 def demo(
-    rows: int = typer.Option(200_000, "--rows", help="events to generate"),
+    rows: int = typer.Option(
+        200_000, "--rows", min=1000, max=100_000_000, help="events to generate"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The main job: data -> partitioned S3 lake -> Spark (s3a) -> Delta table -> results."""

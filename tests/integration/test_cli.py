@@ -129,3 +129,18 @@ def test_bench_quick(env: dict[str, str], tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "b.json").read_text())
+
+
+def test_more_bad_input(env: dict[str, str], tmp_path: Path) -> None:
+    r = run_bdlab(["demo", "--rows", "-5"], env)
+    assert r.returncode == 2 and "--rows" in r.stderr and "Traceback" not in r.stderr
+    r = run_bdlab(["run", "no-such-lab"], env)
+    assert r.returncode == 2 and "unknown lab" in r.stderr
+    assert run_bdlab(["up"], env).returncode == 0
+    r = run_bdlab(["clock", "--speed", "0"], env)
+    assert r.returncode == 2 and "clock speed" in r.stderr
+    r = run_bdlab(["doctor"], {**env, "BDLAB_JARS_DIR": str(tmp_path / "nojars")})
+    assert r.returncode == 1 and "bdlab setup" in r.stdout
+    r = run_bdlab(["down"], env)
+    assert "stopped" in r.stdout
+    assert "not running" in run_bdlab(["down"], env).stdout
