@@ -3,13 +3,18 @@
 Starts ``moto_server`` on a free loopback port, creates a bucket with boto3, then starts
 a real local SparkSession whose only extra classpath is ``spark.jars`` = the cached jars
 from ``spark/jars.lock.json`` (no ``spark.jars.packages``, nothing resolved online) and
-runs: partitioned Parquet, Delta (write, append, history, time travel, SQL), Avro over
-s3a://, and a Parquet write through the S3A magic committer (PathOutputCommitProtocol +
-BindingParquetOutputCommitter) in a second session.  moto is stopped by its PID.
+runs over s3a://: copyFromLocal + multipart copy (SDK transfer manager on the Netty async
+client), partitioned Parquet, Delta (write, append, history, time travel, delete, SQL,
+catalog table + MERGE + OPTIMIZE), Avro, and a Parquet write through the S3A magic
+committer (PathOutputCommitProtocol + BindingParquetOutputCommitter) in a second session.
+moto is stopped by its PID.
 
 Usage (from the project root)::
 
-    .venv/bin/python scripts/verify_jars.py [--offline] [--skip ARTIFACT ...] [--json]
+    .venv/bin/python scripts/verify_jars.py [--offline] [--server uvicorn] [--skip ARTIFACT ...]
+
+With the default ``--server moto_server`` the transfer-manager check ends as KNOWN (not a
+failure): werkzeug's double "100 Continue" breaks the SDK's Netty client, not the jars.
 
 ``--skip`` leaves locked artifacts off ``spark.jars``; it is how the minimal set was found.
 Exit status 0 when every check passed.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -47,12 +53,30 @@ REGION = "us-east-1"
 
 @dataclass
 class CheckResult:
-    """Outcome of one check."""
+    """Outcome of one check: status is PASS, FAIL or KNOWN (a known defect of the test server)."""
 
     name: str
-    ok: bool
+    status: str
     seconds: float
     detail: str
+
+
+class KnownServerDefect(Exception):
+    """The check failed because of the S3 test server, not because of the jars."""
+
+
+# moto_server runs on werkzeug's dev server, which answers "Expect: 100-continue" with two
+# "100 Continue" lines (http.server's handle_expect_100, then werkzeug's run_wsgi again).
+# The SDK's Netty (async) client takes the second one as the final response and fails with
+# "Status Code: 100"; the sync Apache client copes.  moto behind uvicorn (--server uvicorn)
+# sends it once, as does bdlab's own gateway.
+UVICORN_MOTO = """
+import sys, uvicorn
+from a2wsgi import WSGIMiddleware
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+app = WSGIMiddleware(DomainDispatcherApplication(create_backend_app))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
 
 
 def free_port() -> int:
@@ -63,19 +87,25 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server(log_path: Path) -> Iterator[str]:
-    """Run moto_server on a free loopback port; yield its endpoint URL; stop it by PID."""
-    exe = Path(sys.executable).with_name("moto_server")
-    if not exe.exists():
-        raise SystemExit(
-            f"moto_server not found next to {sys.executable}; install moto[server] into this venv."
-        )
+def moto_server(log_path: Path, kind: str = "moto_server") -> Iterator[str]:
+    """Run moto on a free loopback port; yield its endpoint URL; stop it by PID.
+
+    ``kind`` is ``moto_server`` (moto's own werkzeug dev server) or ``uvicorn`` (moto's
+    WSGI app behind uvicorn via a2wsgi).
+    """
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
+    if kind == "uvicorn":
+        argv = [sys.executable, "-c", UVICORN_MOTO, str(port)]
+    else:
+        exe = Path(sys.executable).with_name("moto_server")
+        if not exe.exists():
+            raise SystemExit(
+                f"moto_server not found next to {sys.executable}; install moto[server] into this venv."
+            )
+        argv = [str(exe), "-H", "127.0.0.1", "-p", str(port)]
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: S603
-            [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -85,10 +115,10 @@ def moto_server(log_path: Path) -> Iterator[str]:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(
-                        f"moto_server did not start on {endpoint}; see {log_path}"
+                        f"{kind} did not start on {endpoint}; see {log_path}"
                     ) from None
                 time.sleep(0.2)
-        print(f"moto_server pid={proc.pid} at {endpoint} (log {log_path})", flush=True)
+        print(f"{kind} pid={proc.pid} at {endpoint} (log {log_path})", flush=True)
         yield endpoint
     finally:
         proc.terminate()
@@ -181,14 +211,16 @@ def run_check(name: str, fn: Callable[[], str], results: list[CheckResult], verb
     start = time.monotonic()
     try:
         detail = fn()
-        ok = True
+        status = "PASS"
+    except KnownServerDefect as exc:
+        status, detail = "KNOWN", str(exc)
     except Exception as exc:  # noqa: BLE001 - a failed check is data, not a crash
-        ok, detail = False, _short_error(exc)
+        status, detail = "FAIL", _short_error(exc)
         if verbose:
             traceback.print_exc()
-    result = CheckResult(name, ok, round(time.monotonic() - start, 2), detail)
+    result = CheckResult(name, status, round(time.monotonic() - start, 2), detail)
     results.append(result)
-    print(f"[{'PASS' if ok else 'FAIL'}] {name} ({result.seconds}s): {detail}", flush=True)
+    print(f"[{status}] {name} ({result.seconds}s): {detail}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="ARTIFACT",
         help="leave a locked artifact out",
+    )
+    parser.add_argument(
+        "--server",
+        choices=["moto_server", "uvicorn"],
+        default="moto_server",
+        help="how to serve moto (uvicorn avoids werkzeug's double '100 Continue')",
     )
     parser.add_argument("--no-magic", action="store_true", help="skip the magic committer session")
     parser.add_argument("--json", type=Path, default=None, help="also write results as JSON here")
@@ -234,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bdlab-verify-jars-"))
     bucket = f"bdlab-verify-{uuid.uuid4().hex[:8]}"
 
-    with moto_server(workdir / "moto.log") as endpoint:
+    with moto_server(workdir / "moto.log", args.server) as endpoint:
         from sim import clients, profiles, settings
 
         port = int(endpoint.rsplit(":", 1)[1])
@@ -289,6 +327,35 @@ def main(argv: list[str] | None = None) -> int:
             logs = [k for k in keys("delta/orders/_delta_log/") if k.endswith(".json")]
             return f"rows v0={v0} v1={n} after delete={after}, history={history}, log files={len(logs)}"
 
+        def check_delta_catalog() -> str:
+            from delta.tables import DeltaTable
+
+            path = f"{base}/delta/customers"
+            spark.sql(
+                f"CREATE TABLE verify_customers (id BIGINT, name STRING) USING delta LOCATION '{path}'"
+            )
+            try:
+                spark.createDataFrame([(1, "a"), (2, "b")], "id BIGINT, name STRING").write.format(
+                    "delta"
+                ).mode("append").saveAsTable("verify_customers")
+                updates = spark.createDataFrame([(2, "B"), (3, "c")], "id BIGINT, name STRING")
+                (
+                    DeltaTable.forName(spark, "verify_customers")
+                    .alias("t")
+                    .merge(updates.alias("u"), "t.id = u.id")
+                    .whenMatchedUpdateAll()
+                    .whenNotMatchedInsertAll()
+                    .execute()
+                )
+                rows = sorted(tuple(r) for r in spark.table("verify_customers").collect())
+                assert rows == [(1, "a"), (2, "B"), (3, "c")], rows
+                spark.sql("OPTIMIZE verify_customers")
+                detail = spark.sql("DESCRIBE DETAIL verify_customers").first()
+                assert detail["format"] == "delta", detail
+            finally:
+                spark.sql("DROP TABLE IF EXISTS verify_customers")
+            return f"CREATE TABLE ... LOCATION s3a, saveAsTable, MERGE, OPTIMIZE ok; rows={rows}"
+
         def check_avro() -> str:
             df = sample_df(spark, 50)
             df.write.mode("overwrite").format("avro").save(f"{base}/avro/events")
@@ -310,6 +377,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             conf.set("fs.s3a.multipart.threshold", "5M")
             conf.set("fs.s3a.multipart.size", "5M")
+            if args.server == "moto_server":
+                # fail fast on the known werkzeug defect instead of ~2.5 min of retries
+                conf.set("fs.s3a.attempts.maximum", "1")
+                conf.set("fs.s3a.retry.limit", "1")
             uri = jvm.java.net.URI(f"{base}/")
             fs = jvm.org.apache.hadoop.fs.FileSystem.newInstance(uri, conf)
             try:
@@ -317,13 +388,22 @@ def main(argv: list[str] | None = None) -> int:
                 size = 8 * 1024 * 1024 + 123
                 local.write_bytes(os.urandom(size))
                 Path_ = jvm.org.apache.hadoop.fs.Path
-                fs.copyFromLocalFile(Path_(local.as_uri()), Path_(f"{base}/tm/blob.bin"))
+                try:
+                    fs.copyFromLocalFile(Path_(local.as_uri()), Path_(f"{base}/tm/blob.bin"))
+                except Exception as exc:
+                    if args.server == "moto_server" and "Status Code: 100" in str(exc):
+                        raise KnownServerDefect(
+                            "moto_server (werkzeug) sends '100 Continue' twice and the SDK's Netty "
+                            "client reads the second as the response (S3Exception Status Code: 100); "
+                            "all classes loaded. Rerun with --server uvicorn to exercise this path."
+                        ) from exc
+                    raise
                 fs.rename(Path_(f"{base}/tm/blob.bin"), Path_(f"{base}/tm/renamed.bin"))
                 got = s3.head_object(Bucket=bucket, Key="tm/renamed.bin")
                 assert got["ContentLength"] == size, got["ContentLength"]
                 body = s3.get_object(Bucket=bucket, Key="tm/renamed.bin")["Body"].read()
                 assert body == local.read_bytes(), (
-                    "content differs after copyFromLocal + multipart copy"
+                    "content differs after copyFromLocal + transfer-manager copy"
                 )
                 etag = got["ETag"]
             finally:
@@ -335,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         run_check("s3a parquet (partitioned)", check_parquet, results, args.verbose)
         run_check("s3a delta", check_delta, results, args.verbose)
+        run_check("s3a delta catalog table + MERGE", check_delta_catalog, results, args.verbose)
         run_check("s3a avro", check_avro, results, args.verbose)
         spark.stop()
 
@@ -367,12 +448,15 @@ def main(argv: list[str] | None = None) -> int:
             run_check("s3a magic committer (parquet)", check_magic, results, args.verbose)
             magic.stop()
 
-    failed = [r for r in results if not r.ok]
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    failed = [r for r in results if r.status == "FAIL"]
+    known = [r for r in results if r.status == "KNOWN"]
+    passed = len(results) - len(failed) - len(known)
+    print(f"{passed} passed, {len(failed)} failed, {len(known)} skipped")
     if args.json:
         args.json.write_text(
             json.dumps(
                 {
+                    "server": args.server,
                     "skipped": args.skip,
                     "jars": [str(p) for p in jars],
                     "results": [asdict(r) for r in results],
@@ -381,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             + "\n"
         )
+    if failed:
+        print(f"kept {workdir} (moto log) for inspection")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     return 1 if failed else 0
 
 

@@ -290,16 +290,15 @@ def ensure_jars(
                 f"set {ENV_JARS_DIR} to a writable folder.",
                 missing,
             ) from exc
-        failed: list[JarSpec] = []
-        first_reason = ""
-        for spec in missing:
+        for index, spec in enumerate(missing):
             reason = _fetch_one(spec, cache, progress)
-            if reason is not None:
-                failed.append(spec)
-                first_reason = first_reason or reason
-        if failed:
+            if reason is None:
+                continue
+            # Spark cannot start without every jar, and when one fails the network or the
+            # mirror is usually down for all: stop here instead of retrying each one.
+            failed = missing[index:]
             raise JarsMissingError(
-                f"{_summary(failed, len(specs), cache)} Download failed ({first_reason}). "
+                f"{_summary(failed, len(specs), cache)} Download failed ({reason}). "
                 f"Run `bdlab setup` while online, set {ENV_MAVEN_REPO} to a reachable Maven "
                 "mirror, or copy the jars there.",
                 failed,

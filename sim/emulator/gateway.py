@@ -20,6 +20,9 @@ from urllib.parse import quote
 from sim.emulator.clock import Clock
 from sim.emulator.faults import FaultError, Faults
 from sim.emulator.protocol import AwsError, Request, Response, error_response
+from sim.emulator.providers.emr.api import EmrProvider
+from sim.emulator.providers.emr.model import EmrBackend
+from sim.emulator.providers.emr.runner import StepRunner
 from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
 from sim.emulator.providers.s3.api import S3Provider, not_modified_response
 from sim.emulator.providers.s3.model import S3Backend
@@ -29,7 +32,7 @@ log = logging.getLogger("bdlab.gateway")
 VERSION = "0.1.0"
 
 # Services a later issue makes faithful; each already has its own seam in the table.
-SEAM_SERVICES = ("kinesis", "firehose", "cloudwatch", "emr")
+SEAM_SERVICES = ("kinesis", "firehose", "cloudwatch")
 
 
 class Gateway:
@@ -51,7 +54,10 @@ class Gateway:
         self.moto = MotoProvider(self.journal, port)
         replayed, failed = self.moto.replay()
         self.replayed = {"ok": replayed, "failed": failed}
-        self.providers: dict[str, Any] = {"s3": S3Provider(self.s3)}
+        self.emr = EmrBackend(state_dir / "emr.db", self.clock)
+        self.steps = StepRunner(self.emr, self.s3, port, state_dir / "emr-steps")
+        self._scheduler: asyncio.Task[None] | None = None
+        self.providers: dict[str, Any] = {"s3": S3Provider(self.s3), "emr": EmrProvider(self.emr)}
         for name in SEAM_SERVICES:
             self.providers[name] = SeamProvider(name, self.moto)
         self.counts: Counter[str] = Counter()
@@ -115,8 +121,12 @@ class Gateway:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
                 self.moto.warm_up()
+                self._scheduler = asyncio.get_running_loop().create_task(self.steps.run_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
+                await self.steps.stop()
+                if self._scheduler is not None:
+                    await self._scheduler
                 self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -125,6 +135,7 @@ class Gateway:
         self.clock.save()
         self.moto.close()
         self.s3.close()
+        self.emr.close()
         self.journal.close()
 
     # ------------------------------------------------------------- admin
@@ -133,6 +144,7 @@ class Gateway:
             name: "running"
             for name in (
                 "s3",
+                "emr",
                 *SEAM_SERVICES,
                 "sts",
                 "iam",

@@ -1,0 +1,1 @@
+"""bdlab's own EMR provider: clusters and steps that really run Spark locally."""
