@@ -144,3 +144,28 @@ def test_more_bad_input(env: dict[str, str], tmp_path: Path) -> None:
     r = run_bdlab(["down"], env)
     assert "stopped" in r.stdout
     assert "not running" in run_bdlab(["down"], env).stdout
+
+
+@pytest.mark.spark
+def test_emr_verbs(env: dict[str, str], tmp_path: Path) -> None:
+    job = tmp_path / "hello.py"
+    job.write_text(
+        "import sys\nfrom pyspark.sql import SparkSession\n"
+        "print('HELLO', SparkSession.builder.getOrCreate().range(int(sys.argv[1])).count())\n"
+    )
+    assert run_bdlab(["up"], env).returncode == 0
+    r = run_bdlab(["emr", "create", "--name", "cli-test"], env)
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    assert cid.startswith("j-")
+    r = run_bdlab(["emr", "submit", cid, str(job), "7"], env, timeout=300)
+    assert r.returncode == 0 and "COMPLETED" in r.stdout, r.stdout + r.stderr
+    info = json.loads(run_bdlab(["emr", "status", cid, "--json"], env).stdout)
+    sid = info["steps"][0]["Id"]
+    assert info["steps"][0]["Status"]["State"] == "COMPLETED"
+    assert "HELLO 7" in run_bdlab(["emr", "logs", cid, sid, "--which", "stdout"], env).stdout
+    r = run_bdlab(["emr", "submit", cid, str(tmp_path / "missing.py")], env)
+    assert r.returncode == 2 and "neither a file" in r.stderr
+    r = run_bdlab(["emr", "status", "j-NOPE"], env)
+    assert r.returncode == 2 and "InvalidRequestException" in r.stderr
+    assert run_bdlab(["emr", "terminate", cid], env).returncode == 0
