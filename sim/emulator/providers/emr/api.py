@@ -124,6 +124,17 @@ class EmrProvider:
             )
         return {"Clusters": out}
 
+    def op_GetAutoTerminationPolicy(self, p: dict[str, Any], req: Request) -> dict[str, Any]:
+        c = self.backend.cluster(p["ClusterId"])
+        policy = c.spec.get("AutoTerminationPolicy")
+        return {"AutoTerminationPolicy": policy} if policy else {}
+
+    def op_PutAutoTerminationPolicy(self, p: dict[str, Any], req: Request) -> dict[str, Any]:
+        self.backend.update_spec(
+            p["ClusterId"], AutoTerminationPolicy=p.get("AutoTerminationPolicy")
+        )
+        return {}
+
     def op_TerminateJobFlows(self, p: dict[str, Any], req: Request) -> dict[str, Any]:
         self.backend.terminate(list(p["JobFlowIds"]))
         return {}

@@ -238,6 +238,11 @@ class EmrBackend:
             c.tags.pop(k, None)
         self._save_cluster(c)
 
+    def update_spec(self, cluster_id: str, **changes: Any) -> None:
+        c = self.cluster(cluster_id)
+        c.spec.update(changes)
+        self._save_cluster(c)
+
     def set_termination_protection(self, cluster_ids: list[str], on: bool) -> None:
         for cid in cluster_ids:
             c = self.cluster(cid)
