@@ -63,3 +63,36 @@ def test_failed_step_points_to_the_logs(ctx: harness.LabContext) -> None:
     assert not bad.passed and "FAILED" in bad.found and f"bdlab emr logs {cid} {sid}" in bad.hint
     assert not res["output_matches_input"].passed
     assert res["cluster_not_left_running"].passed  # idle auto-termination is set
+
+
+def test_aws_profile_path_against_the_emulator_standing_in(
+    profile: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The aws profile's code path (no endpoint, default credential chain, tagging) with
+    AWS_ENDPOINT_URL pointing at the emulator in place of AWS."""
+    from sim import clients, profiles, settings
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", profile.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for var in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    real = profiles.resolve(settings.load(environ={}), "aws")
+    assert real.endpoint_url is None and real.access_key is None
+    clients.clear_cache()
+    try:
+        lab = harness.find("1.3.5")
+        ctx = harness.context(lab, real)
+        lab.reset(ctx)
+        out = solution.main(ctx)
+        res = {r.name: r for r in harness.run_checks(lab, ctx)}
+        assert {n: r.found for n, r in res.items() if not r.passed} == {}
+        tags = {
+            t["Key"]: t["Value"]
+            for t in ctx.client("emr").describe_cluster(ClusterId=out["cluster"])["Cluster"]["Tags"]
+        }
+        assert tags["bdlab"] == "true"  # the aws profile tags what it creates
+        lab.reset(ctx)
+    finally:
+        clients.clear_cache()
