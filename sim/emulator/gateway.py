@@ -25,6 +25,7 @@ from sim.emulator.providers.emr.model import EmrBackend
 from sim.emulator.providers.emr.runner import StepRunner
 from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
 from sim.emulator.providers.s3.api import S3Provider, not_modified_response
+from sim.emulator.providers.s3.lifecycle import LifecycleRunner
 from sim.emulator.providers.s3.model import S3Backend
 from sim.emulator.routing import identify
 
@@ -57,6 +58,8 @@ class Gateway:
         self.emr = EmrBackend(state_dir / "emr.db", self.clock)
         self.steps = StepRunner(self.emr, self.s3, port, state_dir / "emr-steps")
         self._scheduler: asyncio.Task[None] | None = None
+        self.lifecycle = LifecycleRunner(self.s3)
+        self._lifecycle_task: asyncio.Task[None] | None = None
         self.providers: dict[str, Any] = {"s3": S3Provider(self.s3), "emr": EmrProvider(self.emr)}
         for name in SEAM_SERVICES:
             self.providers[name] = SeamProvider(name, self.moto)
@@ -121,10 +124,15 @@ class Gateway:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
                 self.moto.warm_up()
-                self._scheduler = asyncio.get_running_loop().create_task(self.steps.run_forever())
+                loop = asyncio.get_running_loop()
+                self._scheduler = loop.create_task(self.steps.run_forever())
+                self._lifecycle_task = loop.create_task(self.lifecycle.run_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.steps.stop()
+                self.lifecycle.stop()
+                if self._lifecycle_task is not None:
+                    await self._lifecycle_task
                 if self._scheduler is not None:
                     await self._scheduler
                 self.close()
@@ -196,6 +204,10 @@ class Gateway:
                 elif m == "DELETE":
                     self.faults.reset()
                 return Response.json(self.faults.table(), content_type="application/json")
+            if path == "/_bdlab/lifecycle":
+                if m == "POST":
+                    self.lifecycle.run_now()
+                return Response.json(self.lifecycle.totals, content_type="application/json")
             if path == "/_bdlab/requests":
                 if m == "DELETE":
                     self.counts.clear()

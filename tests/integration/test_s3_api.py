@@ -175,3 +175,45 @@ def test_malformed_requests_get_aws_errors_not_tracebacks(profile: Any, bucket: 
         text = e.value.read().decode()
         assert 400 <= e.value.code < 500, (path, e.value.code, text)
         assert "<Code>" in text and "Traceback" not in text
+
+
+def test_lifecycle_runs_on_the_emulator_clock(
+    aws: Callable[[str], Any], bucket: str, profile: Any
+) -> None:
+    import json
+
+    s3 = aws("s3")
+    s3.put_object(Bucket=bucket, Key="logs/app.log", Body=b"x" * (256 * 1024))
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "archive",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": "logs/"},
+                    "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}],
+                }
+            ]
+        },
+    )
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert rules[0]["Transitions"][0]["StorageClass"] == "GLACIER"
+    assert s3.get_object(Bucket=bucket, Key="logs/app.log")["Body"].read()[:1] == b"x"
+
+    def admin(path: str, body: dict[str, Any] | None = None) -> Any:
+        req = urllib.request.Request(
+            profile.endpoint_url + path, method="POST", data=json.dumps(body or {}).encode()
+        )
+        return json.loads(urllib.request.urlopen(req).read())
+
+    admin("/_bdlab/clock", {"advance": 31 * 86400})
+    admin("/_bdlab/lifecycle")
+    head = s3.head_object(Bucket=bucket, Key="logs/app.log")
+    assert head["StorageClass"] == "GLACIER"
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="logs/")["Contents"][0]
+    assert listed["StorageClass"] == "GLACIER"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="logs/app.log")
+    assert code(e) == "InvalidObjectState"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

@@ -644,6 +644,13 @@ class S3Provider:
 
     def get_object(self, req: Request, bucket: str, key: str, q: dict[str, str]) -> Response:
         obj = self.backend.head(bucket, key)
+        if req.method == "GET" and obj.storage_class in ("GLACIER", "DEEP_ARCHIVE"):
+            raise AwsError(
+                "InvalidObjectState",
+                "The operation is not valid for the object's storage class",
+                403,
+                StorageClass=obj.storage_class,
+            )
         self._check_read_conditions(req, obj)
         headers = self._object_headers(obj, req)
         for param, header in (

@@ -484,6 +484,11 @@ class S3Backend:
             self._unlink(f)
         return [(k, None) for k in keys]
 
+    def set_storage_class(self, bucket: str, key: str, storage_class: str) -> None:
+        self.db.execute(
+            "UPDATE objects SET sclass=? WHERE bucket=? AND key=?", (storage_class, bucket, key)
+        )
+
     def set_tags(self, bucket: str, key: str, tags: dict[str, str] | None) -> None:
         obj = self.head(bucket, key)
         attrs = json.dumps(
