@@ -94,7 +94,14 @@ class Gateway:
 
     async def dispatch(self, req: Request) -> Response:
         req.service, req.region = identify(req)
-        self.counts[f"{req.service} {req.method}"] += 1
+        try:
+            return await self._dispatch(req)
+        finally:
+            self.counts[f"{req.service} {req.operation or req.method}"] += 1
+            if req.bucket:
+                self.counts[f"s3:{req.bucket} {req.operation}"] += 1
+
+    async def _dispatch(self, req: Request) -> Response:
         try:
             decision = self.faults.decide(req.service)
             if decision.latency_ms:

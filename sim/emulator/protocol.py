@@ -48,6 +48,8 @@ class Request:
     receive: Receive | None = None
     body: bytes | None = None  # None until read (S3 object bodies are streamed)
     service: str = ""
+    operation: str = ""  # set by providers that know it (S3), for request counts
+    bucket: str = ""
     region: str = "us-east-1"
     request_id: str = field(default_factory=lambda: f"{_RID_PREFIX}{next(_RID):010d}")
 

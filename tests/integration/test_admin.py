@@ -77,3 +77,23 @@ def test_bad_admin_input_is_a_clear_400(profile: Any) -> None:
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req)
         assert e.value.code == 400 and "error" in json.loads(e.value.read())
+
+
+def test_request_counts_by_s3_operation(
+    profile: Any, aws: Callable[[str], Any], bucket: str
+) -> None:
+    s3 = aws("s3")
+    s3.put_object(Bucket=bucket, Key="a", Body=b"1")
+    s3.get_object(Bucket=bucket, Key="a")
+    s3.head_object(Bucket=bucket, Key="a")
+    s3.list_objects_v2(Bucket=bucket)
+    counts = admin(profile, "/_bdlab/requests")
+    mine = {k.split(" ", 1)[1]: v for k, v in counts.items() if k.startswith(f"s3:{bucket} ")}
+    assert mine == {
+        "CreateBucket": 1,
+        "PutObject": 1,
+        "GetObject": 1,
+        "HeadObject": 1,
+        "ListObjectsV2": 1,
+    }
+    assert counts["s3 PutObject"] >= 1
