@@ -1,0 +1,1 @@
+"""Lab 1.3.6: S3 read/write optimisation (small files, compaction, pruning, committers)."""

@@ -1,0 +1,144 @@
+"""Lab 1.3.6 — S3 읽기/쓰기 최적화 (the learner's file).
+
+bdlab run 1.3.6
+bdlab check 1.3.6
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from labs.harness import LabContext, LabInfo
+from sim.datagen import clickstream
+
+LAB = LabInfo(
+    id="1.3.6",
+    slug="l136_s3_optimisation",
+    title="S3 읽기/쓰기 최적화",
+    part=1,
+    summary="작은 파일 문제와 Delta OPTIMIZE, 파티션 프루닝과 조건 푸시다운, 커밋터 선택을 "
+    "에뮬레이터의 요청 수로 확인합니다.",
+)
+
+START = datetime(2026, 4, 6, tzinfo=UTC)
+DAYS = 4
+ROWS = 60_000
+SEED = 136
+SOURCE_PREFIX = "source/events/"
+SMALL_PREFIX = "tables/events_small/"
+COMMIT_PREFIX = "commit/"
+RESULTS_KEY = "results/s3_optimisation.json"
+SMALL_TASKS = 40  # repartition(40) x 4 days -> ~160 small files
+
+
+def lab_bucket(ctx: LabContext) -> str:
+    return ctx.name("opt")
+
+
+def request_counts(ctx: LabContext) -> dict[str, int] | None:
+    """S3 requests per operation on the lab bucket, from the emulator (None elsewhere: real
+    AWS has S3 request metrics in CloudWatch instead)."""
+    if not ctx.profile.runs_embedded_emulator or not ctx.profile.endpoint_url:
+        return None
+    with urllib.request.urlopen(ctx.profile.endpoint_url + "/_bdlab/requests", timeout=5) as r:
+        counts = json.loads(r.read())
+    tag = f"s3:{lab_bucket(ctx)} "
+    return {k[len(tag) :]: v for k, v in counts.items() if k.startswith(tag)}
+
+
+def delta_requests(before: dict[str, int] | None, after: dict[str, int] | None) -> dict[str, int]:
+    if before is None or after is None:
+        return {}
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def prepare_data(ctx: LabContext) -> None:
+    s3 = ctx.client("s3")
+    bucket = lab_bucket(ctx)
+    kwargs: dict[str, Any] = {}
+    if (ctx.profile.region or "us-east-1") != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": ctx.profile.region}
+    try:
+        s3.create_bucket(Bucket=bucket, **kwargs)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    events = clickstream.generate(ROWS, START, DAYS, seed=SEED)
+    days = pc.strftime(events["event_time"], format="%Y-%m-%d")
+    for dt in clickstream.dates(START, DAYS):
+        buf = io.BytesIO()
+        pq.write_table(events.filter(pc.equal(days, dt)), buf)
+        s3.put_object(
+            Bucket=bucket, Key=f"{SOURCE_PREFIX}dt={dt}/part-00000.parquet", Body=buf.getvalue()
+        )
+
+
+# --------------------------------------------------------------------------- TODO
+def step1_small_files(ctx: LabContext, spark: Any) -> int:
+    """1단계: 원본을 repartition(SMALL_TASKS) 해서 Delta로 dt 파티셔닝해 쓰면 작은 파일이
+    많이 생깁니다. 만든 데이터 파일 수를 돌려줍니다."""
+    raise NotImplementedError("TODO 1단계: README.md의 '1단계'를 보세요.")
+
+
+def step2_scan(ctx: LabContext, spark: Any) -> dict[str, Any]:
+    """2단계: 전체 스캔 쿼리 하나의 시간과 S3 요청 수(request_counts 차이)를 잽니다."""
+    raise NotImplementedError("TODO 2단계: README.md의 '2단계'를 보세요.")
+
+
+def step3_compact(ctx: LabContext, spark: Any) -> int:
+    """3단계: Delta OPTIMIZE로 작은 파일을 합치고, 남은(활성) 파일 수를 돌려줍니다."""
+    raise NotImplementedError("TODO 3단계: README.md의 '3단계'를 보세요.")
+
+
+def step4_plans(ctx: LabContext, spark: Any) -> dict[str, bool]:
+    """4단계: dt 조건은 PartitionFilters, country 조건은 PushedFilters로 계획에 나타나는지."""
+    raise NotImplementedError("TODO 4단계: README.md의 '4단계'를 보세요.")
+
+
+def step5_committers(ctx: LabContext, spark: Any) -> dict[str, Any]:
+    """5단계: 같은 데이터를 magic 커밋터와 file(이름 바꾸기) 커밋터로 써서 요청 수를 비교합니다."""
+    raise NotImplementedError("TODO 5단계: README.md의 '5단계'를 보세요.")
+
+
+def main(ctx: LabContext) -> dict[str, Any]:
+    from spark.session import get_session
+
+    prepare_data(ctx)
+    spark = get_session(ctx.profile, app_name="lab-1.3.6")
+    result = {
+        "small_files": step1_small_files(ctx, spark),
+        "scan_small": step2_scan(ctx, spark),
+        "compacted_files": step3_compact(ctx, spark),
+    }
+    result["scan_compacted"] = step2_scan(ctx, spark)
+    result["plans"] = step4_plans(ctx, spark)
+    result["committers"] = step5_committers(ctx, spark)
+    ctx.client("s3").put_object(
+        Bucket=lab_bucket(ctx), Key=RESULTS_KEY, Body=json.dumps(result, indent=1).encode()
+    )
+    return result
+
+
+def reset(ctx: LabContext) -> int:
+    s3 = ctx.client("s3")
+    removed = 0
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=lab_bucket(ctx)):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=lab_bucket(ctx), Delete={"Objects": keys, "Quiet": True})
+                removed += len(keys)
+        for up in s3.list_multipart_uploads(Bucket=lab_bucket(ctx)).get("Uploads", []):
+            s3.abort_multipart_upload(
+                Bucket=lab_bucket(ctx), Key=up["Key"], UploadId=up["UploadId"]
+            )
+        s3.delete_bucket(Bucket=lab_bucket(ctx))
+    except s3.exceptions.NoSuchBucket:
+        pass
+    return removed
