@@ -19,15 +19,16 @@ from urllib.parse import quote
 
 from sim.emulator.clock import Clock
 from sim.emulator.faults import FaultError, Faults
+from sim.emulator.iam import IamEnforcer
 from sim.emulator.protocol import AwsError, Request, Response, error_response
 from sim.emulator.providers.emr.api import EmrProvider
 from sim.emulator.providers.emr.model import EmrBackend
 from sim.emulator.providers.emr.runner import StepRunner
-from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
-from sim.emulator.providers.s3.api import S3Provider, not_modified_response
+from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider, action_of
+from sim.emulator.providers.s3.api import S3Provider, not_modified_response, operation_name
 from sim.emulator.providers.s3.lifecycle import LifecycleRunner
 from sim.emulator.providers.s3.model import S3Backend
-from sim.emulator.routing import identify
+from sim.emulator.routing import access_key, identify
 
 log = logging.getLogger("bdlab.gateway")
 VERSION = "0.1.0"
@@ -59,6 +60,7 @@ class Gateway:
         self.steps = StepRunner(self.emr, self.s3, port, state_dir / "emr-steps")
         self._scheduler: asyncio.Task[None] | None = None
         self.lifecycle = LifecycleRunner(self.s3)
+        self.iam = IamEnforcer(state_dir / "iam.json")
         self._lifecycle_task: asyncio.Task[None] | None = None
         self.providers: dict[str, Any] = {"s3": S3Provider(self.s3), "emr": EmrProvider(self.emr)}
         for name in SEAM_SERVICES:
@@ -108,6 +110,8 @@ class Gateway:
                 await asyncio.sleep(decision.latency_ms / 1000)
             if decision.kind:
                 raise _fault_error(req.service, decision.kind)
+            if self.iam.enforce:
+                await self._authorize(req)
             provider = self.providers.get(req.service, self.moto)
             return await provider.handle(req)
         except AwsError as err:
@@ -125,6 +129,23 @@ class Gateway:
                     sender=False,
                 ),
             )
+
+    async def _authorize(self, req: Request) -> None:
+        """IAM enforcement (opt-in): the caller's identity policies decide."""
+        if req.service == "s3":
+            bucket, key = self.providers["s3"]._bucket_key(req)
+            req.bucket = bucket
+            operation = operation_name(req.method, bucket, key, req.query(), req.headers)
+            body = b""
+        else:
+            body = await req.read()
+            operation = action_of(req, body)
+        action, resource = self.iam.action_and_resource(req, body, operation)
+        loop = asyncio.get_running_loop()
+        # moto's IAM backend is read on the moto thread, where all moto calls run.
+        await loop.run_in_executor(
+            self.moto.executor, self.iam.check, req, action, resource, access_key(req)
+        )
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -211,6 +232,10 @@ class Gateway:
                 elif m == "DELETE":
                     self.faults.reset()
                 return Response.json(self.faults.table(), content_type="application/json")
+            if path == "/_bdlab/iam":
+                if m == "POST":
+                    self.iam.set(bool(json.loads(await req.read() or b"{}").get("enforce")))
+                return Response.json(self.iam.state(), content_type="application/json")
             if path == "/_bdlab/lifecycle":
                 if m == "POST":
                     self.lifecycle.run_now()

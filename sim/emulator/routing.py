@@ -63,5 +63,13 @@ def identify(req: Request) -> tuple[str, str]:
 
 
 def access_key(req: Request) -> str | None:
+    """The caller's access key id (signed header or presigned URL), if any."""
     m = _SCOPE.search(req.headers.get("authorization", ""))
-    return m.group(1) if m else None
+    if m:
+        return m.group(1)
+    qm = _QUERY_SCOPE.search(req.query_string)
+    if qm:
+        from urllib.parse import unquote
+
+        return unquote(qm.group(1)).split("/")[0]
+    return None
