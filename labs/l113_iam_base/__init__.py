@@ -1,0 +1,1 @@
+"""Lab 1.1.3: IAM roles and least-privilege policies for the pipeline."""

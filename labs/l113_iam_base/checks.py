@@ -1,0 +1,286 @@
+"""Checks of lab 1.1.3, in order. Each docstring's first line is what the learner sees.
+
+They read the roles, trust policies, instance profile and policy documents from IAM, then test
+the producer and consumer for real: with IAM enforcement on, an allowed call must succeed and a
+forbidden one must get AccessDenied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
+
+from labs.harness import CheckFailed, LabContext, check
+from labs.l113_iam_base.lab import (
+    CONSUMER,
+    EMR_EC2_ROLE,
+    EMR_SERVICE_ROLE,
+    FIREHOSE_ROLE,
+    PRODUCER,
+    STREAM,
+    arns,
+)
+from sim import clients
+
+
+def _doc(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    return dict(json.loads(unquote(raw)))
+
+
+def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    st = doc.get("Statement", [])
+    return [st] if isinstance(st, dict) else list(st)
+
+
+def _as_list(v: Any) -> list[str]:
+    return [v] if isinstance(v, str) else list(v or [])
+
+
+def _role(ctx: LabContext, name: str, service: str) -> list[dict[str, Any]]:
+    """The role's permission statements, after checking it exists and trusts ``service``."""
+    iam = ctx.client("iam")
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except iam.exceptions.NoSuchEntityException:
+        raise CheckFailed(
+            f"역할 {name}", "없음", f"iam.create_role(RoleName='{name}', ...)"
+        ) from None
+    principals = [
+        p
+        for s in _statements(_doc(role["AssumeRolePolicyDocument"]))
+        for p in _as_list(s.get("Principal", {}).get("Service"))
+    ]
+    if service not in principals:
+        raise CheckFailed(
+            f"{name}의 신뢰 정책 Principal.Service = {service}",
+            f"{principals}",
+            f"trust('{service}')로 만든 신뢰 정책을 쓰세요.",
+        )
+    out: list[dict[str, Any]] = []
+    for pname in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        out += _statements(
+            _doc(iam.get_role_policy(RoleName=name, PolicyName=pname)["PolicyDocument"])
+        )
+    for att in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        out += _managed(ctx, att["PolicyArn"])
+    if not out:
+        raise CheckFailed(f"{name}의 권한 정책", "없음", "put_role_policy로 정책을 붙이세요.")
+    return out
+
+
+def _managed(ctx: LabContext, arn: str) -> list[dict[str, Any]]:
+    iam = ctx.client("iam")
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    return _statements(
+        _doc(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
+    )
+
+
+def _allows(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    doc = json.dumps({"Version": "2012-10-17", "Statement": statements})
+    return IAMPolicy(doc).is_action_permitted(action, resource) == PermissionResult.PERMITTED
+
+
+@check(1)
+def emr_roles(ctx: LabContext) -> None:
+    """EMR 서비스 역할과 EC2 인스턴스 프로필이 있고, EC2 역할의 S3 권한이 레이크 버킷으로 한정된다"""
+    _role(ctx, EMR_SERVICE_ROLE, "elasticmapreduce.amazonaws.com")
+    ec2 = _role(ctx, EMR_EC2_ROLE, "ec2.amazonaws.com")
+    iam = ctx.client("iam")
+    try:
+        prof = iam.get_instance_profile(InstanceProfileName=EMR_EC2_ROLE)["InstanceProfile"]
+    except iam.exceptions.NoSuchEntityException:
+        prof = {"Roles": []}
+    if EMR_EC2_ROLE not in [r["RoleName"] for r in prof["Roles"]]:
+        raise CheckFailed(
+            f"인스턴스 프로필 {EMR_EC2_ROLE}에 역할 {EMR_EC2_ROLE}",
+            f"{[r['RoleName'] for r in prof['Roles']] or '프로필 없음'}",
+            "create_instance_profile 후 add_role_to_instance_profile 하세요.",
+        )
+    a = arns(ctx)
+    if not _allows(ec2, "s3:GetObject", a["objects"].replace("*", "raw/x.json")):
+        raise CheckFailed(
+            "EC2 역할: 레이크 객체 s3:GetObject 허용",
+            "허용 안 됨",
+            "EMR 노드는 레이크에서 데이터를 읽어야 합니다.",
+        )
+    if _allows(ec2, "s3:GetObject", "arn:aws:s3:::some-other-bucket/x"):
+        raise CheckFailed(
+            "다른 버킷은 거부",
+            "다른 버킷도 허용됨",
+            "Resource를 arns(ctx)['objects']로 한정하세요 (최소 권한).",
+        )
+
+
+@check(2)
+def firehose_role(ctx: LabContext) -> None:
+    """Firehose 역할이 스트림을 읽고 레이크 버킷에만 쓸 수 있다"""
+    st = _role(ctx, FIREHOSE_ROLE, "firehose.amazonaws.com")
+    a = arns(ctx)
+    needed = [
+        ("kinesis:GetRecords", a["stream"]),
+        ("kinesis:GetShardIterator", a["stream"]),
+        ("s3:PutObject", a["objects"].replace("*", "2026/01/01/x")),
+    ]
+    missing = [act for act, res in needed if not _allows(st, act, res)]
+    if missing:
+        raise CheckFailed(
+            f"허용: {[n for n, _ in needed]}",
+            f"빠짐: {missing}",
+            "Firehose는 소스 스트림을 읽고 S3에 객체를 씁니다.",
+        )
+    if _allows(st, "s3:PutObject", "arn:aws:s3:::some-other-bucket/x"):
+        raise CheckFailed(
+            "다른 버킷 쓰기는 거부", "허용됨", "Resource를 레이크 버킷으로 한정하세요."
+        )
+
+
+@check(3)
+def least_privilege(ctx: LabContext) -> None:
+    """어떤 정책도 Action '*' / '서비스:*' 를 쓰거나 쓰기 작업을 Resource '*'에 허용하지 않는다"""
+    iam = ctx.client("iam")
+    docs: dict[str, list[dict[str, Any]]] = {}
+    for name in (PRODUCER, CONSUMER):
+        try:
+            atts = iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]
+        except iam.exceptions.NoSuchEntityException:
+            raise CheckFailed(f"사용자 {name}", "없음", "3단계에서 사용자를 만드세요.") from None
+        if not atts:
+            raise CheckFailed(f"{name}에 붙은 관리형 정책", "없음", "attach_user_policy 하세요.")
+        for att in atts:
+            docs[att["PolicyName"]] = _managed(ctx, att["PolicyArn"])
+    docs[FIREHOSE_ROLE] = _role(ctx, FIREHOSE_ROLE, "firehose.amazonaws.com")
+    docs[EMR_EC2_ROLE] = _role(ctx, EMR_EC2_ROLE, "ec2.amazonaws.com")
+    for name, sts in docs.items():
+        for s in sts:
+            if s.get("Effect") != "Allow":
+                continue
+            acts = _as_list(s.get("Action"))
+            wild = [x for x in acts if x == "*" or x.endswith(":*")]
+            if wild:
+                raise CheckFailed(
+                    f"{name}: 필요한 작업만 나열",
+                    f"와일드카드 작업 {wild}",
+                    "kinesis:* 대신 PutRecord, PutRecords처럼 필요한 것만 쓰세요.",
+                )
+            if "*" in _as_list(s.get("Resource")) and any(
+                x.split(":")[0] in ("s3", "kinesis", "dynamodb") for x in acts
+            ):
+                raise CheckFailed(
+                    f"{name}: 리소스 ARN으로 한정",
+                    f"{acts} on '*'",
+                    "arns(ctx)의 스트림, 버킷, 테이블 ARN을 Resource에 쓰세요.",
+                )
+
+
+@contextlib.contextmanager
+def _as_user(ctx: LabContext, user: str) -> Iterator[Any]:
+    """A profile signed with a fresh access key of ``user``, IAM enforcement on meanwhile."""
+    iam = ctx.client("iam")
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    prof = dataclasses.replace(
+        ctx.profile, access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"]
+    )
+    was = _enforce(ctx, True)
+    try:
+        yield prof
+    finally:
+        _enforce(ctx, was)
+        iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
+
+
+def _enforce(ctx: LabContext, on: bool) -> bool:
+    """Switch the embedded emulator's IAM enforcement; real AWS always enforces."""
+    if not ctx.profile.runs_embedded_emulator or not ctx.profile.endpoint_url:
+        return True
+    url = ctx.profile.endpoint_url + "/_bdlab/iam"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        was = bool(json.loads(r.read())["enforce"])
+    req = urllib.request.Request(url, data=json.dumps({"enforce": on}).encode(), method="POST")
+    urllib.request.urlopen(req, timeout=5).close()
+    return was
+
+
+def _outcome(call: Any, attempts: int) -> str:
+    """'ok', 'denied' or another error code; retries while IAM changes propagate on AWS."""
+    for i in range(attempts):
+        try:
+            call()
+            return "ok"
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if "AccessDenied" not in code and code not in (
+                "UnrecognizedClientException",
+                "InvalidClientTokenId",
+            ):
+                return code
+            if i == attempts - 1 or "AccessDenied" in code:
+                return "denied" if "AccessDenied" in code else code
+            time.sleep(2)
+    return "denied"
+
+
+@check(4)
+def producer_and_consumer_enforced(ctx: LabContext) -> None:
+    """IAM 강제 모드에서 생산자는 쓰기만, 소비자는 읽기만 할 수 있다 (나머지는 AccessDenied)"""
+    attempts = 1 if ctx.profile.runs_embedded_emulator else 5
+    shard = ctx.client("kinesis").list_shards(StreamName=STREAM)["Shards"][0]["ShardId"]
+    with _as_user(ctx, PRODUCER) as prof:
+        kin = clients.client("kinesis", prof, retries=False)
+        results = {
+            "producer PutRecord": (
+                _outcome(
+                    lambda: kin.put_record(StreamName=STREAM, Data=b"{}", PartitionKey="u1"),
+                    attempts,
+                ),
+                "ok",
+            ),
+            "producer GetShardIterator": (
+                _outcome(
+                    lambda: kin.get_shard_iterator(
+                        StreamName=STREAM, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+                    ),
+                    1,
+                ),
+                "denied",
+            ),
+            "producer DeleteStream": (
+                _outcome(lambda: kin.delete_stream(StreamName=STREAM), 1),
+                "denied",
+            ),
+        }
+    with _as_user(ctx, CONSUMER) as prof:
+        kin = clients.client("kinesis", prof, retries=False)
+        results["consumer GetShardIterator"] = (
+            _outcome(
+                lambda: kin.get_shard_iterator(
+                    StreamName=STREAM, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+                ),
+                attempts,
+            ),
+            "ok",
+        )
+        results["consumer PutRecord"] = (
+            _outcome(lambda: kin.put_record(StreamName=STREAM, Data=b"{}", PartitionKey="u1"), 1),
+            "denied",
+        )
+    wrong = {k: got for k, (got, want) in results.items() if got != want}
+    if wrong:
+        raise CheckFailed(
+            "생산자: PutRecord만 ok / 소비자: 읽기만 ok, 나머지 denied",
+            f"다른 결과: {wrong}",
+            "정책의 Action과 Resource(스트림 ARN)를 확인하세요. 거부되어야 할 "
+            "호출이 ok라면 권한이 너무 넓습니다.",
+        )

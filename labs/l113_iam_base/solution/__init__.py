@@ -1,0 +1,123 @@
+"""Reference solution of lab 1.1.3 (CI runs it and checks it on the embedded profile)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from labs.harness import LabContext
+from labs.l113_iam_base.lab import (
+    CONSUMER,
+    EMR_EC2_ROLE,
+    EMR_SERVICE_ROLE,
+    FIREHOSE_ROLE,
+    PRODUCER,
+    arns,
+    prepare,
+    trust,
+)
+
+KINESIS_READ = [
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:ListShards",
+]
+
+
+def doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(actions: list[str], resources: list[str]) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def emr_roles(ctx: LabContext) -> None:
+    iam = ctx.client("iam")
+    a = arns(ctx)
+    iam.create_role(
+        RoleName=EMR_SERVICE_ROLE, AssumeRolePolicyDocument=trust("elasticmapreduce.amazonaws.com")
+    )
+    iam.put_role_policy(
+        RoleName=EMR_SERVICE_ROLE,
+        PolicyName="emr-service",
+        PolicyDocument=doc(
+            allow(
+                [
+                    "ec2:RunInstances",
+                    "ec2:TerminateInstances",
+                    "ec2:DescribeInstances",
+                    "ec2:CreateTags",
+                ],
+                ["*"],
+            ),
+            allow(["iam:PassRole"], [f"arn:aws:iam::{ctx.account_id()}:role/{EMR_EC2_ROLE}"]),
+        ),
+    )
+    iam.create_role(RoleName=EMR_EC2_ROLE, AssumeRolePolicyDocument=trust("ec2.amazonaws.com"))
+    iam.put_role_policy(
+        RoleName=EMR_EC2_ROLE,
+        PolicyName="lake-access",
+        PolicyDocument=doc(
+            allow(["s3:ListBucket"], [a["bucket"]]),
+            allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [a["objects"]]),
+        ),
+    )
+    iam.create_instance_profile(InstanceProfileName=EMR_EC2_ROLE)
+    iam.add_role_to_instance_profile(InstanceProfileName=EMR_EC2_ROLE, RoleName=EMR_EC2_ROLE)
+
+
+def firehose_role(ctx: LabContext) -> None:
+    iam = ctx.client("iam")
+    a = arns(ctx)
+    iam.create_role(
+        RoleName=FIREHOSE_ROLE, AssumeRolePolicyDocument=trust("firehose.amazonaws.com")
+    )
+    iam.put_role_policy(
+        RoleName=FIREHOSE_ROLE,
+        PolicyName="deliver",
+        PolicyDocument=doc(
+            allow(KINESIS_READ, [a["stream"]]),
+            allow(
+                ["s3:GetBucketLocation", "s3:ListBucket", "s3:AbortMultipartUpload"], [a["bucket"]]
+            ),
+            allow(["s3:PutObject", "s3:AbortMultipartUpload"], [a["objects"]]),
+        ),
+    )
+
+
+def app_users(ctx: LabContext) -> None:
+    iam = ctx.client("iam")
+    a = arns(ctx)
+    policies = {
+        PRODUCER: doc(allow(["kinesis:PutRecord", "kinesis:PutRecords"], [a["stream"]])),
+        CONSUMER: doc(
+            allow(KINESIS_READ, [a["stream"]]),
+            allow(
+                [
+                    "dynamodb:CreateTable",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:Scan",
+                ],
+                [a["lease_table"]],
+            ),
+        ),
+    }
+    for name, document in policies.items():
+        arn = iam.create_policy(PolicyName=name, PolicyDocument=document)["Policy"]["Arn"]
+        iam.create_user(UserName=name)
+        iam.attach_user_policy(UserName=name, PolicyArn=arn)
+
+
+def main(ctx: LabContext) -> dict[str, Any]:
+    prepare(ctx)
+    emr_roles(ctx)
+    firehose_role(ctx)
+    app_users(ctx)
+    return {"roles": 3, "users": 2}

@@ -1,0 +1,68 @@
+"""Lab 1.1.3: the reference solution passes every check; a too-broad policy fails with hints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from labs import harness
+from labs.l113_iam_base import lab as lab_mod
+from labs.l113_iam_base import solution
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def ctx(profile: Any) -> Iterator[harness.LabContext]:
+    lab = harness.find("1.1.3")
+    c = harness.context(lab, profile)
+    lab.reset(c)
+    yield c
+    lab.reset(c)
+
+
+def results(ctx: harness.LabContext) -> dict[str, harness.CheckResult]:
+    return {r.name: r for r in harness.run_checks(harness.find("1.1.3"), ctx)}
+
+
+def test_solution_passes_all_checks(ctx: harness.LabContext) -> None:
+    solution.main(ctx)
+    res = results(ctx)
+    assert {n: (r.found, r.hint) for n, r in res.items() if not r.passed} == {}
+    assert len(res) == 4
+
+
+def test_skeleton_and_nothing_done(ctx: harness.LabContext) -> None:
+    with pytest.raises(NotImplementedError, match="1단계"):
+        lab_mod.main(ctx)
+    r = results(ctx)["emr_roles"]
+    assert not r.passed and "create_role" in r.hint
+
+
+def test_wildcard_producer_policy_fails_twice(ctx: harness.LabContext) -> None:
+    lab_mod.prepare(ctx)
+    solution.emr_roles(ctx)
+    solution.firehose_role(ctx)
+    iam = ctx.client("iam")
+    for name in (lab_mod.PRODUCER, lab_mod.CONSUMER):
+        action = "kinesis:*" if name == lab_mod.PRODUCER else "kinesis:GetShardIterator"
+        arn = iam.create_policy(
+            PolicyName=name,
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}],
+                }
+            ),
+        )["Policy"]["Arn"]
+        iam.create_user(UserName=name)
+        iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    res = results(ctx)
+    assert res["emr_roles"].passed and res["firehose_role"].passed
+    lp = res["least_privilege"]
+    assert not lp.passed and "kinesis:*" in lp.found
+    enf = res["producer_and_consumer_enforced"]
+    assert not enf.passed and "producer DeleteStream" in enf.found
