@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -460,6 +461,46 @@ def bench(ctx: typer.Context) -> None:
     if not script.exists():
         _fail(f"{script} not found: benchmarks ship with the source checkout.")
     raise typer.Exit(subprocess.call([sys.executable, str(script), *ctx.args]))
+
+
+@app.command()
+@_guard
+def notebook(
+    port: int = typer.Option(8888, "--port"),
+    token: str | None = typer.Option(None, "--token", help="default: a random one"),
+) -> None:
+    """Start JupyterLab on 127.0.0.1 with the course notebooks (`from spark.notebook import spark`)."""
+    import secrets
+    import socket
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent / "notebooks"
+    if not root.is_dir():
+        _fail(f"{root} not found: notebooks ship with the source checkout.")
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            _fail(f"port {port} on 127.0.0.1 is in use: pick another with --port.")
+    tok = token or secrets.token_hex(16)
+    console.print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={tok}  (Ctrl-C stops it)")
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        f"--IdentityProvider.token={tok}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.port_retries=0",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root
+        cmd.append("--allow-root")
+    raise typer.Exit(subprocess.call(cmd))
 
 
 # ---------------------------------------------------------------------- emr
