@@ -529,18 +529,11 @@ def _emr_guard(fn: Any) -> Any:
 
 
 def _default_bucket(prof: profiles.Profile) -> str:
-    from sim import clients
+    from sim import clients, s3util
 
     account = clients.client("sts", prof).get_caller_identity()["Account"]
     bucket = f"bdlab-{account}-emr"
-    s3 = clients.client("s3", prof)
-    kwargs: dict[str, Any] = {}
-    if prof.region and prof.region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": prof.region}
-    try:
-        s3.create_bucket(Bucket=bucket, **kwargs)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
+    s3util.ensure_bucket(clients.client("s3", prof), bucket, prof.region)
     return bucket
 
 

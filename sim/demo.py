@@ -3,18 +3,14 @@ Delta table in the lake -> a short result table."""
 
 from __future__ import annotations
 
-import io
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from sim import clients, profiles, settings
-from sim.datagen import clickstream
+from sim import clients, profiles, s3util, settings
 
 START = datetime(2026, 1, 12, tzinfo=UTC)
 DAYS = 7
@@ -25,30 +21,12 @@ def demo_bucket(profile: profiles.Profile) -> str:
     return f"bdlab-{account}-demo-lake"
 
 
-def _ensure_bucket(s3: Any, bucket: str, region: str | None) -> None:
-    kwargs: dict[str, Any] = {}
-    if region and region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    try:
-        s3.create_bucket(Bucket=bucket, **kwargs)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
-
-
 def write_raw(profile: profiles.Profile, bucket: str, rows: int) -> dict[str, Any]:
     """Generate events and store them as Parquet, one Hive partition (dt=...) per day."""
     s3 = clients.client("s3", profile)
-    _ensure_bucket(s3, bucket, profile.region)
-    events = clickstream.generate(rows, START, DAYS, seed=7)
-    days = pc.strftime(events["event_time"], format="%Y-%m-%d")
-    keys = []
-    for dt in clickstream.dates(START, DAYS):
-        buf = io.BytesIO()
-        pq.write_table(events.filter(pc.equal(days, dt)), buf, compression="snappy")
-        key = f"raw/events/dt={dt}/part-00000.snappy.parquet"
-        s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue())
-        keys.append(key)
-    return {"rows": events.num_rows, "files": len(keys)}
+    s3util.ensure_bucket(s3, bucket, profile.region)
+    keys = s3util.put_daily_parquet(s3, bucket, "raw/events/", rows, START, DAYS, seed=7)
+    return {"rows": rows, "files": len(keys)}
 
 
 def run(

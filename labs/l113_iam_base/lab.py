@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from labs.harness import LabContext, LabInfo
+from sim import s3util
 
 LAB = LabInfo(
     id="1.1.3",
@@ -60,14 +61,7 @@ def trust(service: str) -> str:
 
 def prepare(ctx: LabContext) -> None:
     """Given: the lake bucket and the clickstream Kinesis stream."""
-    s3 = ctx.client("s3")
-    kwargs: dict[str, Any] = {}
-    if (ctx.profile.region or "us-east-1") != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": ctx.profile.region}
-    try:
-        s3.create_bucket(Bucket=lake_bucket(ctx), **kwargs)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
+    s3util.ensure_bucket(ctx.client("s3"), lake_bucket(ctx), ctx.profile.region)
     kin = ctx.client("kinesis")
     try:
         kin.create_stream(StreamName=STREAM, ShardCount=1)

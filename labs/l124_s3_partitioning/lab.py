@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from labs.harness import LabContext, LabInfo
+from sim import s3util
 from sim.datagen import clickstream
 
 LAB = LabInfo(
@@ -81,17 +82,4 @@ def main(ctx: LabContext) -> dict[str, Any]:
 
 def reset(ctx: LabContext) -> int:
     """Delete the lab's bucket and everything in it; returns the number of objects removed."""
-    s3 = ctx.client("s3")
-    bucket = lake_bucket(ctx)
-    removed = 0
-    try:
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        for page in pages:
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-                removed += len(keys)
-        s3.delete_bucket(Bucket=bucket)
-    except s3.exceptions.NoSuchBucket:
-        pass
-    return removed
+    return s3util.delete_bucket(ctx.client("s3"), lake_bucket(ctx))

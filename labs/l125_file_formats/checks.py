@@ -189,7 +189,7 @@ def pruning_reads_one_day(ctx: LabContext) -> None:
     """dt 조건 조회가 파티션 필터로 그 날짜만 읽고 행 수가 원본과 같다"""
     s3 = ctx.client("s3")
     bucket = lab_bucket(ctx)
-    src = f"{SOURCE_PREFIX}dt={PRUNE_DAY}/part-00000.parquet"
+    src = f"{SOURCE_PREFIX}dt={PRUNE_DAY}/part-00000.snappy.parquet"
     table = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=src)["Body"].read()))
     want = table.num_rows
     assert pc.min(table["event_time"]).as_py() is not None

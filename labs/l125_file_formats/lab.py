@@ -6,15 +6,11 @@ bdlab check 1.2.5
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 from labs.harness import LabContext, LabInfo
-from sim.datagen import clickstream
+from sim import s3util
 
 LAB = LabInfo(
     id="1.2.5",
@@ -54,23 +50,8 @@ def lab_bucket(ctx: LabContext) -> str:
 def prepare_data(ctx: LabContext) -> None:
     """Given: the source events as Parquet in s3://<bucket>/source/events/dt=*/."""
     s3 = ctx.client("s3")
-    bucket = lab_bucket(ctx)
-    kwargs: dict[str, Any] = {}
-    region = ctx.profile.region or "us-east-1"
-    if region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    try:
-        s3.create_bucket(Bucket=bucket, **kwargs)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    events = clickstream.generate(ROWS, START, DAYS, seed=SEED)
-    days = pc.strftime(events["event_time"], format="%Y-%m-%d")
-    for dt in clickstream.dates(START, DAYS):
-        buf = io.BytesIO()
-        pq.write_table(events.filter(pc.equal(days, dt)), buf)
-        s3.put_object(
-            Bucket=bucket, Key=f"{SOURCE_PREFIX}dt={dt}/part-00000.parquet", Body=buf.getvalue()
-        )
+    s3util.ensure_bucket(s3, lab_bucket(ctx), ctx.profile.region)
+    s3util.put_daily_parquet(s3, lab_bucket(ctx), SOURCE_PREFIX, ROWS, START, DAYS, SEED)
 
 
 # --------------------------------------------------------------------------- TODO
@@ -103,15 +84,5 @@ def main(ctx: LabContext) -> dict[str, Any]:
 
 
 def reset(ctx: LabContext) -> int:
-    s3 = ctx.client("s3")
-    removed = 0
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=lab_bucket(ctx)):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=lab_bucket(ctx), Delete={"Objects": keys, "Quiet": True})
-                removed += len(keys)
-        s3.delete_bucket(Bucket=lab_bucket(ctx))
-    except s3.exceptions.NoSuchBucket:
-        pass
-    return removed
+    """Delete the lab's bucket and everything in it; returns objects removed."""
+    return s3util.delete_bucket(ctx.client("s3"), lab_bucket(ctx))

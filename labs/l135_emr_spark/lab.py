@@ -8,16 +8,12 @@ Fill in the TODO steps (see README.md), then:
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 from labs.harness import LabContext, LabInfo
-from sim.datagen import clickstream
+from sim import s3util
 
 LAB = LabInfo(
     id="1.3.5",
@@ -48,22 +44,8 @@ def prepare_data(ctx: LabContext) -> str:
     """Given: the bucket with raw events (Parquet, dt= partitions). Returns the bucket name."""
     s3 = ctx.client("s3")
     bucket = lab_bucket(ctx)
-    region = ctx.profile.region or "us-east-1"
-    kwargs: dict[str, Any] = {}
-    if region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    try:
-        s3.create_bucket(Bucket=bucket, **kwargs)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    events = clickstream.generate(ROWS, START, DAYS, seed=SEED)
-    days = pc.strftime(events["event_time"], format="%Y-%m-%d")
-    for dt in clickstream.dates(START, DAYS):
-        buf = io.BytesIO()
-        pq.write_table(events.filter(pc.equal(days, dt)), buf, compression="snappy")
-        s3.put_object(
-            Bucket=bucket, Key=f"{RAW_PREFIX}dt={dt}/part-00000.snappy.parquet", Body=buf.getvalue()
-        )
+    s3util.ensure_bucket(s3, bucket, ctx.profile.region)
+    s3util.put_daily_parquet(s3, bucket, RAW_PREFIX, ROWS, START, DAYS, SEED)
     return bucket
 
 
@@ -116,15 +98,4 @@ def reset(ctx: LabContext) -> int:
         }
         if tags.get("lab") == LAB.id:
             emr.terminate_job_flows(JobFlowIds=[c["Id"]])
-    s3 = ctx.client("s3")
-    removed = 0
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=lab_bucket(ctx)):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=lab_bucket(ctx), Delete={"Objects": keys, "Quiet": True})
-                removed += len(keys)
-        s3.delete_bucket(Bucket=lab_bucket(ctx))
-    except s3.exceptions.NoSuchBucket:
-        pass
-    return removed
+    return s3util.delete_bucket(ctx.client("s3"), lab_bucket(ctx))

@@ -62,8 +62,9 @@ def test_wrong_profile_and_unknown_lab(env: dict[str, str]) -> None:
 
 
 def test_lab_cycle_run_check_reset(env: dict[str, str]) -> None:
-    labs = json.loads(run_bdlab(["labs", "--json"], env).stdout)
-    assert [lab["id"] for lab in labs][:1] == ["1.2.4"] and labs[0]["status"] == "not started"
+    labs = {lab["id"]: lab for lab in json.loads(run_bdlab(["labs", "--json"], env).stdout)}
+    assert list(labs) == ["1.1.3", "1.2.4", "1.2.5", "1.3.5", "1.3.6"]  # course order
+    assert labs["1.2.4"]["status"] == "not started"
     r = run_bdlab(["run", "1.2.4"], env)  # the learner's skeleton: TODO message, exit 1
     assert r.returncode == 1 and "TODO" in r.stderr and "1단계" in r.stderr
     r = run_bdlab(["check", "1.2.4", "--json"], env)
@@ -74,8 +75,8 @@ def test_lab_cycle_run_check_reset(env: dict[str, str]) -> None:
     assert r.returncode == 0, r.stderr
     r = run_bdlab(["check", "1.2.4"], env)
     assert r.returncode == 0 and "7/7 checks passed" in r.stdout
-    labs = json.loads(run_bdlab(["labs", "--json"], env).stdout)
-    assert labs[0]["status"] == "passed" and labs[0]["checks"] == "7/7"
+    labs = {lab["id"]: lab for lab in json.loads(run_bdlab(["labs", "--json"], env).stdout)}
+    assert labs["1.2.4"]["status"] == "passed" and labs["1.2.4"]["checks"] == "7/7"
     r = run_bdlab(["reset", "1.2.4"], env)
     assert r.returncode == 0 and "objects removed" in r.stdout
     assert json.loads(run_bdlab(["check", "1.2.4", "--json"], env).stdout)["passed"] == 0

@@ -19,19 +19,13 @@ from labs.l124_s3_partitioning.lab import (
     lake_bucket,
     sample_events,
 )
+from sim import s3util
 
 
 def create_bucket(ctx: LabContext) -> str:
     s3 = ctx.client("s3")
     bucket = lake_bucket(ctx)
-    region = ctx.profile.region or "us-east-1"
-    kwargs: dict[str, Any] = {}
-    if region != "us-east-1":  # us-east-1 is the one region that takes no LocationConstraint
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    try:
-        s3.create_bucket(Bucket=bucket, **kwargs)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
+    s3util.ensure_bucket(s3, bucket, ctx.profile.region)
     s3.put_bucket_tagging(
         Bucket=bucket,
         Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in REQUIRED_TAGS.items()]},
