@@ -20,6 +20,7 @@ from labs.harness import CheckFailed, LabContext, check
 from labs.l124_s3_partitioning.lab import (
     CURATED_PREFIX,
     DAYS,
+    RAW_IA_DAYS,
     RAW_PREFIX,
     REQUIRED_TAGS,
     ROWS,
@@ -267,3 +268,42 @@ def partition_pruning(ctx: LabContext) -> None:
     rows = dataset.to_table(filter=ds.field("dt") == day).num_rows
     if rows == 0:
         raise CheckFailed(f"dt='{day}'의 행 > 0", "0행", "3단계의 결과를 확인하세요.")
+
+
+@check(8)
+def raw_lifecycle(ctx: LabContext) -> None:
+    """raw/ 객체를 30일 뒤 STANDARD_IA로 옮기는 수명 주기 규칙이 있고, 실제로 옮겨졌다"""
+    s3 = ctx.client("s3")
+    bucket = lake_bucket(ctx)
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    except s3.exceptions.ClientError:
+        rules = []
+    good = [
+        r
+        for r in rules
+        if r.get("Status") == "Enabled"
+        and (r.get("Filter", {}).get("Prefix", r.get("Prefix", "")) == RAW_PREFIX)
+        and any(
+            t.get("StorageClass") == "STANDARD_IA" and t.get("Days", 0) >= RAW_IA_DAYS
+            for t in r.get("Transitions", [])
+        )
+    ]
+    if not good:
+        raise CheckFailed(
+            f"Prefix={RAW_PREFIX}, {RAW_IA_DAYS}일 뒤 STANDARD_IA 규칙",
+            f"규칙 {len(rules)}개, 맞는 규칙 없음",
+            "put_bucket_lifecycle_configuration의 Filter.Prefix와 Transitions를 "
+            "확인하세요. STANDARD_IA는 30일 미만이면 S3가 거부합니다.",
+        )
+    if not ctx.profile.runs_embedded_emulator:
+        return  # real S3 moves objects by itself within a day or two
+    classes = {o["Key"]: o.get("StorageClass", "STANDARD") for o in _keys(ctx, RAW_PREFIX)}
+    big = {k: c for k, c in classes.items() if k.endswith(".gz")}
+    if not big or any(c != "STANDARD_IA" for c in big.values()):
+        raise CheckFailed(
+            "raw/ 객체의 저장 클래스 STANDARD_IA",
+            f"{sorted(set(big.values())) or '객체 없음'}",
+            f"fast_forward(ctx, {RAW_IA_DAYS + 1})로 에뮬레이터 시계를 돌렸는지 "
+            "확인하세요 (bdlab clock --advance 2678400 도 됩니다).",
+        )

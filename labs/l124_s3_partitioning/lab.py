@@ -8,6 +8,8 @@ Fill in the three TODO steps (see README.md), then:
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +36,7 @@ SEED = 124
 RAW_PREFIX = "raw/clickstream/"
 CURATED_PREFIX = "curated/clickstream/"
 REQUIRED_TAGS = {"project": "bdlab", "lab": "1.2.4"}
+RAW_IA_DAYS = 30  # raw objects move to STANDARD_IA after this many days (AWS's minimum)
 
 
 def sample_events() -> pa.Table:
@@ -72,11 +75,31 @@ def step3_write_curated(ctx: LabContext) -> None:
 
 
 # --------------------------------------------------------------------------- run
+def step4_lifecycle(ctx: LabContext) -> None:
+    """4단계: raw/ 객체를 30일 뒤 STANDARD_IA로 옮기는 수명 주기 규칙을 넣고 시간을 빨리 감습니다."""
+    # TODO(4단계): s3.put_bucket_lifecycle_configuration(...)로 raw/ 접두사 규칙을 넣은 뒤
+    #              fast_forward(ctx, RAW_IA_DAYS + 1) 를 부르세요.
+    raise NotImplementedError("TODO 4단계: README.md의 '4단계'를 보고 수명 주기 규칙을 넣으세요.")
+
+
+def fast_forward(ctx: LabContext, days: int) -> None:
+    """Given: on the embedded emulator, move its clock ``days`` ahead and apply lifecycle rules
+    now, so a 30-day rule can be seen at work. Real S3 applies rules once a day, by itself."""
+    if not ctx.profile.runs_embedded_emulator or not ctx.profile.endpoint_url:
+        print(f"{ctx.profile.name}: S3 applies lifecycle rules asynchronously (within 1-2 days)")
+        return
+    base = ctx.profile.endpoint_url
+    for path, body in (("/_bdlab/clock", {"advance": days * 86_400}), ("/_bdlab/lifecycle", {})):
+        req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST")
+        urllib.request.urlopen(req, timeout=10).close()
+
+
 def main(ctx: LabContext) -> dict[str, Any]:
     events = sample_events()
     step1_create_bucket(ctx)
     step2_upload_raw(ctx, events)
     step3_write_curated(ctx)
+    step4_lifecycle(ctx)
     return {"bucket": lake_bucket(ctx), "rows": events.num_rows}
 
 

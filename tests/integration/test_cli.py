@@ -74,9 +74,9 @@ def test_lab_cycle_run_check_reset(env: dict[str, str]) -> None:
     r = run_bdlab(["run", "1.2.4", "--solution"], env)
     assert r.returncode == 0, r.stderr
     r = run_bdlab(["check", "1.2.4"], env)
-    assert r.returncode == 0 and "7/7 checks passed" in r.stdout
+    assert r.returncode == 0 and "8/8 checks passed" in r.stdout
     labs = {lab["id"]: lab for lab in json.loads(run_bdlab(["labs", "--json"], env).stdout)}
-    assert labs["1.2.4"]["status"] == "passed" and labs["1.2.4"]["checks"] == "7/7"
+    assert labs["1.2.4"]["status"] == "passed" and labs["1.2.4"]["checks"] == "8/8"
     r = run_bdlab(["reset", "1.2.4"], env)
     assert r.returncode == 0 and "objects removed" in r.stdout
     assert json.loads(run_bdlab(["check", "1.2.4", "--json"], env).stdout)["passed"] == 0

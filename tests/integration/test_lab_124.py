@@ -36,7 +36,7 @@ def test_solution_passes_all_checks(ctx: harness.LabContext) -> None:
     assert [r.order for r in res.values()] == sorted(r.order for r in res.values())
     failed = {n: (r.found, r.hint) for n, r in res.items() if not r.passed}
     assert failed == {}
-    assert len(res) == 7
+    assert len(res) == 8
 
 
 def test_learner_skeleton_says_what_to_do(ctx: harness.LabContext) -> None:
@@ -84,3 +84,26 @@ def test_wrong_codec_and_lost_rows_are_caught(ctx: harness.LabContext) -> None:
     assert "GZIP" in r["curated_parquet"].found
     assert not r["row_counts_match"].passed
     assert f"curated {lab_mod.ROWS - 10}" in r["row_counts_match"].found
+
+
+def test_lifecycle_rule_without_time_passing_is_not_enough(ctx: harness.LabContext) -> None:
+    solution.create_bucket(ctx)
+    solution.upload_raw(ctx, lab_mod.sample_events())
+    solution.write_curated(ctx)
+    ctx.client("s3").put_bucket_lifecycle_configuration(
+        Bucket=lab_mod.lake_bucket(ctx),
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "raw-to-ia",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": lab_mod.RAW_PREFIX},
+                    "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}],
+                }
+            ]
+        },
+    )
+    bad = results(ctx)["raw_lifecycle"]
+    assert not bad.passed and "STANDARD" in bad.found and "fast_forward" in bad.hint
+    lab_mod.fast_forward(ctx, 31)
+    assert results(ctx)["raw_lifecycle"].passed

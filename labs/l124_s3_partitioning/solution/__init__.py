@@ -14,8 +14,10 @@ import pyarrow.parquet as pq
 from labs.harness import LabContext
 from labs.l124_s3_partitioning.lab import (
     CURATED_PREFIX,
+    RAW_IA_DAYS,
     RAW_PREFIX,
     REQUIRED_TAGS,
+    fast_forward,
     lake_bucket,
     sample_events,
 )
@@ -97,11 +99,30 @@ def write_curated(ctx: LabContext) -> list[str]:
     return keys
 
 
+def lifecycle(ctx: LabContext) -> None:
+    ctx.client("s3").put_bucket_lifecycle_configuration(
+        Bucket=lake_bucket(ctx),
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "raw-to-ia",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": RAW_PREFIX},
+                    "Transitions": [{"Days": RAW_IA_DAYS, "StorageClass": "STANDARD_IA"}],
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                }
+            ]
+        },
+    )
+    fast_forward(ctx, RAW_IA_DAYS + 1)
+
+
 def main(ctx: LabContext) -> dict[str, Any]:
     events = sample_events()
     bucket = create_bucket(ctx)
     raw = upload_raw(ctx, events)
     curated = write_curated(ctx)
+    lifecycle(ctx)
     return {
         "bucket": bucket,
         "rows": events.num_rows,
