@@ -472,7 +472,6 @@ def notebook(
     """Start JupyterLab on 127.0.0.1 with the course notebooks (`from spark.notebook import spark`)."""
     import secrets
     import socket
-    import subprocess
 
     root = Path(__file__).resolve().parent.parent / "notebooks"
     if not root.is_dir():
@@ -500,7 +499,9 @@ def notebook(
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root
         cmd.append("--allow-root")
-    raise typer.Exit(subprocess.call(cmd))
+    sys.stdout.flush()
+    # Become JupyterLab (no child left behind when this process is stopped).
+    os.execv(sys.executable, cmd)
 
 
 # ---------------------------------------------------------------------- emr
