@@ -18,6 +18,12 @@ def ensure_bucket(s3: Any, bucket: str, region: str | None) -> None:
         pass
 
 
+def list_objects(s3: Any, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
+    """Every object under ``prefix`` (all pages of ListObjectsV2)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [o for page in pages for o in page.get("Contents", [])]
+
+
 def delete_bucket(s3: Any, bucket: str) -> int:
     """Empty ``bucket`` (objects and unfinished uploads) and delete it; returns objects removed."""
     removed = 0

@@ -27,20 +27,14 @@ from labs.l124_s3_partitioning.lab import (
     START,
     lake_bucket,
 )
-from sim import clients
+from sim import clients, s3util
 from sim.datagen.clickstream import dates
 
 _HIVE_KEY = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})/[^/]+$")
 
 
 def _keys(ctx: LabContext, prefix: str) -> list[dict[str, Any]]:
-    s3 = ctx.client("s3")
-    out: list[dict[str, Any]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=lake_bucket(ctx), Prefix=prefix
-    ):
-        out.extend(page.get("Contents", []))
-    return out
+    return s3util.list_objects(ctx.client("s3"), lake_bucket(ctx), prefix)
 
 
 def _partitions(ctx: LabContext, prefix: str) -> dict[str, list[str]]:

@@ -25,6 +25,7 @@ from labs.l125_file_formats.lab import (
     VARIANTS,
     lab_bucket,
 )
+from sim import s3util
 from sim.datagen.clickstream import dates
 
 FIELDS = (
@@ -57,15 +58,12 @@ def _results(ctx: LabContext) -> dict[str, dict[str, Any]]:
 
 
 def _data_files(ctx: LabContext, name: str) -> list[dict[str, Any]]:
-    s3 = ctx.client("s3")
-    prefix = f"{FORMATS_PREFIX}{name}/"
-    out = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=lab_bucket(ctx), Prefix=prefix):
-        for o in page.get("Contents", []):
-            base = o["Key"].rsplit("/", 1)[1]
-            if "/dt=" in o["Key"] and not base.startswith(("_", ".")):
-                out.append(o)
-    return out
+    objs = s3util.list_objects(ctx.client("s3"), lab_bucket(ctx), f"{FORMATS_PREFIX}{name}/")
+    return [
+        o
+        for o in objs
+        if "/dt=" in o["Key"] and not o["Key"].rsplit("/", 1)[1].startswith(("_", "."))
+    ]
 
 
 def _head(ctx: LabContext, key: str, n: int = 64) -> bytes:

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from labs.harness import CheckFailed, LabContext, check
 from labs.l135_emr_spark.lab import DAYS, GOLD_PREFIX, JOB_KEY, RAW_PREFIX, START, lab_bucket
+from sim import s3util
 from sim.datagen.clickstream import dates
 
 
@@ -125,10 +126,8 @@ def step_logs_kept(ctx: LabContext) -> None:
 def _read_parquet_prefix(ctx: LabContext, prefix: str, with_dt: bool) -> pa.Table:
     s3 = ctx.client("s3")
     tables = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=lab_bucket(ctx), Prefix=prefix):
-        for o in page.get("Contents", []):
-            if not o["Key"].endswith(".parquet"):
-                continue
+    for o in s3util.list_objects(s3, lab_bucket(ctx), prefix):
+        if o["Key"].endswith(".parquet"):
             t = pq.read_table(
                 io.BytesIO(s3.get_object(Bucket=lab_bucket(ctx), Key=o["Key"])["Body"].read())
             )

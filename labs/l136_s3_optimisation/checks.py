@@ -22,6 +22,7 @@ from labs.l136_s3_optimisation.lab import (
     SMALL_TASKS,
     lab_bucket,
 )
+from sim import s3util
 
 
 def _results(ctx: LabContext) -> dict[str, Any]:
@@ -44,8 +45,7 @@ def _delta_versions(ctx: LabContext) -> list[list[dict[str, Any]]]:
     prefix = f"{SMALL_PREFIX}_delta_log/"
     keys = sorted(
         o["Key"]
-        for p in s3.get_paginator("list_objects_v2").paginate(Bucket=lab_bucket(ctx), Prefix=prefix)
-        for o in p.get("Contents", [])
+        for o in s3util.list_objects(s3, lab_bucket(ctx), prefix)
         if o["Key"].endswith(".json")
     )
     out = []
@@ -178,13 +178,7 @@ def committer_outputs_complete(ctx: LabContext) -> None:
     s3 = ctx.client("s3")
     for name in ("magic", "file"):
         prefix = f"{COMMIT_PREFIX}{name}/"
-        keys = [
-            o["Key"]
-            for p in s3.get_paginator("list_objects_v2").paginate(
-                Bucket=lab_bucket(ctx), Prefix=prefix
-            )
-            for o in p.get("Contents", [])
-        ]
+        keys = [o["Key"] for o in s3util.list_objects(s3, lab_bucket(ctx), prefix)]
         leftovers = [k for k in keys if "__magic" in k or "_temporary" in k]
         rows = sum(
             pq.ParquetFile(
