@@ -36,31 +36,44 @@ def ev(i: int, **kw: Any) -> str:
     return json.dumps(row)
 
 
-def test_parse_quarantines_with_reasons(spark: Any) -> None:
-    from spark.jobs.lake_etl import parse
+def lines_df(spark: Any, lines: list[str]) -> Any:
+    from spark.jobs.lake_etl import read_events, with_reason
+
+    return with_reason(
+        read_events(spark, spark.createDataFrame([(x,) for x in lines], "value string"))
+    )
+
+
+def test_bad_lines_get_a_reason(spark: Any) -> None:
+    from pyspark.sql import functions as F
+
+    from spark.jobs.lake_etl import quarantined
 
     lines = [
         ev(1),
         "{not json",
         ev(2, price="abc"),
-        ev(3, colour="red"),
         json.dumps({"event_id": "e4"}),
         ev(5, event_time="yesterday"),
+        ev(6, user_id=None),
     ]
-    good, bad = parse(spark.createDataFrame([(x,) for x in lines], "value string"))
-    assert [r.event_id for r in good.collect()] == ["e1"]
-    reasons = sorted(r.reason for r in bad.collect())
-    assert reasons == [
-        "event_time is not a timestamp",
+    df = lines_df(spark, lines).withColumn("_source", F.lit(None).cast("string"))
+    good = df.where("_reason IS NULL").collect()
+    assert [r.event_id for r in good] == ["e1"]
+    bad = {r.reason: r.line for r in quarantined(df).collect()}
+    assert sorted(bad) == [
         "malformed JSON",
         "missing field: event_time",
+        "missing field: user_id",
+        "mistyped field: event_time (expected timestamp)",
         "mistyped field: price (expected double)",
-        "unexpected fields: colour",
     ]
+    assert bad["malformed JSON"] == "{not json"  # the line as it came
+    assert json.loads(bad["missing field: user_id"])["event_id"] == "e6"
 
 
 def test_clean_dedupe_and_gold(spark: Any) -> None:
-    from spark.jobs.lake_etl import clean, daily_revenue, dedupe, funnel, parse, top_products
+    from spark.jobs.lake_etl import clean, daily_revenue, dedupe, funnel, top_products
 
     lines = [
         ev(1),
@@ -71,8 +84,7 @@ def test_clean_dedupe_and_gold(spark: Any) -> None:
         ev(5, event_type="view", session_id="s2"),
         ev(6, price=-1.0),
     ]
-    good, _ = parse(spark.createDataFrame([(x,) for x in lines], "value string"))
-    silver = dedupe(clean(good))
+    silver = dedupe(clean(lines_df(spark, lines).where("_reason IS NULL")))
     assert silver.count() == 5  # duplicate e1 and unknown type e4 are gone
     rev = {(r.dt, r.country): r.revenue for r in daily_revenue(silver).collect()}
     assert rev == {("2026-01-12", "KR"): 30.0}  # e1 10 + e2 20; e6's negative price dropped
@@ -97,8 +109,9 @@ def test_raw_to_gold_is_idempotent_and_merges_late_data(
     gold = spark.read.format("delta").load(f"{lake}/gold/daily_revenue").collect()
     assert [(r.dt, r.revenue) for r in gold] == [("2026-01-12", 200.0)]
     again = run(spark, f"s3a://{bucket}/raw/events/", lake)  # same input: same lake
-    assert again["silver_rows"] == 20
-    assert spark.read.format("delta").load(f"{lake}/bronze/events").count() == 20
+    assert again["silver_rows"] == 20 and again["new_files"] == 0 and again["days"] == []
+    # bronze keeps every line once (the broken one too, with its reason)
+    assert spark.read.format("delta").load(f"{lake}/bronze/events").count() == 21
     late = [ev(3), ev(99, event_time="2026-01-12T23:59:00Z", price=5.0)]  # a repeat and a late one
     s3.put_object(
         Bucket=bucket, Key="raw/events/dt=2026-01-13/late.json", Body="\n".join(late).encode()
@@ -109,3 +122,56 @@ def test_raw_to_gold_is_idempotent_and_merges_late_data(
     assert [(r.dt, r.revenue) for r in gold] == [("2026-01-12", 205.0)]
     q = spark.read.format("delta").load(f"{lake}/quarantine/events").collect()
     assert {r.reason for r in q} == {"malformed JSON"}
+
+
+def test_corrupt_and_drifting_files_are_quarantined_whole(
+    spark: Any, aws: Callable[[str], Any], bucket: str
+) -> None:
+    import gzip
+
+    from spark.jobs.lake_etl import run
+
+    s3 = aws("s3")
+    put = lambda key, body: s3.put_object(Bucket=bucket, Key=f"raw/{key}", Body=body)  # noqa: E731
+    put("ok.json", "\n".join(ev(i) for i in range(5)).encode())
+    put("ok.json.gz", gzip.compress("\n".join(ev(i) for i in range(5, 8)).encode()))
+    put("cut.json.gz", gzip.compress("\n".join(ev(i) for i in range(9, 99)).encode())[:-40])
+    put("image.json", bytes(range(256)) * 4)
+    put("drift.json", "\n".join(ev(i, colour="red") for i in range(100, 110)).encode())
+    put("renamed.json", "\n".join(ev(i, price="12.5") for i in range(200, 210)).encode())
+    put("_SUCCESS", b"")  # hidden, as for Spark
+    lake = f"s3a://{bucket}/lake"
+    out = run(spark, f"s3a://{bucket}/raw/", lake)
+    assert out["new_files"] == 6 and out["files_quarantined"] == 4
+    assert out["parsed"] == 8 and out["silver_rows"] == 8
+    why = {k.rsplit("/", 1)[1]: v for k, v in out["quarantined_files"].items()}
+    assert why["cut.json.gz"].startswith("compressed file is corrupt")
+    assert why["image.json"] == "not a text file (binary content)"
+    assert why["drift.json"] == "schema drift: unexpected fields colour"
+    assert why["renamed.json"].startswith("schema drift: field price is str in 10 of 10")
+    # the files themselves are kept, byte for byte, under quarantine/files/batch=N/
+    kept = s3.list_objects_v2(Bucket=bucket, Prefix="lake/quarantine/files/batch=1/")
+    assert sorted(o["Key"].rsplit("/", 1)[1] for o in kept["Contents"]) == sorted(why)
+    body = s3.get_object(Bucket=bucket, Key="lake/quarantine/files/batch=1/image.json")
+    assert body["Body"].read() == bytes(range(256)) * 4
+    q = spark.read.format("delta").load(f"{lake}/quarantine/events")
+    assert q.where("reason LIKE 'file: %' AND line IS NULL").count() == 4
+    assert run(spark, f"s3a://{bucket}/raw/", lake)["files_quarantined"] == 0  # not twice
+
+
+def test_a_run_killed_between_zones_is_caught_up(
+    spark: Any, aws: Callable[[str], Any], bucket: str
+) -> None:
+    from spark.jobs.lake_etl import Paths, ingest_bronze, run
+
+    s3 = aws("s3")
+    s3.put_object(
+        Bucket=bucket, Key="raw/a.json", Body="\n".join(ev(i) for i in range(10)).encode()
+    )
+    lake = f"s3a://{bucket}/lake"
+    # as if the job died right after the bronze commit
+    assert ingest_bronze(spark, f"s3a://{bucket}/raw/", Paths(lake))["new_files"] == 1
+    out = run(spark, f"s3a://{bucket}/raw/", lake)
+    assert out["new_files"] == 0 and out["silver_rows"] == 10 and out["days"] == ["2026-01-12"]
+    gold = spark.read.format("delta").load(f"{lake}/gold/daily_revenue").collect()
+    assert [(r.dt, r.orders) for r in gold] == [("2026-01-12", 10)]
