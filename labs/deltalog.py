@@ -87,6 +87,8 @@ def read_rows(s3: Any, bucket: str, prefix: str, state: DeltaState) -> pa.Table:
         body = s3.get_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/{unquote(path)}")
         t = pq.read_table(io.BytesIO(body["Body"].read()))
         for col in state.partition_columns:
+            if col in t.column_names:  # some writers keep partition values in the file too
+                continue
             value = (add.get("partitionValues") or {}).get(col)
             t = t.append_column(col, pa.array([value] * t.num_rows, pa.string()))
         tables.append(t)

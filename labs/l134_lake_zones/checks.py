@@ -34,7 +34,11 @@ EXPECTED_SILVER = ROWS + 18 + 2
 
 
 def _table(ctx: LabContext, prefix: str) -> deltalog.DeltaState:
-    state = deltalog.read(ctx.client("s3"), lake_bucket(ctx), prefix)
+    s3 = ctx.client("s3")
+    try:
+        state = deltalog.read(s3, lake_bucket(ctx), prefix)
+    except s3.exceptions.NoSuchBucket:
+        state = None
     if state is None:
         raise CheckFailed(
             f"Delta 테이블 s3://{lake_bucket(ctx)}/{prefix}/ (_delta_log 포함)",

@@ -86,7 +86,7 @@ def test_clean_dedupe_and_gold(spark: Any) -> None:
     ]
     silver = dedupe(clean(lines_df(spark, lines).where("_reason IS NULL")))
     assert silver.count() == 5  # duplicate e1 and unknown type e4 are gone
-    rev = {(r.dt, r.country): r.revenue for r in daily_revenue(silver).collect()}
+    rev = {(str(r.dt), r.country): r.revenue for r in daily_revenue(silver).collect()}
     assert rev == {("2026-01-12", "KR"): 30.0}  # e1 10 + e2 20; e6's negative price dropped
     f = funnel(silver).collect()[0]
     assert f.view == 2 and f.purchase == 3 and f.conversion == 1.5
@@ -107,7 +107,7 @@ def test_raw_to_gold_is_idempotent_and_merges_late_data(
     out = run(spark, f"s3a://{bucket}/raw/events/", lake)
     assert out["quarantined"] == 1 and out["days"] == ["2026-01-12"] and out["silver_rows"] == 20
     gold = spark.read.format("delta").load(f"{lake}/gold/daily_revenue").collect()
-    assert [(r.dt, r.revenue) for r in gold] == [("2026-01-12", 200.0)]
+    assert [(str(r.dt), r.revenue) for r in gold] == [("2026-01-12", 200.0)]
     again = run(spark, f"s3a://{bucket}/raw/events/", lake)  # same input: same lake
     assert again["silver_rows"] == 20 and again["new_files"] == 0 and again["days"] == []
     # bronze keeps every line once (the broken one too, with its reason)
@@ -119,7 +119,7 @@ def test_raw_to_gold_is_idempotent_and_merges_late_data(
     out = run(spark, f"s3a://{bucket}/raw/events/", lake)
     assert out["silver_rows"] == 21
     gold = spark.read.format("delta").load(f"{lake}/gold/daily_revenue").collect()
-    assert [(r.dt, r.revenue) for r in gold] == [("2026-01-12", 205.0)]
+    assert [(str(r.dt), r.revenue) for r in gold] == [("2026-01-12", 205.0)]
     q = spark.read.format("delta").load(f"{lake}/quarantine/events").collect()
     assert {r.reason for r in q} == {"malformed JSON"}
 
@@ -174,4 +174,4 @@ def test_a_run_killed_between_zones_is_caught_up(
     out = run(spark, f"s3a://{bucket}/raw/", lake)
     assert out["new_files"] == 0 and out["silver_rows"] == 10 and out["days"] == ["2026-01-12"]
     gold = spark.read.format("delta").load(f"{lake}/gold/daily_revenue").collect()
-    assert [(r.dt, r.orders) for r in gold] == [("2026-01-12", 10)]
+    assert [(str(r.dt), r.orders) for r in gold] == [("2026-01-12", 10)]
