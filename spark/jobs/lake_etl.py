@@ -477,9 +477,8 @@ def _dates(days: Iterable[str]) -> str:
     return ",".join(f"DATE'{d}'" for d in days)
 
 
-def _silver_days(spark: Any, p: Paths, after: int) -> list[str]:
-    """Partitions (dt) that silver commits after version ``after`` added files to."""
-    versions = [v for v, _, _ in _commits(spark, p.silver) if v > after]
+def _silver_days(spark: Any, p: Paths, versions: list[int]) -> list[str]:
+    """Partitions (dt) that the given silver commits added files to."""
     if not versions:
         return []
     logs = [f"{p.silver}/_delta_log/{v:020d}.json" for v in versions]
@@ -503,7 +502,7 @@ def publish_gold(spark: Any, p: Paths) -> list[str]:
         seen = _watermark(spark, path, "silver_version", -1)
         if seen >= now:
             continue
-        days = _silver_days(spark, p, seen)
+        days = _silver_days(spark, p, [v for v, _, _ in commits if v > seen])
         touched.update(days)
         meta = _mark({"silver_version": now})
         if not days:
