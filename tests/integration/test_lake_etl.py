@@ -93,6 +93,21 @@ def test_clean_dedupe_and_gold(spark: Any) -> None:
     assert top_products(silver, 1).collect()[0].rank == 1
 
 
+@pytest.mark.parametrize("max_repeated", [0, 10])  # window on all rows / on repeats only
+def test_dedupe_keeps_the_first_copy_by_order(spark: Any, max_repeated: int) -> None:
+    from spark.jobs.lake_etl import dedupe
+
+    rows = [("e1", 2, "b"), ("e1", 1, "z"), ("e1", 1, "a"), ("e2", 3, "c"), ("e3", 1, "d")]
+    rows += [("e2", 1, "y")]
+    df = spark.createDataFrame(rows, "event_id string, _batch int, _source string")
+    got = dedupe(df, ["_batch", "_source"], max_repeated=max_repeated).collect()
+    assert sorted((r.event_id, r._batch, r._source) for r in got) == [
+        ("e1", 1, "a"),
+        ("e2", 1, "y"),
+        ("e3", 1, "d"),
+    ]
+
+
 def test_raw_to_gold_is_idempotent_and_merges_late_data(
     spark: Any, aws: Callable[[str], Any], bucket: str
 ) -> None:
