@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import clients, profiles, settings
+from spark import cds as spark_cds
 from spark import jars
 
 
@@ -83,6 +84,12 @@ def committer_conf() -> dict[str, str]:
     }
 
 
+def driver_java_options(cfg: settings.Settings, cds: bool = True) -> str:
+    base = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J}"
+    archive = spark_cds.java_options(cfg) if cds else ""
+    return f"{base} {archive}".strip()
+
+
 def build_conf(
     profile: profiles.Profile, cfg: settings.Settings, jar_paths: list[Path]
 ) -> dict[str, str]:
@@ -97,7 +104,10 @@ def build_conf(
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J}",
+        "spark.driver.extraJavaOptions": driver_java_options(cfg),
+        # On the JVM's own class path too (not only spark.jars' class loader), so that the
+        # class-data-sharing archive covers Delta, S3A and the AWS SDK (spark/cds.py).
+        "spark.driver.extraClassPath": os.pathsep.join(str(p) for p in jar_paths),
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.jars": ",".join(str(p) for p in jar_paths),

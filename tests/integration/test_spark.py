@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,3 +108,19 @@ def test_missing_jars_is_one_clear_line(tmp_path: Any, monkeypatch: pytest.Monke
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(session.SparkSetupError, match="Java not found.*openjdk-17"):
         session.require_java()
+
+
+def test_the_driver_maps_the_class_archive_setup_trained(spark: Any) -> None:
+    """scripts/setup.sh trains it (bdlab setup); a driver that does not map it starts slower."""
+    from spark import cds, jars, session
+
+    cfg = settings.load()
+    java = session.java_binary()
+    assert java is not None
+    paths = jars.ensure_jars(session.jar_cache(cfg), offline=True)
+    assert cds.is_current(cfg, java, paths), "no current class archive: run `bdlab setup`"
+    pid = spark.sparkContext._gateway.proc.pid
+    maps = Path(f"/proc/{pid}/maps")
+    if not maps.exists():
+        pytest.skip("no /proc on this system")
+    assert str(cds.archive_path(cfg)) in maps.read_text()

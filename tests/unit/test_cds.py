@@ -1,0 +1,33 @@
+"""The class-data-sharing archive is used only while it matches the JDK and the jars."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sim import settings
+from spark import cds
+
+pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="needs java")
+
+
+def test_the_archive_is_stale_when_a_jar_changes(tmp_path: Path) -> None:
+    cfg = settings.load({"jars_dir": str(tmp_path / "jars")})
+    jar = tmp_path / "jars" / "x.jar"
+    jar.parent.mkdir()
+    jar.write_bytes(b"PK")
+    java = str(shutil.which("java"))
+    assert cds.java_options(cfg) == ""  # no archive: the JVM starts without one
+    archive = cds.archive_path(cfg)
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"not really an archive")
+    archive.with_suffix(".json").write_text(json.dumps({"stamp": cds.stamp(java, [jar])}))
+    assert cds.is_current(cfg, java, [jar])
+    assert f"-XX:SharedArchiveFile={archive}" in cds.java_options(cfg)
+    assert "-Xlog:cds=off" in cds.java_options(cfg)  # a stale one is dropped silently
+    os.utime(jar, (1, 1))
+    assert not cds.is_current(cfg, java, [jar])  # bdlab setup then trains it again
