@@ -153,6 +153,20 @@ def run_duckdb(src: Path, out: Path, zones: bool) -> dict[str, Any]:
     }
 
 
+def _median(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median time (its other numbers with it)."""
+    return sorted(rs, key=lambda r: r["seconds"])[(len(rs) - 1) // 2]
+
+
+def _in_child(fn: Any, *args: Any) -> dict[str, Any]:
+    """Runs ``fn`` in a fresh Python process (a fresh Spark JVM each round, as a job gets)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return dict(pool.apply(fn, args))
+
+
 def _hwm_mib(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -173,24 +187,40 @@ def main(argv: list[str] | None = None) -> int:
         default="1400m",
         help="Spark driver heap; 1400m keeps the driver's RSS under 2 GiB (the goal)",
     )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds (each engine once per round, interleaved); the table shows medians",
+    )
     a = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bdlab-etl-bench-"))
+    runs: dict[str, list[dict[str, Any]]] = {"duck": [], "duck_zones": [], "spark": []}
     try:
         print(f"generating {a.rows:,} events as JSON lines in {work}/input ...", flush=True)
         inp = make_input(a.rows, work / "input")
         print(f"  {inp['bytes'] / 1e6:,.0f} MB in {inp['seconds']} s", flush=True)
-        print("DuckDB, gold only ...", flush=True)
-        duck = run_duckdb(work / "input", work / "duck", zones=False)
-        print(f"  {duck}", flush=True)
-        print("DuckDB, bronze + silver + gold ...", flush=True)
-        duck_zones = run_duckdb(work / "input", work / "duck-zones", zones=True)
-        print(f"  {duck_zones}", flush=True)
-        print("Spark (bdlab lake_etl) ...", flush=True)
-        spark = run_spark(work / "input", work / "lake", a.driver_memory)
-        print(f"  {spark}", flush=True)
+        for rnd in range(1, a.repeat + 1):
+            tag = f"[{rnd}/{a.repeat}] " if a.repeat > 1 else ""
+            for name in ("duck", "duck-zones", "lake"):
+                shutil.rmtree(work / name, ignore_errors=True)
+            print(f"{tag}DuckDB, gold only ...", flush=True)
+            runs["duck"].append(_in_child(run_duckdb, work / "input", work / "duck", False))
+            print(f"  {runs['duck'][-1]}", flush=True)
+            print(f"{tag}DuckDB, bronze + silver + gold ...", flush=True)
+            runs["duck_zones"].append(
+                _in_child(run_duckdb, work / "input", work / "duck-zones", True)
+            )
+            print(f"  {runs['duck_zones'][-1]}", flush=True)
+            print(f"{tag}Spark (bdlab lake_etl) ...", flush=True)
+            runs["spark"].append(
+                _in_child(run_spark, work / "input", work / "lake", a.driver_memory)
+            )
+            print(f"  {runs['spark'][-1]}", flush=True)
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
+    duck, duck_zones, spark = (_median(runs[k]) for k in ("duck", "duck_zones", "spark"))
     ratio = spark["seconds"] / duck["seconds"] if duck["seconds"] else None
     ratio_zones = spark["seconds"] / duck_zones["seconds"] if duck_zones["seconds"] else None
     from rich.console import Console
@@ -198,24 +228,26 @@ def main(argv: list[str] | None = None) -> int:
 
     t = Table(
         "engine",
-        "seconds",
+        "seconds" + (" (median)" if a.repeat > 1 else ""),
         "rows/s",
         "peak RSS (MiB)",
         "silver rows",
+        "all runs (s)",
         title=f"ETL raw JSON -> silver -> gold, {a.rows:,} rows (+0.1% duplicates)",
     )
     engines = (
-        ("DuckDB, gold only", duck),
-        ("DuckDB, writes bronze+silver+gold", duck_zones),
-        (f"Spark (bdlab lake_etl), driver {a.driver_memory}", spark),
+        ("DuckDB, gold only", duck, "duck"),
+        ("DuckDB, writes bronze+silver+gold", duck_zones, "duck_zones"),
+        (f"Spark (bdlab lake_etl), driver {a.driver_memory}", spark, "spark"),
     )
-    for name, r in engines:
+    for name, r, key in engines:
         t.add_row(
             name,
             f"{r['seconds']:.1f}",
             f"{a.rows / r['seconds']:,.0f}",
             str(r.get("peak_rss_mib")),
             f"{r['silver_rows']:,}",
+            " ".join(f"{x['seconds']:.1f}" for x in runs[key]),
         )
     Console().print(t)
     print(
@@ -233,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                 "duckdb": duck,
                 "duckdb_zones": duck_zones,
                 "spark": spark,
+                "runs": runs,
                 "ratio": ratio,
                 "ratio_same_outputs": ratio_zones,
                 "machine": {"nproc": os.cpu_count(), "python": platform.python_version()},

@@ -201,9 +201,10 @@ def dedupe(events: DataFrame, order: Iterable[str] = (), max_repeated: int = 200
     # Grouping on a 64-bit hash of the id is a fixed-width hash aggregate (strings would
     # make Spark sort); a rare collision only sends a few more rows through the window.
     h = F.xxhash64("event_id")
-    repeated = (
-        events.groupBy(h.alias("_h")).count().where("count > 1").select("_h").localCheckpoint()
-    )
+    # Shuffled by the hash first: with (nearly) unique ids a map-side partial aggregate
+    # would only copy every key into a hash table once more (~15% of this step at 10M).
+    ids = events.select(h.alias("_h")).repartition("_h")
+    repeated = ids.groupBy("_h").count().where("count > 1").select("_h").localCheckpoint()
     n = repeated.count()
     # Partitioned by the hash first: Spark sorts on an 8-byte prefix, which ids share.
     w = Window.partitionBy(h, "event_id").orderBy(*(list(order) or ["event_id"]))
@@ -212,10 +213,10 @@ def dedupe(events: DataFrame, order: Iterable[str] = (), max_repeated: int = 200
         return events.withColumn("_rn", first).where("_rn = 1").drop("_rn")
     if n == 0:
         return events
-    ids = F.broadcast(repeated)
-    once = events.join(ids, h == ids["_h"], "left_anti")
+    rep = F.broadcast(repeated)
+    once = events.join(rep, h == rep["_h"], "left_anti")
     kept = (
-        events.join(ids, h == ids["_h"], "left_semi")
+        events.join(rep, h == rep["_h"], "left_semi")
         .withColumn("_rn", first)
         .where("_rn = 1")
         .drop("_rn")
