@@ -456,7 +456,7 @@ def _train_cds(cache: Path, verify_only: bool = False) -> None:
         return
     jar_paths = jars.ensure_jars(cache, offline=True)
     if cds.is_current(cfg, java, jar_paths):
-        console.print(f"cds: Spark class archive is current ({cds.archive_path(cfg)})")
+        console.print(f"cds: Spark class archive is current ({cds.archive_path(cfg, java)})")
         return
     if verify_only:
         console.print("cds: no current Spark class archive; `bdlab setup` trains one")

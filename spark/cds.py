@@ -7,7 +7,7 @@ once, already parsed and verified, and later JVMs map the file instead.
 
 ``bdlab setup`` trains the archive: ``python -m spark.cds`` runs the lake ETL on a few
 thousand generated events (plus an S3A file system object) in a JVM started with
-``-XX:ArchiveClassesAtExit`` and keeps the file in the jar cache (``.cds/``).
+``-XX:ArchiveClassesAtExit`` and keeps the file in the jar cache (``.cds/``, one per venv and JDK).
 ``spark.session`` then starts drivers with ``-XX:SharedArchiveFile``. The JVM checks the
 archive itself (same JDK build, same jars with the same sizes and times) and silently goes
 without it when anything changed; ``bdlab setup`` notices that from the stamp next to the
@@ -19,6 +19,7 @@ faster; see docs/benchmarks.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -36,11 +37,17 @@ from sim import settings
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
 
-def archive_path(cfg: settings.Settings) -> Path:
-    """Beside the jars it was trained with (it depends on them, not on a project)."""
-    from spark.session import jar_cache
+def archive_path(cfg: settings.Settings, java: str | None = None) -> Path:
+    """Beside the jars it was trained with, one per Python environment and JDK (the driver's
+    class path names the venv's PySpark jars, so two checkouts need two archives)."""
+    import pyspark
 
-    return jar_cache(cfg) / ".cds" / "driver.jsa"
+    from spark.session import jar_cache, java_binary
+
+    java = java or java_binary() or "none"
+    key = f"{sys.prefix}|{os.path.realpath(java)}|{pyspark.__version__}"
+    digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
+    return jar_cache(cfg) / ".cds" / f"driver-{digest}.jsa"
 
 
 def _stamp_path(archive: Path) -> Path:
@@ -62,14 +69,14 @@ def stamp(java: str, jar_paths: list[Path]) -> dict[str, Any]:
     }
 
 
-def java_options(cfg: settings.Settings) -> str:
+def java_options(cfg: settings.Settings, java: str | None = None) -> str:
     """The driver's JVM options for the archive ('' when there is none)."""
-    archive = archive_path(cfg)
+    archive = archive_path(cfg, java)
     return f"-XX:SharedArchiveFile={archive} {QUIET}" if archive.is_file() else ""
 
 
 def is_current(cfg: settings.Settings, java: str, jar_paths: list[Path]) -> bool:
-    archive = archive_path(cfg)
+    archive = archive_path(cfg, java)
     try:
         recorded = json.loads(_stamp_path(archive).read_text())
     except (OSError, ValueError):
@@ -79,7 +86,7 @@ def is_current(cfg: settings.Settings, java: str, jar_paths: list[Path]) -> bool
 
 def build(cfg: settings.Settings, java: str, jar_paths: list[Path], timeout: float = 900) -> Path:
     """Trains the archive in a child process (the JVM writes it when it exits)."""
-    archive = archive_path(cfg)
+    archive = archive_path(cfg, java)
     archive.parent.mkdir(parents=True, exist_ok=True)
     tmp = archive.with_suffix(".jsa.tmp")
     tmp.unlink(missing_ok=True)

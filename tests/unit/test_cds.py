@@ -21,13 +21,13 @@ def test_the_archive_is_stale_when_a_jar_changes(tmp_path: Path) -> None:
     jar.parent.mkdir()
     jar.write_bytes(b"PK")
     java = str(shutil.which("java"))
-    assert cds.java_options(cfg) == ""  # no archive: the JVM starts without one
-    archive = cds.archive_path(cfg)
+    assert cds.java_options(cfg, java) == ""  # no archive: the JVM starts without one
+    archive = cds.archive_path(cfg, java)
     archive.parent.mkdir(parents=True)
     archive.write_bytes(b"not really an archive")
     archive.with_suffix(".json").write_text(json.dumps({"stamp": cds.stamp(java, [jar])}))
     assert cds.is_current(cfg, java, [jar])
-    assert f"-XX:SharedArchiveFile={archive}" in cds.java_options(cfg)
-    assert "-Xlog:cds=off" in cds.java_options(cfg)  # a stale one is dropped silently
+    assert f"-XX:SharedArchiveFile={archive}" in cds.java_options(cfg, java)
+    assert "-Xlog:cds=off" in cds.java_options(cfg, java)  # a stale one is dropped silently
     os.utime(jar, (1, 1))
     assert not cds.is_current(cfg, java, [jar])  # bdlab setup then trains it again
