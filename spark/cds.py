@@ -105,7 +105,9 @@ def build(cfg: settings.Settings, java: str, jar_paths: list[Path], timeout: flo
             f"training the Spark class archive failed (exit {proc.returncode}):\n{tail}"
         )
     tmp.replace(archive)
+    prune(archive.parent)
     meta = {
+        "prefix": sys.prefix,
         "stamp": stamp(java, jar_paths),
         "built": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t, 1),
@@ -113,6 +115,22 @@ def build(cfg: settings.Settings, java: str, jar_paths: list[Path], timeout: flo
     }
     _stamp_path(archive).write_text(json.dumps(meta, indent=1))
     return archive
+
+
+def prune(folder: Path) -> list[Path]:
+    """Removes the archives of Python environments that no longer exist (each checkout's
+    venv trains its own, ~220 MB); returns what it removed."""
+    gone = []
+    for meta in folder.glob("driver-*.json"):
+        try:
+            prefix = json.loads(meta.read_text()).get("prefix")
+        except (OSError, ValueError):
+            continue
+        if prefix and not Path(prefix).exists():
+            for f in (meta.with_suffix(".jsa"), meta):
+                f.unlink(missing_ok=True)
+                gone.append(f)
+    return gone
 
 
 def _workload(spark: Any, work: Path) -> None:

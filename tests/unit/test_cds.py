@@ -31,3 +31,12 @@ def test_the_archive_is_stale_when_a_jar_changes(tmp_path: Path) -> None:
     assert "-Xlog:cds=off" in cds.java_options(cfg, java)  # a stale one is dropped silently
     os.utime(jar, (1, 1))
     assert not cds.is_current(cfg, java, [jar])  # bdlab setup then trains it again
+
+
+def test_archives_of_removed_venvs_are_pruned(tmp_path: Path) -> None:
+    for name, prefix in (("driver-aaa", tmp_path / "gone-venv"), ("driver-bbb", tmp_path)):
+        (tmp_path / f"{name}.jsa").write_bytes(b"x")
+        (tmp_path / f"{name}.json").write_text(json.dumps({"prefix": str(prefix)}))
+    removed = cds.prune(tmp_path)
+    assert sorted(p.name for p in removed) == ["driver-aaa.jsa", "driver-aaa.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["driver-bbb.jsa", "driver-bbb.json"]
