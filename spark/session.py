@@ -29,6 +29,15 @@ class SparkSetupError(RuntimeError):
 
 _lock = threading.Lock()
 LOG4J = Path(__file__).with_name("log4j2.properties")
+# Per-query machinery (Janino, closure cleaning, task serialization, Catalyst's analyzer...)
+# compiled by C1 only, which leaves the C2 thread to the per-row code (see the file). The JVM
+# would print "1 compiler directives added" on stdout: -DisplayVMOutput keeps the VM's own
+# informational output off the terminal (warnings and crash reports still go to stderr).
+JIT_DIRECTIVES = Path(__file__).with_name("jit-directives.json")
+JIT_OPTIONS = (
+    f"-XX:+UnlockDiagnosticVMOptions -XX:CompilerDirectivesFile={JIT_DIRECTIVES} "
+    "-XX:-DisplayVMOutput"
+)
 _active: dict[str, Any] = {}
 
 
@@ -85,7 +94,7 @@ def committer_conf() -> dict[str, str]:
 
 
 def driver_java_options(cfg: settings.Settings, cds: bool = True) -> str:
-    base = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J}"
+    base = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J} {JIT_OPTIONS}"
     archive = spark_cds.java_options(cfg) if cds else ""
     return f"{base} {archive}".strip()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -124,3 +125,41 @@ def test_the_driver_maps_the_class_archive_setup_trained(spark: Any) -> None:
     if not maps.exists():
         pytest.skip("no /proc on this system")
     assert str(cds.archive_path(cfg)) in maps.read_text()
+
+
+def test_the_jdk_accepts_the_jit_directives() -> None:
+    """A directives file the JDK cannot parse would stop every driver from starting."""
+    from spark import session
+
+    java = session.java_binary()
+    assert java is not None
+    flags = session.driver_java_options(settings.load(), cds=False).split()
+    jit = [f for f in flags if "Diagnostic" in f or "CompilerDirectives" in f]
+    assert len(jit) == 2, flags
+    out = subprocess.run(
+        [java, *jit, "-XX:+CompilerDirectivesPrint", "-version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "org/codehaus/*.*" in out.stdout + out.stderr
+
+
+def test_the_driver_runs_with_the_jit_directives(spark: Any) -> None:
+    from spark import session
+
+    java = session.java_binary()
+    assert java is not None
+    jcmd = Path(java).with_name("jcmd")
+    if not jcmd.exists():
+        pytest.skip("no jcmd beside java (a JRE)")
+    pid = spark.sparkContext._gateway.proc.pid
+    out = subprocess.run(
+        [str(jcmd), str(pid), "Compiler.directives_print"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "org/codehaus/*.*" in out.stdout
