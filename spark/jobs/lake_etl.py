@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import reduce
 from typing import Any
@@ -535,7 +536,11 @@ def _silver_days(spark: Any, p: Paths, versions: list[int]) -> list[str]:
 
 
 def publish_gold(spark: Any, p: Paths) -> list[str]:
-    """Recomputes gold for every day silver changed since gold last looked."""
+    """Recomputes gold for every day silver changed since gold last looked.
+
+    The gold tables are independent, so they are built by concurrent Spark jobs: much of each
+    one is driver work (planning, code generation, the Delta commit) that would otherwise
+    leave the executor cores idle."""
     commits = _commits(spark, p.silver)
     if not commits:
         return []
@@ -543,25 +548,30 @@ def publish_gold(spark: Any, p: Paths) -> list[str]:
     touched: set[str] = set()
     silver = spark.read.format("delta").option("versionAsOf", now).load(p.silver)
     days_since: dict[int, list[str]] = {}  # the gold tables have usually seen the same version
-    for name, build in GOLD.items():
-        path = p.gold[name]
-        seen = _watermark(spark, path, "silver_version", -1)
+    todo: list[tuple[str, list[str]]] = []
+    for name in GOLD:
+        seen = _watermark(spark, p.gold[name], "silver_version", -1)
         if seen >= now:
             continue
         if seen not in days_since:
             days_since[seen] = _silver_days(spark, p, [v for v, _, _ in commits if v > seen])
-        days = days_since[seen]
-        touched.update(days)
-        meta = _mark({"silver_version": now})
-        if not days:
-            continue
-        df = build(silver.where(f"dt IN ({_dates(days)})"))
-        writer = df.write.format("delta").option("userMetadata", meta)
+        touched.update(days_since[seen])
+        if days_since[seen]:
+            todo.append((name, days_since[seen]))
+    meta = _mark({"silver_version": now})
+
+    def publish(name: str, days: list[str]) -> None:
+        path = p.gold[name]
+        cond = f"dt IN ({_dates(days)})"
+        writer = GOLD[name](silver.where(cond)).write.format("delta").option("userMetadata", meta)
         if not _is_delta(spark, path):
             writer.partitionBy("dt").save(path)
         else:
-            cond = f"dt IN ({_dates(days)})"
             writer.mode("overwrite").option("replaceWhere", cond).save(path)
+
+    with ThreadPoolExecutor(max_workers=len(todo) or 1, thread_name_prefix="gold") as pool:
+        for job in [pool.submit(publish, name, days) for name, days in todo]:
+            job.result()  # the first failure is raised once every table has finished
     return sorted(touched)
 
 
