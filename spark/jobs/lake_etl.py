@@ -78,6 +78,12 @@ COMMIT_META = "spark.databricks.delta.commitInfo.userMetadata"
 # instead of sorting its rows by partition first: silver's write -13% at 10M rows. A task that
 # meets more days than this sorts the rest, as Spark does by default.
 CONCURRENT_WRITERS = {"spark.sql.maxConcurrentOutputFileWriters": "16"}
+# Spark's hash aggregates first probe a small generated "fast" map, then fall back to the
+# regular one. With this job's many keys (sessions, event ids) the fast map mostly misses and
+# its extra generated code is compiled on every run: off for the run, the funnel's
+# (day, session) aggregate takes ~4.5 s instead of ~6 s at 10M rows (warm), the whole
+# dedupe detection ~5% less.
+RUN_CONF = {"spark.sql.codegen.aggregate.map.twolevel.enabled": "false"}
 
 
 class Paths:
@@ -578,9 +584,10 @@ def publish_gold(spark: Any, p: Paths) -> list[str]:
 def run(spark: Any, raw: str, lake: str) -> dict[str, Any]:
     """raw JSON lines at ``raw`` -> the lake's zones under ``lake``; returns counts."""
     p = Paths(lake)
-    bronze = ingest_bronze(spark, raw, p)
-    silver = refine_silver(spark, p)
-    days = publish_gold(spark, p)
+    with _session_conf(spark, RUN_CONF):
+        bronze = ingest_bronze(spark, raw, p)
+        silver = refine_silver(spark, p)
+        days = publish_gold(spark, p)
     parsed = 0
     for _, meta, metrics in _commits(spark, p.bronze):
         if meta.get("batch") == bronze["batch"] and bronze["new_files"]:
