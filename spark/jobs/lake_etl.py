@@ -2,7 +2,8 @@
 
     raw/          JSON lines as producers wrote them (never modified)
     bronze/events every raw line parsed with the event schema, plus lineage (_source, _batch,
-                  _ingested_at) and, for lines that do not fit, the raw text and a _reason
+                  _ingested_at, _row: an id unique within the batch) and, for lines
+                  that do not fit, the raw text and a _reason
     silver/events typed, cleaned, deduplicated events, partitioned by dt
     gold/...      daily revenue by country, conversion funnel, top products (by dt)
     quarantine/events        lines that did not fit, with the reason
@@ -71,7 +72,7 @@ SILVER_STATS = "event_time,user_id,product_id,price"
 # Parquet dictionary encoding for columns that are (nearly) unique per row only costs: the
 # writer fills a dictionary, overflows it and falls back to plain. Off for those (~15% of a
 # bronze write at 3M rows, files +7%); kept for the low-cardinality columns, where it pays.
-PLAIN_COLUMNS = ("event_id", "session_id", "event_time", "user_id", "_corrupt")
+PLAIN_COLUMNS = ("event_id", "session_id", "event_time", "user_id", "_corrupt", "_row")
 NO_DICTIONARY = {f"parquet.enable.dictionary#{c}": "false" for c in PLAIN_COLUMNS}
 COMMIT_META = "spark.databricks.delta.commitInfo.userMetadata"
 # A task writing a partitioned table keeps one open file per partition value (up to this many)
@@ -200,15 +201,27 @@ def clean(parsed: DataFrame) -> DataFrame:
     )
 
 
-def dedupe(events: DataFrame, order: Iterable[str] = (), max_repeated: int = 200_000) -> DataFrame:
+def dedupe(
+    events: DataFrame,
+    order: Iterable[str] = (),
+    max_repeated: int = 200_000,
+    order_is_unique: bool = False,
+) -> DataFrame:
     """One row per event_id (at-least-once input repeats events); keeps the first by ``order``.
 
-    Repeats are rare, so the ids that repeat are found first on the narrow id column (a hash
-    aggregate, kept in memory: a few bytes per repeated id) and only their rows go through a
-    window; the rest pass a broadcast anti-join without being shuffled. Dedupe by window on
-    all rows when more than ``max_repeated`` ids repeat."""
+    Repeats are rare, so the ids that repeat are found first on narrow columns (a hash
+    aggregate, kept in memory: a few bytes per repeated id) and the rows are then filtered by
+    a broadcast join without being shuffled. Dedupe by window on all rows when more than
+    ``max_repeated`` ids repeat.
+
+    ``order_is_unique``: no two rows have the same ``order`` values (bronze's ``_batch``,
+    ``_row``). Then the aggregate also finds each repeated id's first copy, and the wide rows
+    are read once; otherwise the rows of repeated ids are read a second time, for a window."""
     from pyspark.sql.window import Window
 
+    order = list(order)
+    if order_is_unique and order:
+        return _dedupe_by_first(events, order, max_repeated)
     # Grouping on a 64-bit hash of the id is a fixed-width hash aggregate (strings would
     # make Spark sort); a rare collision only sends a few more rows through the window.
     h = F.xxhash64("event_id")
@@ -218,7 +231,7 @@ def dedupe(events: DataFrame, order: Iterable[str] = (), max_repeated: int = 200
     repeated = ids.groupBy("_h").count().where("count > 1").select("_h").localCheckpoint()
     n = repeated.count()
     # Partitioned by the hash first: Spark sorts on an 8-byte prefix, which ids share.
-    w = Window.partitionBy(h, "event_id").orderBy(*(list(order) or ["event_id"]))
+    w = Window.partitionBy(h, "event_id").orderBy(*(order or ["event_id"]))
     first = F.row_number().over(w)
     if n > max_repeated:
         return events.withColumn("_rn", first).where("_rn = 1").drop("_rn")
@@ -233,6 +246,33 @@ def dedupe(events: DataFrame, order: Iterable[str] = (), max_repeated: int = 200
         .drop("_rn")
     )
     return once.unionByName(kept)
+
+
+def _dedupe_by_first(events: DataFrame, order: list[str], max_repeated: int) -> DataFrame:
+    """dedupe() when ``order`` identifies a row: one aggregate on (event_id, order) gives
+    the repeated ids and the first copy of each; an anti-join drops the other copies."""
+    from pyspark.sql.window import Window
+
+    key = F.col(order[0]) if len(order) == 1 else F.struct(*order)
+    # min() of one column keeps the aggregate fixed-width (a hash aggregate); of a struct,
+    # Spark sorts, which is only needed when several batches are refined at once.
+    firsts = (
+        events.select("event_id", key.alias("_k"))
+        .repartition("event_id")  # no map-side partial aggregate over (nearly) unique ids
+        .groupBy("event_id")
+        .agg(F.count("*").alias("_n"), F.min("_k").alias("_first"))
+        .where("_n > 1")
+        .select(F.col("event_id").alias("_id"), "_first")
+        .localCheckpoint()
+    )
+    n = firsts.count()
+    if n == 0:
+        return events
+    if n > max_repeated:
+        w = Window.partitionBy(F.xxhash64("event_id"), "event_id").orderBy(*order)
+        return events.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
+    later = (F.col("event_id") == F.col("_id")) & (key != F.col("_first"))
+    return events.join(F.broadcast(firsts), later, "left_anti")
 
 
 def daily_revenue(silver: DataFrame) -> DataFrame:
@@ -420,13 +460,15 @@ def ingest_bronze(spark: Any, raw: str, p: Paths) -> dict[str, Any]:
             "_source",
             F.lit(batch).cast("long").alias("_batch"),
             F.current_timestamp().alias("_ingested_at"),
+            F.monotonically_increasing_id().alias("_row"),
         )
     (
         events.write.format("delta")
         .mode("append")
         .options(**NO_DICTIONARY)
         .option("delta.dataSkippingStatsColumns", BRONZE_STATS)
-        .option("userMetadata", _mark({"batch": batch, "files": new}))
+        .option("mergeSchema", "true")  # older lakes' bronze has no _row yet
+        .option("userMetadata", _mark({"batch": batch, "files": new, "row_ids": True}))
         .save(p.bronze)
     )
     return out
@@ -466,6 +508,7 @@ def _empty_bronze(spark: Any) -> DataFrame:
             T.StructField("_source", T.StringType()),
             T.StructField("_batch", T.LongType()),
             T.StructField("_ingested_at", T.TimestampType()),
+            T.StructField("_row", T.LongType()),
         ]
     )
     return spark.range(0).select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in schema])
@@ -486,19 +529,25 @@ def refine_silver(spark: Any, p: Paths) -> dict[str, Any]:
     from delta.tables import DeltaTable
 
     done = _watermark(spark, p.silver, "bronze_batch", 0)
-    last = max(
-        (int(m["batch"]) for _, m, _ in _commits(spark, p.bronze) if "batch" in m), default=0
-    )
+    batches = [m for _, m, _ in _commits(spark, p.bronze) if "batch" in m]
+    last = max((int(m["batch"]) for m in batches), default=0)
     out: dict[str, Any] = {"quarantined": 0}
     if last <= done:
         return out
+    # Batches ingested before bronze had row ids (_row) are deduplicated the old way.
+    row_ids = all(m.get("row_ids") for m in batches if int(m["batch"]) > done)
     new = spark.read.format("delta").load(p.bronze).where(F.col("_batch") > done)
     bad = quarantined(new)
     n_bad = bad.count()  # reads only files with a non-null _reason (Delta statistics)
     if n_bad:
         _append_quarantine(bad, p, last)
     out["quarantined"] = n_bad
-    good = dedupe(clean(new.where(F.col("_reason").isNull())), ["_batch", "_source"])
+    rows = clean(new.where(F.col("_reason").isNull()))
+    if row_ids:  # the first copy by batch, then row id; one batch (the usual case): row id
+        order = ["_row"] if last == done + 1 else ["_batch", "_row"]
+        good = dedupe(rows, order, order_is_unique=True)
+    else:
+        good = dedupe(rows, ["_batch", "_source"])
     good = good.select(*FIELDS, "dt")
     meta = _mark({"bronze_batch": last})
     if not _is_delta(spark, p.silver):

@@ -93,14 +93,17 @@ def test_clean_dedupe_and_gold(spark: Any) -> None:
     assert top_products(silver, 1).collect()[0].rank == 1
 
 
-@pytest.mark.parametrize("max_repeated", [0, 10])  # window on all rows / on repeats only
-def test_dedupe_keeps_the_first_copy_by_order(spark: Any, max_repeated: int) -> None:
+# window on all rows / on the repeats only; the same when the order identifies a row
+@pytest.mark.parametrize("max_repeated", [0, 10])
+@pytest.mark.parametrize("unique", [False, True])
+def test_dedupe_keeps_the_first_copy_by_order(spark: Any, max_repeated: int, unique: bool) -> None:
     from spark.jobs.lake_etl import dedupe
 
     rows = [("e1", 2, "b"), ("e1", 1, "z"), ("e1", 1, "a"), ("e2", 3, "c"), ("e3", 1, "d")]
     rows += [("e2", 1, "y")]
     df = spark.createDataFrame(rows, "event_id string, _batch int, _source string")
-    got = dedupe(df, ["_batch", "_source"], max_repeated=max_repeated).collect()
+    got = dedupe(df, ["_batch", "_source"], max_repeated, order_is_unique=unique).collect()
+    assert [c for c in got[0].asDict()] == ["event_id", "_batch", "_source"]
     assert sorted((r.event_id, r._batch, r._source) for r in got) == [
         ("e1", 1, "a"),
         ("e2", 1, "y"),
@@ -114,7 +117,7 @@ def test_raw_to_gold_is_idempotent_and_merges_late_data(
     from spark.jobs.lake_etl import run
 
     s3 = aws("s3")
-    day1 = [ev(i) for i in range(1, 21)] + ["{broken"]
+    day1 = [ev(i) for i in range(1, 21)] + [ev(5), "{broken"]  # e5 delivered twice
     s3.put_object(
         Bucket=bucket, Key="raw/events/dt=2026-01-12/a.json", Body="\n".join(day1).encode()
     )
@@ -125,8 +128,8 @@ def test_raw_to_gold_is_idempotent_and_merges_late_data(
     assert [(str(r.dt), r.revenue) for r in gold] == [("2026-01-12", 200.0)]
     again = run(spark, f"s3a://{bucket}/raw/events/", lake)  # same input: same lake
     assert again["silver_rows"] == 20 and again["new_files"] == 0 and again["days"] == []
-    # bronze keeps every line once (the broken one too, with its reason)
-    assert spark.read.format("delta").load(f"{lake}/bronze/events").count() == 21
+    # bronze keeps every line once (the repeat and the broken one too, with its reason)
+    assert spark.read.format("delta").load(f"{lake}/bronze/events").count() == 22
     late = [ev(3), ev(99, event_time="2026-01-12T23:59:00Z", price=5.0)]  # a repeat and a late one
     s3.put_object(
         Bucket=bucket, Key="raw/events/dt=2026-01-13/late.json", Body="\n".join(late).encode()
@@ -190,3 +193,35 @@ def test_a_run_killed_between_zones_is_caught_up(
     assert out["new_files"] == 0 and out["silver_rows"] == 10 and out["days"] == ["2026-01-12"]
     gold = spark.read.format("delta").load(f"{lake}/gold/daily_revenue").collect()
     assert [(str(r.dt), r.orders) for r in gold] == [("2026-01-12", 10)]
+
+
+def test_a_bronze_written_before_row_ids_is_still_deduplicated(spark: Any, tmp_path: Any) -> None:
+    from pyspark.sql import functions as F
+
+    from spark.jobs import lake_etl as L
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.json").write_text(f"{ev(1)}\n{ev(2)}\n")
+    lake = f"file://{tmp_path}/lake"
+    p = L.Paths(lake)
+    # bronze as bdlab wrote it before row ids: no _row column, no row_ids in the commit
+    files = L.list_raw(spark, f"file://{raw}")
+    old = L._read_with_source(spark, files).select(
+        *L.FIELDS,
+        "_corrupt",
+        "_reason",
+        "_source",
+        F.lit(1).cast("long").alias("_batch"),
+        F.current_timestamp().alias("_ingested_at"),
+    )
+    meta = L._mark({"batch": 1, "files": files})
+    old.write.format("delta").option("userMetadata", meta).save(p.bronze)
+    (raw / "b.json").write_text(f"{ev(2)}\n{ev(3)}\n")  # e2 again
+    out = L.run(spark, f"file://{raw}", lake)
+    assert out["batch"] == 2 and out["new_files"] == 1 and out["silver_rows"] == 3
+    bronze = spark.read.format("delta").load(p.bronze)
+    assert bronze.where("_row IS NULL").count() == 2  # batch 1, schema merged
+    assert bronze.where("_row IS NOT NULL").count() == 2
+    silver = spark.read.format("delta").load(p.silver)
+    assert sorted(r.event_id for r in silver.collect()) == ["e1", "e2", "e3"]
