@@ -206,7 +206,7 @@ def test_a_bronze_written_before_row_ids_is_still_deduplicated(spark: Any, tmp_p
     lake = f"file://{tmp_path}/lake"
     p = L.Paths(lake)
     # bronze as bdlab wrote it before row ids: no _row column, no row_ids in the commit
-    files = L.list_raw(spark, f"file://{raw}")
+    files = list(L.list_raw(spark, f"file://{raw}"))
     old = L._read_with_source(spark, files).select(
         *L.FIELDS,
         "_corrupt",
