@@ -547,16 +547,19 @@ def refine_silver(spark: Any, p: Paths) -> dict[str, Any]:
     from delta.tables import DeltaTable
 
     done = _watermark(spark, p.silver, "bronze_batch", 0)
-    batches = [m for _, m, _ in _commits(spark, p.bronze) if "batch" in m]
-    last = max((int(m["batch"]) for m in batches), default=0)
+    batches = {v: m for v, m, _ in _commits(spark, p.bronze) if "batch" in m}
+    last = max((int(m["batch"]) for m in batches.values()), default=0)
     out: dict[str, Any] = {"quarantined": 0}
     if last <= done:
         return out
     # Batches ingested before bronze had row ids (_row) are deduplicated the old way.
-    row_ids = all(m.get("row_ids") for m in batches if int(m["batch"]) > done)
+    todo = [v for v, m in batches.items() if int(m["batch"]) > done]
+    row_ids = all(batches[v].get("row_ids") for v in todo)
     new = spark.read.format("delta").load(p.bronze).where(F.col("_batch") > done)
     bad = quarantined(new)
-    n_bad = bad.count()  # reads only files with a non-null _reason (Delta statistics)
+    n_bad = _lines_with_reason(spark, p.bronze, todo)
+    if n_bad is None:
+        n_bad = bad.count()  # reads only files with a non-null _reason (Delta statistics)
     if n_bad:
         _append_quarantine(bad, p, last)
     out["quarantined"] = n_bad
@@ -590,6 +593,31 @@ def refine_silver(spark: Any, p: Paths) -> dict[str, Any]:
             .execute()
         )
     return out
+
+
+def _lines_with_reason(spark: Any, bronze: str, versions: list[int]) -> int | None:
+    """Bronze rows with a _reason in the given commits, from the statistics of the files
+    they added (no Spark job); None when a file has no statistics for _reason."""
+    n = 0
+    for v in versions:
+        for line in _read_text(spark, f"{bronze}/_delta_log/{v:020d}.json").splitlines():
+            add = json.loads(line).get("add") if line.strip() else None
+            if not add:
+                continue
+            stats = json.loads(add.get("stats") or "{}")
+            if "_reason" not in stats.get("nullCount", {}) or "numRecords" not in stats:
+                return None
+            n += int(stats["numRecords"]) - int(stats["nullCount"]["_reason"])
+    return n
+
+
+def _read_text(spark: Any, path: str) -> str:
+    _, p, fs = _hadoop(spark, path)
+    stream = fs.open(p)
+    try:
+        return bytes(stream.readAllBytes()).decode("utf-8")
+    finally:
+        stream.close()
 
 
 def _dates(days: Iterable[str]) -> str:
