@@ -463,12 +463,13 @@ def ingest_bronze(spark: Any, raw: str, p: Paths) -> dict[str, Any]:
         dest = f"{p.quarantine_files}/batch={batch}"
         for f in bad:
             _quarantine_file(spark, f, dest)
-        _append_quarantine(_file_rows(spark, bad), p, batch)
+        # listed in quarantine/events by silver, with the batch's bad lines (one commit)
         out["files_quarantined"] = len(bad)
         out["quarantined_files"] = {f: r for f, r in bad.items()}
     good = [f for f in new if f not in bad]
     events = _empty_bronze(spark)  # an empty commit still records the files as seen
     split = _split_conf(spark, sum(raw_files[f] for f in good))
+    marks = {"row_ids": True, **({"quarantined": bad} if bad else {})}
     if good:
         events = _read_with_source(spark, good).select(
             *FIELDS,
@@ -486,7 +487,7 @@ def ingest_bronze(spark: Any, raw: str, p: Paths) -> dict[str, Any]:
             .options(**NO_DICTIONARY)
             .option("delta.dataSkippingStatsColumns", BRONZE_STATS)
             .option("mergeSchema", "true")  # older lakes' bronze has no _row yet
-            .option("userMetadata", _mark({"batch": batch, "files": new, "row_ids": True}))
+            .option("userMetadata", _mark({"batch": batch, "files": new, **marks}))
             .save(p.bronze)
         )
     return out
@@ -503,7 +504,7 @@ def _read_with_source(spark: Any, files: list[str]) -> DataFrame:
     return with_reason(parsed)
 
 
-def _file_rows(spark: Any, bad: dict[str, str]) -> DataFrame:
+def _file_rows(spark: Any, bad: dict[str, str], batch: int) -> DataFrame:
     """Quarantine rows for whole files, built in the JVM (a DataFrame from Python objects
     would start Python workers just for this: seconds on a cold session)."""
     rows = [
@@ -511,6 +512,7 @@ def _file_rows(spark: Any, bad: dict[str, str]) -> DataFrame:
             F.lit(None).cast("string").alias("line"),
             F.lit(f"file: {reason}").alias("reason"),
             F.lit(path).alias("source"),
+            F.lit(batch).cast("long").alias("batch"),
         )
         for path, reason in bad.items()
     ]
@@ -532,18 +534,24 @@ def _empty_bronze(spark: Any) -> DataFrame:
     return spark.range(0).select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in schema])
 
 
-def _append_quarantine(rows: DataFrame, p: Paths, batch: int) -> None:
+def _append_quarantine(spark: Any, rows: list[DataFrame], p: Paths, last: int) -> None:
+    """One quarantine commit for bronze batches up to ``last``; none if one was made already
+    (a run that died between this commit and silver's is caught up without repeating it)."""
+    if not rows or _watermark(spark, p.quarantine, "bronze_batch", 0) >= last:
+        return
     (
-        rows.withColumn("batch", F.lit(batch).cast("long"))
+        reduce(DataFrame.unionByName, rows)
         .withColumn("quarantined_at", F.current_timestamp())
         .write.format("delta")
         .mode("append")
+        .option("userMetadata", _mark({"bronze_batch": last}))
         .save(p.quarantine)
     )
 
 
 def refine_silver(spark: Any, p: Paths) -> dict[str, Any]:
-    """Bronze batches silver has not seen -> quarantine (bad lines) and silver (MERGE)."""
+    """Bronze batches silver has not seen -> quarantine (their bad lines, and the whole files
+    bronze set aside, in one commit) and silver (MERGE)."""
     from delta.tables import DeltaTable
 
     done = _watermark(spark, p.silver, "bronze_batch", 0)
@@ -560,8 +568,13 @@ def refine_silver(spark: Any, p: Paths) -> dict[str, Any]:
     n_bad = _lines_with_reason(spark, p.bronze, todo)
     if n_bad is None:
         n_bad = bad.count()  # reads only files with a non-null _reason (Delta statistics)
-    if n_bad:
-        _append_quarantine(bad, p, last)
+    files = [
+        _file_rows(spark, batches[v]["quarantined"], int(batches[v]["batch"]))
+        for v in todo
+        if batches[v].get("quarantined")
+    ]
+    lines = [bad.withColumn("batch", F.lit(last).cast("long"))] if n_bad else []
+    _append_quarantine(spark, [*lines, *files], p, last)
     out["quarantined"] = n_bad
     rows = clean(new.where(F.col("_reason").isNull()))
     if row_ids:  # the first copy by batch, then row id; one batch (the usual case): row id

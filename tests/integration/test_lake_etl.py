@@ -228,3 +228,27 @@ def test_a_bronze_written_before_row_ids_is_still_deduplicated(spark: Any, tmp_p
     assert bronze.where("_row IS NOT NULL").count() == 2
     silver = spark.read.format("delta").load(p.silver)
     assert sorted(r.event_id for r in silver.collect()) == ["e1", "e2", "e3"]
+
+
+def test_quarantine_is_written_once_when_silver_is_redone(spark: Any, tmp_path: Any) -> None:
+    import shutil
+
+    from spark.jobs.lake_etl import run
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.json").write_text(f"{ev(1)}\n{ev(2)}\n{{broken\n")
+    (raw / "b.json").write_text("\n".join(ev(i, colour="red") for i in range(3, 13)))
+    lake = f"file://{tmp_path}/lake"
+
+    def quarantine() -> list[tuple[str, int]]:
+        rows = spark.read.format("delta").load(f"{lake}/quarantine/events").collect()
+        return sorted((r.reason, r.batch) for r in rows)
+
+    out = run(spark, f"file://{raw}", lake)
+    assert out["files_quarantined"] == 1 and out["quarantined"] == 1
+    expected = [("file: schema drift: unexpected fields colour", 1), ("malformed JSON", 1)]
+    assert quarantine() == expected
+    shutil.rmtree(tmp_path / "lake" / "silver")  # as if the job died before silver's commit
+    out = run(spark, f"file://{raw}", lake)
+    assert out["silver_rows"] == 2 and quarantine() == expected
