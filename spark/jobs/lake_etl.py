@@ -610,10 +610,17 @@ def refine_silver(spark: Any, p: Paths) -> dict[str, Any]:
 
 def _lines_with_reason(spark: Any, bronze: str, versions: list[int]) -> int | None:
     """Bronze rows with a _reason in the given commits, from the statistics of the files
-    they added (no Spark job); None when a file has no statistics for _reason."""
+    they added (no Spark job); None when a file has no statistics for _reason, or a commit
+    file is gone (Delta's log cleanup keeps 30 days by default)."""
+    from py4j.protocol import Py4JJavaError
+
     n = 0
     for v in versions:
-        for line in _read_text(spark, f"{bronze}/_delta_log/{v:020d}.json").splitlines():
+        try:
+            text = _read_text(spark, f"{bronze}/_delta_log/{v:020d}.json")
+        except Py4JJavaError:
+            return None
+        for line in text.splitlines():
             add = json.loads(line).get("add") if line.strip() else None
             if not add:
                 continue

@@ -226,6 +226,10 @@ def test_a_bronze_written_before_row_ids_is_still_deduplicated(spark: Any, tmp_p
     bronze = spark.read.format("delta").load(p.bronze)
     assert bronze.where("_row IS NULL").count() == 3  # batch 1, schema merged
     assert bronze.where("_row IS NOT NULL").count() == 2
+    # bad lines from file statistics: batch 2 has none; batch 1 has no stats; no such commit
+    assert L._lines_with_reason(spark, p.bronze, [1]) == 0
+    assert L._lines_with_reason(spark, p.bronze, [0]) is None
+    assert L._lines_with_reason(spark, p.bronze, [99]) is None
     silver = spark.read.format("delta").load(p.silver)
     assert sorted(r.event_id for r in silver.collect()) == ["e1", "e2", "e3"]
 
