@@ -251,8 +251,8 @@ def dedupe(
 
 
 def _dedupe_by_first(events: DataFrame, order: list[str], max_repeated: int) -> DataFrame:
-    """dedupe() when ``order`` identifies a row: one aggregate on (event_id, order) gives
-    the repeated ids and the first copy of each; an anti-join drops the other copies."""
+    """dedupe() when ``order`` identifies a row: one aggregate by event_id (count, min of the
+    order) gives the repeated ids and the first copy of each; an anti-join drops the others."""
     from pyspark.sql.window import Window
 
     key = F.col(order[0]) if len(order) == 1 else F.struct(*order)
