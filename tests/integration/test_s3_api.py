@@ -217,3 +217,90 @@ def test_lifecycle_runs_on_the_emulator_clock(
         s3.get_object(Bucket=bucket, Key="logs/app.log")
     assert code(e) == "InvalidObjectState"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_restore_archived_objects_on_the_emulator_clock(
+    aws: Callable[[str], Any], bucket: str, profile: Any
+) -> None:
+    """RestoreObject: 202 then RestoreAlreadyInProgress while the retrieval runs, readable
+    (still GLACIER) until the copy expires at midnight UTC after Days, 200 to extend it."""
+    import json
+    from email.utils import parsedate_to_datetime
+
+    s3 = aws("s3")
+
+    def advance(seconds: float) -> float:
+        req = urllib.request.Request(
+            profile.endpoint_url + "/_bdlab/clock",
+            method="POST",
+            data=json.dumps({"advance": seconds}).encode(),
+        )
+        return float(json.loads(urllib.request.urlopen(req).read())["now"])
+
+    def expiry(key: str) -> float:
+        restore = s3.head_object(Bucket=bucket, Key=key)["Restore"]
+        assert restore.startswith('ongoing-request="false", expiry-date="'), restore
+        return parsedate_to_datetime(restore.split('expiry-date="')[1].rstrip('"')).timestamp()
+
+    body = b"archived " * 1000
+    s3.put_object(Bucket=bucket, Key="cold/a.csv", Body=body, StorageClass="GLACIER")
+    s3.put_object(Bucket=bucket, Key="warm.csv", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.restore_object(Bucket=bucket, Key="warm.csv", RestoreRequest={"Days": 1})
+    assert code(e) == "InvalidObjectState"
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(
+            Bucket=bucket, Key="b.csv", CopySource={"Bucket": bucket, "Key": "cold/a.csv"}
+        )
+    assert code(e) == "ObjectNotInActiveTierError"
+
+    req = {"Days": 2, "GlacierJobParameters": {"Tier": "Expedited"}}
+    r = s3.restore_object(Bucket=bucket, Key="cold/a.csv", RestoreRequest=req)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert s3.head_object(Bucket=bucket, Key="cold/a.csv")["Restore"] == 'ongoing-request="true"'
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="cold/a.csv")
+    assert code(e) == "InvalidObjectState"
+    with pytest.raises(ClientError) as e:
+        s3.restore_object(Bucket=bucket, Key="cold/a.csv", RestoreRequest=req)
+    assert code(e) == "RestoreAlreadyInProgress"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    listed = s3.list_objects_v2(
+        Bucket=bucket, Prefix="cold/", OptionalObjectAttributes=["RestoreStatus"]
+    )["Contents"][0]
+    assert listed["RestoreStatus"] == {"IsRestoreInProgress": True}
+
+    now = advance(5 * 60 + 1)  # Expedited: within 5 minutes
+    got = s3.get_object(Bucket=bucket, Key="cold/a.csv")
+    assert got["Body"].read() == body and got["StorageClass"] == "GLACIER"
+    until = expiry("cold/a.csv")
+    assert until % 86400 == 0 and 2 * 86400 <= until - now <= 3 * 86400  # midnight UTC after Days
+    r = s3.restore_object(Bucket=bucket, Key="cold/a.csv", RestoreRequest={"Days": 5})
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 200  # already restored: new expiry
+    assert expiry("cold/a.csv") == until + 3 * 86400
+    listed = s3.list_objects_v2(
+        Bucket=bucket, Prefix="cold/", OptionalObjectAttributes=["RestoreStatus"]
+    )["Contents"][0]
+    assert listed["RestoreStatus"]["IsRestoreInProgress"] is False
+
+    # a restored object can leave the archive for good: copy it onto itself as STANDARD
+    s3.copy_object(Bucket=bucket, Key="b.csv", CopySource={"Bucket": bucket, "Key": "cold/a.csv"})
+    assert s3.head_object(Bucket=bucket, Key="b.csv").get("StorageClass", "STANDARD") == "STANDARD"
+
+    advance(6 * 86400)  # past the expiry: archived again
+    head = s3.head_object(Bucket=bucket, Key="cold/a.csv")
+    assert "Restore" not in head and head["StorageClass"] == "GLACIER"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="cold/a.csv")
+    assert code(e) == "InvalidObjectState"
+    assert s3.get_object(Bucket=bucket, Key="b.csv")["Body"].read() == body
+
+    s3.put_object(Bucket=bucket, Key="cold/deep.csv", Body=b"d", StorageClass="DEEP_ARCHIVE")
+    with pytest.raises(ClientError) as e:
+        s3.restore_object(Bucket=bucket, Key="cold/deep.csv", RestoreRequest=req)
+    assert code(e) == "InvalidArgument"  # no Expedited tier for DEEP_ARCHIVE
+    s3.restore_object(Bucket=bucket, Key="cold/deep.csv", RestoreRequest={"Days": 1})
+    advance(11 * 3600)
+    assert s3.head_object(Bucket=bucket, Key="cold/deep.csv")["Restore"] == 'ongoing-request="true"'
+    advance(3600 + 1)  # DEEP_ARCHIVE Standard: within 12 hours
+    assert s3.get_object(Bucket=bucket, Key="cold/deep.csv")["Body"].read() == b"d"

@@ -136,3 +136,17 @@ def test_aws_chunked_decoder_any_split(step: int) -> None:
     out = b"".join(d.feed(body[i : i + step]) for i in range(0, len(body), step))
     assert out == payload
     assert d.trailers["x-amz-checksum-crc32"] == "AAAAAA=="
+
+
+def test_restore_record_survives_a_restart_and_tagging(tmp_path: Path) -> None:
+    b = S3Backend(tmp_path, Clock())
+    b.create_bucket("lake", "us-east-1", None)
+    b.put_bytes("lake", "cold.csv", b"x")
+    b.set_storage_class("lake", "cold.csv", "GLACIER")
+    record = {"tier": "Bulk", "days": 1, "ready": 1.0, "expiry": 2.0}
+    b.set_restore("lake", "cold.csv", record)
+    b.set_tags("lake", "cold.csv", {"zone": "raw"})
+    b.close()
+    again = S3Backend(tmp_path, Clock()).head("lake", "cold.csv")
+    assert again.restore == record and again.tags == {"zone": "raw"}
+    assert again.storage_class == "GLACIER"

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
 
 from sim.emulator.protocol import AwsError, Request, Response
+from sim.emulator.providers.s3 import restore
 from sim.emulator.providers.s3.model import (
     CONFIG_MISSING,
     INLINE_MAX,
@@ -279,7 +280,7 @@ class S3Provider:
             loc = "" if region == "us-east-1" else escape(region)
             return Response.xml(f'<LocationConstraint xmlns="{NS}">{loc}</LocationConstraint>')
         if m == "GET" and ("list-type" in q or not q or _only_list_params(q)):
-            return self.list_objects(bucket, q)
+            return self.list_objects(req, bucket, q)
         if m == "GET" and "versions" in q:
             return self.list_versions(bucket, q)
         sub = _subresource(q)
@@ -332,6 +333,8 @@ class S3Provider:
                 return self.list_parts(bucket, key, upload_id, q)
         if m == "POST" and "uploads" in q:
             return self.create_upload(req, bucket, key)
+        if m == "POST" and "restore" in q:
+            return await self.restore_object(req, bucket, key)
         if "tagging" in q:
             return await self.object_tagging(req, m, bucket, key)
         if "acl" in q and m == "GET":
@@ -362,7 +365,7 @@ class S3Provider:
             "</Buckets></ListAllMyBucketsResult>"
         )
 
-    def list_objects(self, bucket: str, q: dict[str, str]) -> Response:
+    def list_objects(self, req: Request, bucket: str, q: dict[str, str]) -> Response:
         v2 = q.get("list-type") == "2"
         prefix = q.get("prefix", "")
         delimiter = q.get("delimiter", "")
@@ -413,11 +416,16 @@ class S3Provider:
             if page.truncated and page.next_marker is not None:
                 parts.append(f"<NextMarker>{enc(page.next_marker)}</NextMarker>")
         owner = OWNER if (not v2 or q.get("fetch-owner") == "true") else ""
+        optional = req.headers.get("x-amz-optional-object-attributes", "")
+        now = self.backend.clock.now()
         for o in page.contents:
+            status = ""
+            if "RestoreStatus" in optional:
+                status = _restore_status(restore.state(o.storage_class, o.restore, now))
             parts.append(
                 f"<Contents><Key>{enc(o.key)}</Key><LastModified>{iso(o.last_modified)}"
                 f"</LastModified><ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size>"
-                f"{owner}<StorageClass>{o.storage_class}</StorageClass></Contents>"
+                f"{owner}<StorageClass>{o.storage_class}</StorageClass>{status}</Contents>"
             )
         for cp in page.common_prefixes:
             parts.append(f"<CommonPrefixes><Prefix>{enc(cp)}</Prefix></CommonPrefixes>")
@@ -630,6 +638,9 @@ class S3Provider:
         headers += [(f"x-amz-meta-{k}", v) for k, v in obj.user_meta.items()]
         if obj.storage_class != "STANDARD":
             headers.append(("x-amz-storage-class", obj.storage_class))
+        restored = restore.header(obj.storage_class, obj.restore, self.backend.clock.now())
+        if restored:
+            headers.append(("x-amz-restore", restored))
         if obj.tags:
             headers.append(("x-amz-tagging-count", str(len(obj.tags))))
         if obj.parts:
@@ -645,7 +656,8 @@ class S3Provider:
 
     def get_object(self, req: Request, bucket: str, key: str, q: dict[str, str]) -> Response:
         obj = self.backend.head(bucket, key)
-        if req.method == "GET" and obj.storage_class in ("GLACIER", "DEEP_ARCHIVE"):
+        now = self.backend.clock.now()
+        if req.method == "GET" and not restore.readable(obj.storage_class, obj.restore, now):
             raise AwsError(
                 "InvalidObjectState",
                 "The operation is not valid for the object's storage class",
@@ -708,6 +720,13 @@ class S3Provider:
     def copy_object(self, req: Request, bucket: str, key: str) -> Response:
         src_bucket, src_key = _copy_source(req.headers["x-amz-copy-source"])
         src = self.backend.head(src_bucket, src_key)
+        if not restore.readable(src.storage_class, src.restore, self.backend.clock.now()):
+            raise AwsError(
+                "ObjectNotInActiveTierError",
+                "The source object of the COPY action is not in the active tier and is only "
+                f"stored in {src.storage_class}: restore it first (RestoreObject)",
+                403,
+            )
         _check_copy_conditions(req, src)
         directive = req.headers.get("x-amz-metadata-directive", "COPY").upper()
         dst = None
@@ -755,6 +774,39 @@ class S3Provider:
             f"{iso(obj.last_modified)}</LastModified><ETag>&quot;{obj.etag}"
             "&quot;</ETag></CopyObjectResult>"
         )
+
+    async def restore_object(self, req: Request, bucket: str, key: str) -> Response:
+        body = await req.read()
+        obj = self.backend.head(bucket, key)
+        days: int | None = None
+        tier = "Standard"
+        if body.strip():
+            root = parse_xml(body)
+            if root.tag != "RestoreRequest":
+                raise AwsError(
+                    "MalformedXML",
+                    "The XML you provided was not well-formed or did not validate against "
+                    "our published schema",
+                )
+            if root.find("SelectParameters") is not None or root.findtext("Type") == "SELECT":
+                raise AwsError(
+                    "NotImplemented",
+                    "RestoreObject with SelectParameters (S3 Select on archived objects) is not "
+                    "implemented by the emulator (AWS no longer offers it to new customers)",
+                    501,
+                )
+            text = root.findtext("Days")
+            if text is not None:
+                try:
+                    days = int(text)
+                except ValueError as exc:
+                    raise AwsError("InvalidArgument", "Days must be an integer", 400) from exc
+            tier = root.findtext("GlacierJobParameters/Tier") or root.findtext("Tier") or tier
+        status, record = restore.request(
+            obj.storage_class, obj.restore, days, tier, self.backend.clock.now()
+        )
+        self.backend.set_restore(bucket, key, record)
+        return Response(status)
 
     async def object_tagging(self, req: Request, m: str, bucket: str, key: str) -> Response:
         if m == "GET":
@@ -806,6 +858,13 @@ class S3Provider:
         self.backend.get_upload(bucket, key, upload_id)
         src_bucket, src_key = _copy_source(req.headers["x-amz-copy-source"])
         src = self.backend.head(src_bucket, src_key)
+        if not restore.readable(src.storage_class, src.restore, self.backend.clock.now()):
+            raise AwsError(
+                "ObjectNotInActiveTierError",
+                "The source object of the COPY action is not in the active tier and is only "
+                f"stored in {src.storage_class}: restore it first (RestoreObject)",
+                403,
+            )
         _check_copy_conditions(req, src)
         start, end = 0, src.size - 1
         if "x-amz-copy-source-range" in req.headers:
@@ -923,6 +982,8 @@ def operation_name(
         }.get(m, m)
     if m == "POST" and "uploads" in q:
         return "CreateMultipartUpload"
+    if m == "POST" and "restore" in q:
+        return "RestoreObject"
     if m == "PUT":
         return "CopyObject" if "x-amz-copy-source" in headers else "PutObject"
     return {"GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(m, m)
@@ -973,6 +1034,18 @@ def _part_number(q: dict[str, str]) -> int:
             "Part number must be an integer between 1 and 10000, inclusive",
             ArgumentName="partNumber",
         ) from exc
+
+
+def _restore_status(s: restore.RestoreState | None) -> str:
+    """ListObjects' RestoreStatus element (x-amz-optional-object-attributes: RestoreStatus)."""
+    if s is None:
+        return ""
+    if s.ongoing:
+        return "<RestoreStatus><IsRestoreInProgress>true</IsRestoreInProgress></RestoreStatus>"
+    return (
+        "<RestoreStatus><IsRestoreInProgress>false</IsRestoreInProgress>"
+        f"<RestoreExpiryDate>{iso(s.expiry)}</RestoreExpiryDate></RestoreStatus>"
+    )
 
 
 def _copy_source(raw: str) -> tuple[str, str]:

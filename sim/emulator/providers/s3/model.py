@@ -90,6 +90,7 @@ class ObjectInfo:
     tags: dict[str, str] = field(default_factory=dict)
     parts: int = 0
     inline: bytes | None = None  # the bytes of a small object being written
+    restore: dict[str, Any] = field(default_factory=dict)  # RestoreObject's record (restore.py)
 
 
 @dataclass
@@ -318,6 +319,7 @@ class S3Backend:
             a.get("c", {}),
             a.get("t", {}),
             a.get("p", 0),
+            restore=a.get("r", {}),
         )
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
@@ -385,15 +387,7 @@ class S3Backend:
         old = self.db.execute(
             "SELECT file FROM objects WHERE bucket=? AND key=?", (obj.bucket, obj.key)
         ).fetchone()
-        attrs = json.dumps(
-            {
-                "h": obj.headers,
-                "m": obj.user_meta,
-                "c": obj.checksums,
-                "t": obj.tags,
-                "p": obj.parts,
-            }
-        )
+        attrs = _attrs(obj)
         self.db.execute(
             "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, file, ctype, sclass,"
             " attrs, data) VALUES(?,?,?,?,?,?,?,?,?,?)",
@@ -491,16 +485,17 @@ class S3Backend:
 
     def set_tags(self, bucket: str, key: str, tags: dict[str, str] | None) -> None:
         obj = self.head(bucket, key)
-        attrs = json.dumps(
-            {
-                "h": obj.headers,
-                "m": obj.user_meta,
-                "c": obj.checksums,
-                "t": tags or {},
-                "p": obj.parts,
-            }
+        obj.tags = tags or {}
+        self.db.execute(
+            "UPDATE objects SET attrs=? WHERE bucket=? AND key=?", (_attrs(obj), bucket, key)
         )
-        self.db.execute("UPDATE objects SET attrs=? WHERE bucket=? AND key=?", (attrs, bucket, key))
+
+    def set_restore(self, bucket: str, key: str, restore: dict[str, Any]) -> None:
+        obj = self.head(bucket, key)
+        obj.restore = restore
+        self.db.execute(
+            "UPDATE objects SET attrs=? WHERE bucket=? AND key=?", (_attrs(obj), bucket, key)
+        )
 
     def copy_object(
         self, src_bucket: str, src_key: str, dst: ObjectInfo | None, bucket: str, key: str
@@ -527,7 +522,8 @@ class S3Backend:
             self.clock.now(),
             rel,
             base.content_type,
-            base.storage_class,
+            # CopyObject stores the copy as STANDARD unless x-amz-storage-class says otherwise
+            dst.storage_class if dst is not None else "STANDARD",
             dict(base.headers),
             dict(base.user_meta),
             dict(src.checksums),
@@ -805,6 +801,20 @@ class S3Backend:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _attrs(obj: ObjectInfo) -> str:
+    """The object's attributes column (JSON)."""
+    a: dict[str, Any] = {
+        "h": obj.headers,
+        "m": obj.user_meta,
+        "c": obj.checksums,
+        "t": obj.tags,
+        "p": obj.parts,
+    }
+    if obj.restore:
+        a["r"] = obj.restore
+    return json.dumps(a)
 
 
 class _Tx:
