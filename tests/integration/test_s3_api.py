@@ -283,7 +283,15 @@ def test_restore_archived_objects_on_the_emulator_clock(
     )["Contents"][0]
     assert listed["RestoreStatus"]["IsRestoreInProgress"] is False
 
-    # a restored object can leave the archive for good: copy it onto itself as STANDARD
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(
+            Bucket=bucket,
+            Key="cold/a.csv",
+            CopySource={"Bucket": bucket, "Key": "cold/a.csv"},
+            StorageClass="COLD",
+        )
+    assert code(e) == "InvalidStorageClass"
+    # a restored object can be copied out of the archive (the copy is STANDARD by default)
     s3.copy_object(Bucket=bucket, Key="b.csv", CopySource={"Bucket": bucket, "Key": "cold/a.csv"})
     assert s3.head_object(Bucket=bucket, Key="b.csv").get("StorageClass", "STANDARD") == "STANDARD"
 

@@ -762,7 +762,7 @@ class S3Provider:
                 0,
                 "",
                 src.content_type,
-                req.headers["x-amz-storage-class"],
+                self._object_attrs(req)["sclass"],  # validated (InvalidStorageClass)
                 src.headers,
                 src.user_meta,
                 {},
