@@ -304,6 +304,17 @@ def test_restore_archived_objects_on_the_emulator_clock(
     assert s3.get_object(Bucket=bucket, Key="b.csv")["Body"].read() == body
 
     s3.put_object(Bucket=bucket, Key="cold/deep.csv", Body=b"d", StorageClass="DEEP_ARCHIVE")
+    up = s3.create_multipart_upload(Bucket=bucket, Key="parts.csv")["UploadId"]
+    with pytest.raises(ClientError) as e:
+        s3.upload_part_copy(
+            Bucket=bucket,
+            Key="parts.csv",
+            UploadId=up,
+            PartNumber=1,
+            CopySource={"Bucket": bucket, "Key": "cold/deep.csv"},
+        )
+    assert code(e) == "ObjectNotInActiveTierError"
+    s3.abort_multipart_upload(Bucket=bucket, Key="parts.csv", UploadId=up)
     with pytest.raises(ClientError) as e:
         s3.restore_object(Bucket=bucket, Key="cold/deep.csv", RestoreRequest=req)
     assert code(e) == "InvalidArgument"  # no Expedited tier for DEEP_ARCHIVE

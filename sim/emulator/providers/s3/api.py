@@ -717,7 +717,8 @@ class S3Provider:
             if since is not None and int(obj.last_modified) <= since:
                 raise _NotModified(obj)
 
-    def copy_object(self, req: Request, bucket: str, key: str) -> Response:
+    def _copy_source_object(self, req: Request) -> tuple[str, str, ObjectInfo]:
+        """The object x-amz-copy-source names, readable and meeting the copy conditions."""
         src_bucket, src_key = _copy_source(req.headers["x-amz-copy-source"])
         src = self.backend.head(src_bucket, src_key)
         if not restore.readable(src.storage_class, src.restore, self.backend.clock.now()):
@@ -728,6 +729,10 @@ class S3Provider:
                 403,
             )
         _check_copy_conditions(req, src)
+        return src_bucket, src_key, src
+
+    def copy_object(self, req: Request, bucket: str, key: str) -> Response:
+        src_bucket, src_key, src = self._copy_source_object(req)
         directive = req.headers.get("x-amz-metadata-directive", "COPY").upper()
         dst = None
         if directive == "REPLACE":
@@ -856,16 +861,7 @@ class S3Provider:
     ) -> Response:
         number = _part_number(q)
         self.backend.get_upload(bucket, key, upload_id)
-        src_bucket, src_key = _copy_source(req.headers["x-amz-copy-source"])
-        src = self.backend.head(src_bucket, src_key)
-        if not restore.readable(src.storage_class, src.restore, self.backend.clock.now()):
-            raise AwsError(
-                "ObjectNotInActiveTierError",
-                "The source object of the COPY action is not in the active tier and is only "
-                f"stored in {src.storage_class}: restore it first (RestoreObject)",
-                403,
-            )
-        _check_copy_conditions(req, src)
+        _, _, src = self._copy_source_object(req)
         start, end = 0, src.size - 1
         if "x-amz-copy-source-range" in req.headers:
             parsed = _parse_range(req.headers["x-amz-copy-source-range"], src.size)
