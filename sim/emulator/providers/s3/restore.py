@@ -26,8 +26,8 @@ from email.utils import formatdate
 from typing import Any
 
 from sim.emulator.protocol import AwsError
+from sim.emulator.providers.s3.lifecycle import DAY, next_midnight
 
-DAY = 86_400.0
 ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
 TIERS = ("Expedited", "Standard", "Bulk")
 RETRIEVAL_SECONDS = {
@@ -38,11 +38,6 @@ RETRIEVAL_SECONDS = {
     ("DEEP_ARCHIVE", "Bulk"): 48 * 3600.0,
 }
 MAX_DAYS = 30_000
-
-
-def next_midnight(ts: float) -> float:
-    day_start = ts - ts % DAY
-    return day_start if day_start == ts else day_start + DAY
 
 
 @dataclass(frozen=True)
