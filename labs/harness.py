@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim import clients, profiles, settings
+from sim import admin, clients, profiles, settings
 
 
 class LabError(ValueError):
@@ -60,14 +61,30 @@ def check(order: int) -> Callable[[CheckFn], CheckFn]:
 
 @dataclass
 class LabContext:
-    """What lab code and checks get: the profile, clients and resource names."""
+    """What lab code and checks get: the profile, the resolved settings, clients, the
+    emulator's admin client, a SparkSession and resource names."""
 
     lab: LabInfo
     profile: profiles.Profile
+    settings: settings.Settings
     options: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         return clients.client(service, self.profile)
+
+    def can(self, capability: str) -> bool:
+        """What the profile can do (``sim.profiles.CAPABILITIES``): ask, never its name."""
+        return self.profile.can(capability)
+
+    def admin(self, capability: str = "admin") -> admin.Admin:
+        """The emulator's admin client; ``ProfileError`` when the profile cannot."""
+        return admin.Admin.of(self.profile, capability)
+
+    def spark(self, app_name: str | None = None) -> Any:
+        """The SparkSession of this profile and settings (cached; Java and jars checked)."""
+        from spark.session import get_session
+
+        return get_session(self.profile, self.settings, app_name=app_name or f"lab-{self.lab.id}")
 
     def account_id(self) -> str:
         if "_account" not in self.options:
@@ -89,6 +106,7 @@ class CheckResult:
     found: str = ""
     hint: str = ""
     seconds: float = 0.0
+    skipped: bool = False
 
 
 @dataclass
@@ -96,18 +114,26 @@ class Lab:
     info: LabInfo
     module: Any
     path: Path
+    broken: str = ""  # why lab.py cannot be imported (its file and line), "" when it can
+
+    def require_importable(self) -> None:
+        if self.broken:
+            raise LabError(self.broken)
 
     def checks(self) -> list[CheckFn]:
+        self.require_importable()
         mod = importlib.import_module(f"labs.{self.info.slug}.checks")
         fns = [f for f in vars(mod).values() if callable(f) and hasattr(f, _CHECK_ORDER)]
         return sorted(fns, key=lambda f: getattr(f, _CHECK_ORDER))
 
     def runner(self, solution: bool) -> Callable[[LabContext], Any]:
+        self.require_importable()
         if solution:
             return importlib.import_module(f"labs.{self.info.slug}.solution").main  # type: ignore[no-any-return]
         return self.module.main  # type: ignore[no-any-return]
 
     def reset(self, ctx: LabContext) -> Any:
+        self.require_importable()
         fn = getattr(self.module, "reset", None)
         return fn(ctx) if fn else None
 
@@ -118,12 +144,59 @@ def discover() -> dict[str, Lab]:
 
     found: dict[str, Lab] = {}
     for m in pkgutil.iter_modules(pkg.__path__):
-        if not m.ispkg or not m.name.startswith("l"):
+        if not m.ispkg or not re.fullmatch(r"l\d{3}_\w+", m.name):
             continue
-        mod = importlib.import_module(f"labs.{m.name}.lab")
-        info: LabInfo = mod.LAB
-        found[info.id] = Lab(info, mod, Path(pkg.__path__[0]) / m.name)
+        folder = Path(pkg.__path__[0]) / m.name
+        try:
+            mod = importlib.import_module(f"labs.{m.name}.lab")
+            info: LabInfo = mod.LAB
+        except Exception as exc:  # one broken lab.py must not hide the other labs
+            info = LabInfo(_id_of(m.name), m.name, "(lab.py를 불러올 수 없음)", int(m.name[1]))
+            found[info.id] = Lab(info, None, folder, broken=_import_problem(folder, exc))
+            continue
+        found[info.id] = Lab(info, mod, folder)
     return dict(sorted(found.items(), key=lambda kv: [int(x) for x in kv[0].split(".")]))
+
+
+def _id_of(slug: str) -> str:
+    """``l124_s3_partitioning`` -> ``1.2.4``."""
+    return ".".join(slug[1:4])
+
+
+def _import_problem(folder: Path, exc: BaseException) -> str:
+    """One line naming the learner's file and line that keep a lab from loading."""
+    if isinstance(exc, SyntaxError):
+        where = f"{exc.filename}:{exc.lineno}" if exc.filename else str(folder / "lab.py")
+        return f"{where}: {type(exc).__name__}: {exc.msg}. Fix that line, then run again."
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if str(folder) in (f.filename or "")
+    ]
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else str(folder / "lab.py")
+    return f"{where}: {type(exc).__name__}: {exc}. Fix that line, then run again."
+
+
+def student_traceback(lab: Lab, exc: BaseException) -> str:
+    """The learner's view of an exception raised while their code ran: the frames in the
+    lab's folder (lab.py with line numbers), then what AWS (or Python) answered."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if str(lab.path) in (f.filename or "")
+    ]
+    lines = ["Traceback (your code, most recent call last):"]
+    for f in frames:
+        lines.append(f'  File "{f.filename}", line {f.lineno}, in {f.name}')
+        if f.line:
+            lines.append(f"    {f.line}")
+    code = (
+        getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if hasattr(exc, "response")
+        else None
+    )
+    if code:
+        message = exc.response.get("Error", {}).get("Message", "")  # type: ignore[attr-defined]
+        lines.append(f"AWS answered {code}: {message}")
+    else:
+        lines.append(f"{type(exc).__name__}: {exc}")
+    return "\n".join(lines)
 
 
 def find(lab_id: str) -> Lab:
@@ -137,8 +210,10 @@ def find(lab_id: str) -> Lab:
     )
 
 
-def context(lab: Lab, profile: profiles.Profile | None = None, **options: Any) -> LabContext:
-    return LabContext(lab.info, profile or clients.active_profile(), options)
+def context(
+    lab: Lab, profile: profiles.Profile, cfg: settings.Settings, **options: Any
+) -> LabContext:
+    return LabContext(lab.info, profile, cfg, options)
 
 
 def run_checks(lab: Lab, ctx: LabContext, stop_at_first: bool = False) -> list[CheckResult]:
@@ -152,14 +227,23 @@ def run_checks(lab: Lab, ctx: LabContext, stop_at_first: bool = False) -> list[C
             fn(ctx)
         except CheckFailed as f:
             res.passed, res.expected, res.found, res.hint = False, f.expected, f.found, f.hint
-        except Exception as exc:  # a crash in a check is a failure with the reason shown
+        except Exception as exc:
             res.passed = False
-            res.expected = "the check to run"
-            res.found = f"{type(exc).__name__}: {exc}"
-            res.hint = (
-                "이전 단계가 끝났는지 확인하세요 (`bdlab run` 먼저). "
-                + traceback.format_exception_only(exc)[-1].strip()
-            )
+            failed_before = next((r.order for r in results if not r.passed), None)
+            if failed_before is not None:
+                # What this check reads does not exist because an earlier step is unfinished:
+                # not a second failure to fix, just the order to work in.
+                res.skipped = True
+                res.expected = f"{failed_before}번 확인 통과"
+                res.found = "건너뜀"
+                res.hint = f"건너뜀: 먼저 {failed_before}번 확인을 통과하세요."
+            else:
+                res.expected = "확인을 실행할 수 있는 상태"
+                res.found = _plain_error(exc)
+                res.hint = (
+                    "이 확인이 읽는 자원이 없거나 예상과 다릅니다. `bdlab run "
+                    f"{lab.info.id}`를 다시 실행한 뒤 확인하세요."
+                )
         res.seconds = round(time.perf_counter() - t0, 3)
         results.append(res)
         if stop_at_first and not res.passed:
@@ -167,39 +251,66 @@ def run_checks(lab: Lab, ctx: LabContext, stop_at_first: bool = False) -> list[C
     return results
 
 
+def _plain_error(exc: BaseException) -> str:
+    """What went wrong in one line: AWS's error code and message, or the exception's text."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        err = response["Error"]
+        return f"AWS: {err.get('Code')}: {err.get('Message', '')}"
+    return traceback.format_exception_only(exc)[-1].strip()
+
+
 # ------------------------------------------------------------------ progress
-def _progress_file() -> Path:
-    return settings.load().state_path / "labs.json"
+# Progress is kept per profile in <state folder>/labs.json: {"embedded": {"1.2.4": {...}}}.
+# A check run on real AWS never overwrites what the learner passed on the emulator.
+def _progress_file(cfg: settings.Settings) -> Path:
+    return cfg.state_path / "labs.json"
 
 
-def load_progress() -> dict[str, Any]:
+def _load_all(cfg: settings.Settings) -> dict[str, dict[str, Any]]:
     try:
-        return dict(json.loads(_progress_file().read_text()))
+        data = dict(json.loads(_progress_file(cfg).read_text()))
     except (FileNotFoundError, ValueError):
         return {}
+    if any(isinstance(v, dict) and "status" in v for v in data.values()):
+        # The flat layout of earlier versions (one profile): keep it under its profile.
+        old: dict[str, dict[str, Any]] = {}
+        for lab_id, entry in data.items():
+            old.setdefault(entry.get("profile", "embedded"), {})[lab_id] = entry
+        return old
+    return data
 
 
-def record(lab: Lab, profile: str, results: list[CheckResult]) -> None:
-    data = load_progress()
-    passed = sum(r.passed for r in results)
-    data[lab.info.id] = {
-        "status": "passed" if passed == len(results) else "failed",
-        "passed": passed,
-        "total": len(results),
-        "profile": profile,
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    path = _progress_file()
+def _save_all(cfg: settings.Settings, data: dict[str, dict[str, Any]]) -> None:
+    path = _progress_file(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
     tmp.replace(path)
 
 
-def forget(lab: Lab) -> None:
-    data = load_progress()
-    if data.pop(lab.info.id, None) is not None:
-        _progress_file().write_text(json.dumps(data, indent=1, ensure_ascii=False))
+def load_progress(cfg: settings.Settings, profile: str) -> dict[str, Any]:
+    """``{lab id: {"status", "passed", "total", "at"}}`` of ``profile``."""
+    return dict(_load_all(cfg).get(profile, {}))
+
+
+def record(cfg: settings.Settings, lab: Lab, profile: str, results: list[CheckResult]) -> None:
+    data = _load_all(cfg)
+    passed = sum(r.passed for r in results)
+    data.setdefault(profile, {})[lab.info.id] = {
+        "status": "passed" if passed == len(results) else "failed",
+        "passed": passed,
+        "total": len(results),
+        "profile": profile,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    _save_all(cfg, data)
+
+
+def forget(cfg: settings.Settings, lab: Lab, profile: str) -> None:
+    data = _load_all(cfg)
+    if data.get(profile, {}).pop(lab.info.id, None) is not None:
+        _save_all(cfg, data)
 
 
 def results_json(results: list[CheckResult]) -> list[dict[str, Any]]:

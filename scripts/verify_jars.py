@@ -247,7 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        paths = ensure_jars(args.cache_dir, offline=args.offline)
+        from sim import settings
+
+        cfg = settings.load()
+        paths = ensure_jars(
+            args.cache_dir or cfg.jars_path, offline=args.offline, repo=cfg.maven_repo
+        )
     except JarsMissingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

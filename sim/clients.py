@@ -30,14 +30,43 @@ def _config(profile: profiles.Profile, service: str, retries: bool) -> botocore.
     return botocore.config.Config(**kwargs)
 
 
+class AccessError(RuntimeError):
+    """The profile's AWS cannot be used from here (no credentials, no region); one line."""
+
+
 @lru_cache(maxsize=8)
 def _session(profile: profiles.Profile) -> boto3.session.Session:
     kw = profile.boto_kwargs()
-    return boto3.session.Session(
+    session = boto3.session.Session(
         aws_access_key_id=kw.get("aws_access_key_id"),
         aws_secret_access_key=kw.get("aws_secret_access_key"),
         region_name=kw.get("region_name"),
     )
+    if profile.access_key is None:
+        # Off EC2 the instance-metadata endpoint never answers: ask it once, briefly, instead
+        # of botocore's default wait, so a laptop without credentials hears so at once.
+        session._session.set_config_variable("metadata_service_timeout", 1)  # noqa: SLF001
+        session._session.set_config_variable("metadata_service_num_attempts", 1)  # noqa: SLF001
+    return session
+
+
+def check_access(profile: profiles.Profile) -> None:
+    """Raise :class:`AccessError` when ``profile`` has no credentials or no region (real
+    AWS through the default credential chain); a no-op for static credentials."""
+    if profile.access_key is not None:
+        return
+    session = _session(profile)
+    if session.get_credentials() is None:
+        raise AccessError(
+            f"profile {profile.name!r} found no AWS credentials: run `aws configure` (or "
+            "`aws sso login`), or set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY; --profile embedded needs none."
+        )
+    if not (profile.region or session.region_name):
+        raise AccessError(
+            f"profile {profile.name!r} has no AWS region: set BDLAB_AWS_REGION (or "
+            "`aws_region` in bdlab.toml), AWS_DEFAULT_REGION, or `aws configure set region`."
+        )
 
 
 @lru_cache(maxsize=128)

@@ -49,7 +49,7 @@ def run(
         f"({raw['files']} partitions, {timings['generate+upload']:.1f} s)"
     )
     t = time.perf_counter()
-    spark = get_session(profile, app_name="bdlab-demo")
+    spark = get_session(profile, cfg, app_name="bdlab-demo")
     timings["spark start"] = time.perf_counter() - t
     say(
         f"[bold]2/3[/] Spark {spark.version} local session with s3a -> {profile.endpoint_url or 'AWS'}"

@@ -57,8 +57,11 @@ def _packages() -> list[Finding]:
 
 
 def _java() -> Finding:
-    from spark.session import java_binary, java_version
+    from spark.session import SparkSetupError, java_binary, java_home_problem, java_version
 
+    bad_home = java_home_problem()
+    if bad_home:
+        return Finding("java", "fail", bad_home, SparkSetupError.JAVA_HOME_FIX)
     v = java_version()
     if v is None:
         return Finding(
@@ -75,9 +78,8 @@ def _java() -> Finding:
 
 def _jars(cfg: settings.Settings) -> Finding:
     from spark import jars
-    from spark.session import jar_cache
 
-    cache = jar_cache(cfg)
+    cache = cfg.jars_path
     missing = jars.missing_jars(cache)
     total = len(jars.load_lock())
     if missing:
@@ -91,11 +93,22 @@ def _jars(cfg: settings.Settings) -> Finding:
 
 
 def _port(cfg: settings.Settings, prof: profiles.Profile) -> Finding:
-    if not prof.runs_embedded_emulator:
+    if not prof.can("autostart"):
         return Finding("port", "ok", f"not used by profile {prof.name}")
-    if runtime.emulator_health(prof) is not None:
-        return Finding("port", "ok", f"{cfg.host}:{cfg.port} serves the bdlab emulator")
+    h = runtime.emulator_health(prof)
+    if h is not None and runtime.ours(h, cfg):
+        return Finding("port", "ok", f"{cfg.host}:{cfg.port} serves this bdlab emulator")
+    if h is not None and "state_dir" in h:
+        return Finding(
+            "port",
+            "fail",
+            f"{cfg.host}:{cfg.port} serves the bdlab emulator of {h['state_dir']}",
+            f"`bdlab --state-dir {h['state_dir']} down`, or --port / BDLAB_PORT",
+        )
     s = socket.socket()
+    # As the emulator binds: connections of a just-stopped emulator in TIME-WAIT do not
+    # keep it from starting, so they must not fail this check either.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind((cfg.host, cfg.port))
     except OSError:
@@ -142,7 +155,7 @@ def _emulator(prof: profiles.Profile) -> Finding:
             )
     h = runtime.emulator_health(prof)
     if h is None:
-        start = "`bdlab up`" if prof.runs_embedded_emulator else "start LocalStack"
+        start = "`bdlab up`" if prof.can("autostart") else "start LocalStack"
         return Finding(
             "emulator",
             "warn",

@@ -18,6 +18,20 @@ class ProfileError(ValueError):
     """Unknown or unusable profile; the message says what to do."""
 
 
+# What a profile can do, as data. Code asks ``profile.can(...)``, never for a profile's name.
+CAPABILITIES: dict[str, str] = {
+    "autostart": "bdlab starts and stops its emulator (bdlab up / down)",
+    "admin": "the emulator's /_bdlab admin endpoints answer",
+    "clock": "fast-forward the emulator clock (lifecycle, retention, buffers in seconds)",
+    "request_counts": "count the requests the emulator served, per operation and bucket",
+    "iam_toggle": "switch IAM enforcement on and off on demand",
+    "faults": "inject throttling, errors, latency and outages",
+    "lifecycle_now": "run S3 lifecycle rules on demand",
+    "local_emr_steps": "EMR steps run as local spark-submit processes",
+}
+_EMULATOR_CAPS = frozenset(CAPABILITIES)
+
+
 @dataclass(frozen=True)
 class ProfileSpec:
     """The static description of a profile (templates filled from settings)."""
@@ -31,6 +45,7 @@ class ProfileSpec:
     emulator: str  # embedded (we start it) | external (someone else runs it) | none
     health_path: str | None
     runners: Mapping[str, str]
+    capabilities: frozenset[str] = frozenset()
     tag_resources: bool = False
 
 
@@ -47,13 +62,14 @@ _SPECS: dict[str, ProfileSpec] = {
         runners=MappingProxyType(
             {
                 "s3": "bdlab emulator (own provider, durable on disk)",
-                "kinesis": "bdlab emulator (moto backend behind its own seam)",
+                "kinesis": "bdlab emulator (moto backend behind its own seam; no limits yet)",
                 "firehose": "bdlab emulator (moto backend behind its own seam)",
-                "cloudwatch": "bdlab emulator (moto backend behind its own seam)",
-                "emr_steps": "bdlab emulator (moto backend: steps are recorded, not run yet)",
+                "cloudwatch": "bdlab emulator (moto backend behind its own seam; no alarms)",
+                "emr_steps": "bdlab emulator: each step a local spark-submit, logs to LogUri",
                 "spark": "local[*] Spark, s3a -> emulator",
             }
         ),
+        capabilities=_EMULATOR_CAPS,
     ),
     "localstack": ProfileSpec(
         name="localstack",
@@ -70,7 +86,7 @@ _SPECS: dict[str, ProfileSpec] = {
                 "kinesis": "LocalStack",
                 "firehose": "LocalStack",
                 "cloudwatch": "LocalStack",
-                "emr_steps": "local Spark (LocalStack's EMR needs a paid plan)",
+                "emr_steps": "LocalStack's EMR (paid plan only; bdlab does not run steps here)",
                 "spark": "local[*] Spark, s3a -> LocalStack",
             }
         ),
@@ -116,16 +132,28 @@ class Profile:
     runners: Mapping[str, str]
     tag_resources: bool
     spark_conf: Mapping[str, str] = field(default_factory=dict)
+    capabilities: frozenset[str] = frozenset()
 
     def __hash__(self) -> int:  # the mappings are derived data; identity is these fields
         return hash((self.name, self.endpoint_url, self.access_key, self.secret_key, self.region))
 
-    @property
-    def runs_embedded_emulator(self) -> bool:
-        return self.emulator == "embedded"
+    def can(self, capability: str) -> bool:
+        """Whether this profile offers ``capability`` (a key of :data:`CAPABILITIES`)."""
+        if capability not in CAPABILITIES:
+            raise KeyError(f"unknown capability {capability!r}")
+        return capability in self.capabilities
+
+    def require(self, capability: str) -> None:
+        """Raise :class:`ProfileError` naming what is missing when the profile cannot."""
+        if not self.can(capability):
+            raise ProfileError(
+                f"profile {self.name!r} cannot {CAPABILITIES[capability]}: "
+                "that needs the embedded emulator (--profile embedded)."
+            )
 
     @property
     def uses_emulator(self) -> bool:
+        """Its AWS is an emulator on an endpoint with a health URL (bdlab's or LocalStack)."""
         return self.emulator != "none"
 
     def boto_kwargs(self) -> dict[str, Any]:
@@ -192,7 +220,16 @@ def resolve(settings: Settings, name: str | None = None) -> Profile:
         runners=spec.runners,
         tag_resources=spec.tag_resources,
         spark_conf=MappingProxyType(_s3a_conf(endpoint, spec.access_key, spec.secret_key, region)),
+        capabilities=spec.capabilities,
     )
+
+
+def for_endpoint(settings: Settings, endpoint_url: str) -> Profile:
+    """The embedded profile pointed at a running emulator's ``endpoint_url`` (the EMR step
+    launcher and the in-process test emulator, whose port is chosen when it binds)."""
+    host_port = endpoint_url.split("://", 1)[-1].rstrip("/")
+    host, _, port = host_port.rpartition(":")
+    return resolve(settings.with_values(host=host, port=int(port)), "embedded")
 
 
 def describe_all() -> list[tuple[str, str]]:

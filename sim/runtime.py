@@ -1,19 +1,52 @@
-"""Making sure the active profile's AWS is reachable before a lab or the demo talks to it.
+"""Starting the embedded emulator and making sure the active profile's AWS is reachable.
 
 For a profile whose emulator bdlab runs itself, a missing emulator is started in the
-background (and left running, like ``bdlab up``); for the others a clear line says what to do.
+background (and left running, like ``bdlab up``); an emulator of another state folder on the
+same port is named in one line instead of being used; for the other profiles a clear line
+says what to do.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from sim import profiles, settings
+from sim import clients, profiles, settings
 from sim.emulator import server
 
 
 class NotReachable(RuntimeError):
     """The profile's AWS endpoint does not answer; the message says how to fix it."""
+
+
+def emulator_config(cfg: settings.Settings) -> server.EmulatorConfig:
+    return server.EmulatorConfig(
+        state_dir=cfg.state_path,
+        host=cfg.host,
+        port=cfg.port,
+        clock_speed=cfg.clock_speed,
+        fsync=cfg.fsync,
+        log_level=cfg.log_level,
+    )
+
+
+def child_command(cfg: settings.Settings) -> list[str]:
+    """The background emulator process: it gets the settings resolved here (not its own)."""
+    return [
+        sys.executable,
+        "-m",
+        "sim.cli.serve",
+        server.EMULATOR_MARK,
+        "--state-dir",
+        str(cfg.state_path),
+        "--settings",
+        cfg.to_json(),
+    ]
+
+
+def start_background(cfg: settings.Settings) -> tuple[int, dict[str, Any]]:
+    """Start the emulator of ``cfg`` detached (raises ``EmulatorError`` with the fix)."""
+    return server.start_background(emulator_config(cfg), child_command(cfg))
 
 
 def emulator_health(profile: profiles.Profile) -> dict[str, Any] | None:
@@ -22,25 +55,32 @@ def emulator_health(profile: profiles.Profile) -> dict[str, Any] | None:
     return server.health(profile.health_url, timeout=1.0)
 
 
+def ours(health: dict[str, Any] | None, cfg: settings.Settings) -> bool:
+    """Whether ``health`` is the emulator of this state folder."""
+    return health is not None and server.same_dir(health.get("state_dir", ""), cfg.state_path)
+
+
 def ensure_up(
     profile: profiles.Profile, cfg: settings.Settings, autostart: bool = True
 ) -> dict[str, Any] | None:
     """Health of the profile's emulator, starting the embedded one if needed."""
     if not profile.uses_emulator:
+        clients.check_access(profile)
         return None
     h = emulator_health(profile)
-    if h is not None:
-        return h
-    if profile.runs_embedded_emulator and autostart:
-        _pid, h = server.start_background(
-            cfg.host, cfg.port, cfg.state_path, cfg.clock_speed, cfg.fsync, cfg.log_level
-        )
-        return h
-    if profile.runs_embedded_emulator:
+    if profile.can("autostart"):
+        if h is not None and "state_dir" in h and not ours(h, cfg):
+            raise NotReachable(server.describe_owner(h, cfg.host, cfg.port))
+        if h is not None:
+            return h
+        if autostart:
+            return start_background(cfg)[1]
         raise NotReachable(
             f"the bdlab emulator does not answer at {profile.endpoint_url}: "
             "start it with `bdlab up`."
         )
+    if h is not None:
+        return h
     raise NotReachable(
         f"{profile.name} does not answer at {profile.endpoint_url}: start it "
         "(`docker compose --profile localstack up -d`, needs Docker and "

@@ -42,12 +42,12 @@ def archive_path(cfg: settings.Settings, java: str | None = None) -> Path:
     class path names the venv's PySpark jars, so two checkouts need two archives)."""
     import pyspark
 
-    from spark.session import jar_cache, java_binary
+    from spark.session import java_binary
 
     java = java or java_binary() or "none"
     key = f"{sys.prefix}|{os.path.realpath(java)}|{pyspark.__version__}"
     digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
-    return jar_cache(cfg) / ".cds" / f"driver-{digest}.jsa"
+    return cfg.jars_path / ".cds" / f"driver-{digest}.jsa"
 
 
 def _stamp_path(archive: Path) -> Path:
@@ -92,7 +92,7 @@ def build(cfg: settings.Settings, java: str, jar_paths: list[Path], timeout: flo
     tmp.unlink(missing_ok=True)
     t = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "spark.cds", "--train", str(tmp)],
+        [sys.executable, "-m", "spark.cds", "--train", str(tmp), "--settings", cfg.to_json()],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -171,14 +171,13 @@ def _plain(v: Any) -> Any:
     return v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v
 
 
-def _train(out: Path) -> int:
-    from sim import clients
+def _train(out: Path, cfg: settings.Settings) -> int:
+    from sim import profiles
     from spark import session
 
-    cfg = settings.load()
     base = session.driver_java_options(cfg, cds=False)
     extra = {"spark.driver.extraJavaOptions": f"{base} -XX:ArchiveClassesAtExit={out} {QUIET}"}
-    spark = session.get_session(clients.active_profile(), app_name="bdlab-cds", extra=extra)
+    spark = session.get_session(profiles.resolve(cfg), cfg, app_name="bdlab-cds", extra=extra)
     proc = spark.sparkContext._gateway.proc  # noqa: SLF001 (the driver JVM)
     with tempfile.TemporaryDirectory(prefix="bdlab-cds-") as d:
         _workload(spark, Path(d))
@@ -192,9 +191,12 @@ def _train(out: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) == 2 and args[0] == "--train":
-        return _train(Path(args[1]))
-    print("usage: python -m spark.cds --train <archive>  (bdlab setup runs it)", file=sys.stderr)
+    if len(args) == 4 and args[0] == "--train" and args[2] == "--settings":
+        return _train(Path(args[1]), settings.Settings.from_json(args[3]))
+    print(
+        "usage: python -m spark.cds --train <archive> --settings <json>  (bdlab setup runs it)",
+        file=sys.stderr,
+    )
     return 2
 
 

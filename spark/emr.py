@@ -131,7 +131,7 @@ def _emr(profile: profiles.Profile | None) -> Any:
     return clients.client("emr", profile)
 
 
-def upload(local: Path, s3_uri: str, profile: profiles.Profile | None = None) -> str:
+def upload(local: Path, s3_uri: str, profile: profiles.Profile) -> str:
     """Put a job script into S3 and return its URI."""
     bucket, key = s3_uri.removeprefix("s3://").split("/", 1)
     if key.endswith("/"):
@@ -140,21 +140,19 @@ def upload(local: Path, s3_uri: str, profile: profiles.Profile | None = None) ->
     return f"s3://{bucket}/{key}"
 
 
-def create_cluster(spec: ClusterSpec, profile: profiles.Profile | None = None) -> str:
-    prof = profile or clients.active_profile()
+def create_cluster(spec: ClusterSpec, profile: profiles.Profile) -> str:
+    prof = profile
     return str(_emr(prof).run_job_flow(**spec.request(prof))["JobFlowId"])
 
 
-def submit(
-    cluster_id: str, steps: list[SparkStep], profile: profiles.Profile | None = None
-) -> list[str]:
+def submit(cluster_id: str, steps: list[SparkStep], profile: profiles.Profile) -> list[str]:
     resp = _emr(profile).add_job_flow_steps(
         JobFlowId=cluster_id, Steps=[s.request() for s in steps]
     )
     return list(resp["StepIds"])
 
 
-def describe(cluster_id: str, profile: profiles.Profile | None = None) -> dict[str, Any]:
+def describe(cluster_id: str, profile: profiles.Profile) -> dict[str, Any]:
     emr = _emr(profile)
     cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
     steps = emr.list_steps(ClusterId=cluster_id)["Steps"]
@@ -164,7 +162,7 @@ def describe(cluster_id: str, profile: profiles.Profile | None = None) -> dict[s
 def wait_step(
     cluster_id: str,
     step_id: str,
-    profile: profiles.Profile | None = None,
+    profile: profiles.Profile,
     timeout: float = 1800,
     poll: float = 1.0,
     on_state: Callable[[str], None] | None = None,
@@ -192,9 +190,7 @@ def wait_step(
         time.sleep(poll)
 
 
-def step_log(
-    cluster_id: str, step_id: str, which: str = "stderr", profile: profiles.Profile | None = None
-) -> str:
+def step_log(cluster_id: str, step_id: str, which: str, profile: profiles.Profile) -> str:
     """A step's stdout/stderr/controller log, read from the cluster's LogUri."""
     cluster = _emr(profile).describe_cluster(ClusterId=cluster_id)["Cluster"]
     log_uri = cluster.get("LogUri")
@@ -217,5 +213,5 @@ def step_log(
     return gzip.decompress(body).decode(errors="replace")
 
 
-def terminate(cluster_id: str, profile: profiles.Profile | None = None) -> None:
+def terminate(cluster_id: str, profile: profiles.Profile) -> None:
     _emr(profile).terminate_job_flows(JobFlowIds=[cluster_id])

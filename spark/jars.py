@@ -33,12 +33,9 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_MAVEN_REPO",
-    "ENV_JARS_DIR",
-    "ENV_MAVEN_REPO",
     "LOCK_PATH",
     "JarSpec",
     "JarsMissingError",
-    "default_cache_dir",
     "ensure_jars",
     "load_lock",
     "lock_metadata",
@@ -48,8 +45,6 @@ __all__ = [
 
 LOCK_PATH: Path = Path(__file__).with_name("jars.lock.json")
 DEFAULT_MAVEN_REPO = "https://repo1.maven.org/maven2"
-ENV_JARS_DIR = "BDLAB_JARS_DIR"
-ENV_MAVEN_REPO = "BDLAB_MAVEN_REPO"
 
 _ATTEMPTS = 3
 _TIMEOUT_S = 60.0
@@ -82,7 +77,7 @@ class JarSpec:
 
     def url(self, repo: str | None = None) -> str:
         """Download URL of the jar in a Maven-layout repository."""
-        base = (repo or maven_repo()).rstrip("/")
+        base = (repo or DEFAULT_MAVEN_REPO).rstrip("/")
         return (
             f"{base}/{self.group.replace('.', '/')}/{self.artifact}/{self.version}/{self.filename}"
         )
@@ -128,19 +123,6 @@ def lock_metadata(path: Path = LOCK_PATH) -> dict[str, Any]:
     return {k: v for k, v in _read_lock(path).items() if k != "jars"}
 
 
-def default_cache_dir() -> Path:
-    """``$BDLAB_JARS_DIR`` if set, else ``~/.cache/bdlab/jars``."""
-    env = os.environ.get(ENV_JARS_DIR, "").strip()
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "bdlab" / "jars"
-
-
-def maven_repo() -> str:
-    """Base URL of the Maven repository to download from (``$BDLAB_MAVEN_REPO`` or Central)."""
-    return (os.environ.get(ENV_MAVEN_REPO, "").strip() or DEFAULT_MAVEN_REPO).rstrip("/")
-
-
 def _sha1_of(path: Path) -> str:
     digest = hashlib.sha1()  # noqa: S324 - Maven publishes sha1; integrity, not security
     with path.open("rb") as fh:
@@ -160,14 +142,14 @@ def _is_present(spec: JarSpec, cache_dir: Path, verify: bool) -> bool:
 
 
 def missing_jars(
-    cache_dir: Path | None = None, *, verify: bool = False, lock: list[JarSpec] | None = None
+    cache_dir: Path, *, verify: bool = False, lock: list[JarSpec] | None = None
 ) -> list[JarSpec]:
     """Jars of the lock that are absent from ``cache_dir`` (or have the wrong size).
 
     Files only ever appear in the cache through a verified atomic rename, so the size
     check is enough day to day; ``verify=True`` also recomputes every sha1.
     """
-    cache = cache_dir or default_cache_dir()
+    cache = cache_dir
     specs = load_lock() if lock is None else lock
     return [s for s in specs if not _is_present(s, cache, verify)]
 
@@ -179,9 +161,9 @@ def _summary(missing: list[JarSpec], total: int, cache_dir: Path) -> str:
     return f"Spark jars missing in {cache_dir}: {len(missing)} of {total} ({names})."
 
 
-def _download_http(spec: JarSpec, dest: Path, progress: Progress | None) -> None:
+def _download_http(spec: JarSpec, dest: Path, progress: Progress | None, repo: str) -> None:
     """Fetch one jar into ``dest`` via a temp file; raise OSError/ValueError on failure."""
-    url = spec.url()
+    url = spec.url(repo)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
@@ -234,16 +216,16 @@ def _download_mvn(spec: JarSpec, dest: Path) -> None:
         os.replace(got_path, dest)
 
 
-def _fetch_one(spec: JarSpec, cache_dir: Path, progress: Progress | None) -> str | None:
+def _fetch_one(spec: JarSpec, cache_dir: Path, progress: Progress | None, repo: str) -> str | None:
     """Bring one jar into the cache; return None on success, else a short reason."""
     dest = spec.path_in(cache_dir)
     reason = "unknown error"
     for attempt in range(_ATTEMPTS):
         try:
-            _download_http(spec, dest, progress)
+            _download_http(spec, dest, progress, repo)
             return None
         except urllib.error.HTTPError as exc:
-            reason = f"HTTP {exc.code} for {spec.url()}"
+            reason = f"HTTP {exc.code} for {spec.url(repo)}"
             if exc.code == 404:
                 break  # retrying cannot make a missing artifact appear
         except (OSError, ValueError) as exc:
@@ -260,10 +242,11 @@ def _fetch_one(spec: JarSpec, cache_dir: Path, progress: Progress | None) -> str
 
 
 def ensure_jars(
-    cache_dir: Path | None = None,
+    cache_dir: Path,
     *,
     offline: bool = False,
     progress: Progress | None = None,
+    repo: str = DEFAULT_MAVEN_REPO,
 ) -> list[Path]:
     """Make sure every locked jar is in the cache and return their paths in lock order.
 
@@ -272,7 +255,7 @@ def ensure_jars(
     is downloaded.  Raises :class:`JarsMissingError` with a one-line, actionable message
     when jars are still missing.
     """
-    cache = (cache_dir or default_cache_dir()).expanduser()
+    cache = cache_dir.expanduser()
     specs = load_lock()
     missing = missing_jars(cache, lock=specs)
     if missing and offline:
@@ -287,11 +270,11 @@ def ensure_jars(
         except OSError as exc:
             raise JarsMissingError(
                 f"{_summary(missing, len(specs), cache)} Cannot create the folder ({exc.strerror}); "
-                f"set {ENV_JARS_DIR} to a writable folder.",
+                "set BDLAB_JARS_DIR to a writable folder.",
                 missing,
             ) from exc
         for index, spec in enumerate(missing):
-            reason = _fetch_one(spec, cache, progress)
+            reason = _fetch_one(spec, cache, progress, repo)
             if reason is None:
                 continue
             # Spark cannot start without every jar, and when one fails the network or the
@@ -299,7 +282,7 @@ def ensure_jars(
             failed = missing[index:]
             raise JarsMissingError(
                 f"{_summary(failed, len(specs), cache)} Download failed ({reason}). "
-                f"Run `bdlab setup` while online, set {ENV_MAVEN_REPO} to a reachable Maven "
+                "Run `bdlab setup` while online, set BDLAB_MAVEN_REPO to a reachable Maven "
                 "mirror, or copy the jars there.",
                 failed,
             )
@@ -331,14 +314,22 @@ def _main(argv: list[str]) -> int:
         "--cache-dir",
         type=Path,
         default=None,
-        help=f"default: ${ENV_JARS_DIR} or ~/.cache/bdlab/jars",
+        help="default: the jars_dir setting (BDLAB_JARS_DIR, ~/.cache/bdlab/jars)",
     )
     parser.add_argument(
         "--spark-conf", action="store_true", help="print one comma-separated spark.jars value"
     )
     args = parser.parse_args(argv)
+    from sim import settings  # an entry point: settings are resolved here, once
+
+    cfg = settings.load()
     try:
-        paths = ensure_jars(args.cache_dir, offline=args.offline, progress=_print_progress)
+        paths = ensure_jars(
+            args.cache_dir or cfg.jars_path,
+            offline=args.offline,
+            progress=_print_progress,
+            repo=cfg.maven_repo,
+        )
     except JarsMissingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -18,33 +18,40 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sim import clients, profiles, settings
-from spark import cds as spark_cds
-from spark import jars
+from sim import profiles, settings
+from spark import jars, tuning
 
 
 class SparkSetupError(RuntimeError):
     """Java or the jars are not there; one line says how to fix it."""
 
+    JAVA_HOME_FIX = (
+        "point JAVA_HOME at a JDK 17+ (the folder holding bin/java) or unset it to use the "
+        "java on PATH"
+    )
+
 
 _lock = threading.Lock()
 LOG4J = Path(__file__).with_name("log4j2.properties")
-# Per-query machinery (Janino, closure cleaning, task serialization, Catalyst's analyzer...)
-# compiled by C1 only, which leaves the C2 thread to the per-row code (see the file). The JVM
-# would print "1 compiler directives added" on stdout: -DisplayVMOutput keeps the VM's own
-# informational output off the terminal (warnings and crash reports still go to stderr).
-JIT_DIRECTIVES = Path(__file__).with_name("jit-directives.json")
-JIT_OPTIONS = (
-    f"-XX:+UnlockDiagnosticVMOptions -XX:CompilerDirectivesFile={JIT_DIRECTIVES} "
-    "-XX:-DisplayVMOutput"
-)
 _active: dict[str, Any] = {}
 
 
-def java_binary() -> str | None:
+def java_home_problem() -> str | None:
+    """What is wrong with ``JAVA_HOME`` when it is set but has no ``bin/java`` (Spark's
+    launcher would use it and die), else None."""
     home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").exists():
-        return str(Path(home) / "bin" / "java")
+    if home and not (Path(home) / "bin" / "java").exists():
+        return f"JAVA_HOME={home} has no bin/java"
+    return None
+
+
+def java_binary() -> str | None:
+    """The java Spark's launcher will run: ``$JAVA_HOME/bin/java`` when JAVA_HOME is set
+    (None if that does not exist), else the first ``java`` on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = Path(home) / "bin" / "java"
+        return str(java) if java.exists() else None
     return shutil.which("java")
 
 
@@ -65,6 +72,9 @@ def java_version(binary: str | None = None) -> int | None:
 
 
 def require_java(minimum: int = 17) -> int:
+    bad_home = java_home_problem()
+    if bad_home:
+        raise SparkSetupError(f"{bad_home}: {SparkSetupError.JAVA_HOME_FIX}.")
     v = java_version()
     if v is None:
         raise SparkSetupError(
@@ -80,10 +90,6 @@ def require_java(minimum: int = 17) -> int:
     return v
 
 
-def jar_cache(cfg: settings.Settings) -> Path:
-    return Path(cfg.jars_dir).expanduser() if cfg.jars_dir else jars.default_cache_dir()
-
-
 def committer_conf() -> dict[str, str]:
     return {
         "spark.hadoop.fs.s3a.committer.name": "magic",
@@ -94,9 +100,10 @@ def committer_conf() -> dict[str, str]:
 
 
 def driver_java_options(cfg: settings.Settings, cds: bool = True) -> str:
-    base = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J} {JIT_OPTIONS}"
-    archive = spark_cds.java_options(cfg) if cds else ""
-    return f"{base} {archive}".strip()
+    """The driver JVM's options: UTC, bdlab's log4j2 file, and whatever spark/tuning.py's
+    settings switch on (the class-data-sharing archive, benchmark-only JIT directives)."""
+    base = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J}"
+    return f"{base} {tuning.driver_jvm_options(cfg, cds=cds)}".strip()
 
 
 def build_conf(
@@ -144,14 +151,16 @@ def build_conf(
 
 
 def get_session(
-    profile: profiles.Profile | None = None,
+    profile: profiles.Profile,
+    cfg: settings.Settings,
     app_name: str = "bdlab",
     extra: Mapping[str, str] | None = None,
 ) -> Any:
-    """The (cached) SparkSession of ``profile``: checks Java and jars first, offline."""
-    cfg = settings.load()
-    prof = profile or clients.active_profile()
-    key = f"{prof.name}|{prof.endpoint_url}"
+    """The (cached) SparkSession of ``profile`` with ``cfg``'s Spark settings (jars, memory,
+    warehouse and staging under the state folder). Checks Java and the jars first, offline:
+    raises :class:`SparkSetupError` or ``JarsMissingError`` with the fix."""
+    prof = profile
+    key = f"{prof.name}|{prof.endpoint_url}|{cfg.state_path}"
     with _lock:
         spark = _active.get(key)
         if spark is not None and spark._jsc is not None:  # noqa: SLF001 (alive?)
@@ -160,7 +169,7 @@ def get_session(
         # Spark's own launcher reads these; loopback keeps it off the network.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        jar_paths = jars.ensure_jars(jar_cache(cfg), offline=True)
+        jar_paths = jars.ensure_jars(cfg.jars_path, offline=True)
         from pyspark.sql import SparkSession
 
         builder = SparkSession.builder.appName(app_name)

@@ -25,16 +25,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# What a developer's machine may set for the jar cache; nothing else of theirs leaks in.
+_KEPT_ENV = ("BDLAB_JARS_DIR", "BDLAB_MAVEN_REPO")
+
+
+def settings_for(state_dir: Path, **overrides: Any) -> settings.Settings:
+    """Settings for tests: defaults, the state in ``state_dir``, no bdlab.toml of the checkout."""
+    env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV}
+    return settings.load({"state_dir": str(state_dir), **overrides}, environ=env, root=state_dir)
+
+
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedEmulator]:
-    emu = ThreadedEmulator(tmp_path_factory.mktemp("emulator-state")).start()
+    from spark.submit import LocalSparkSubmit
+
+    state = tmp_path_factory.mktemp("emulator-state")
+    emu = ThreadedEmulator(state, launcher=LocalSparkSubmit(settings_for(state))).start()
     yield emu
     emu.stop()
 
 
 @pytest.fixture(scope="session")
-def profile(emulator: ThreadedEmulator) -> profiles.Profile:
-    return profiles.resolve(settings.load({"port": emulator.port}, environ={}), "embedded")
+def cfg(emulator: ThreadedEmulator) -> settings.Settings:
+    """The settings of the test emulator (its port and state folder)."""
+    return settings_for(emulator.gateway.state_dir, port=emulator.port)
+
+
+@pytest.fixture(scope="session")
+def profile(cfg: settings.Settings) -> profiles.Profile:
+    return profiles.resolve(cfg, "embedded")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
@@ -203,13 +202,11 @@ def _as_user(ctx: LabContext, user: str) -> Iterator[Any]:
 
 def _enforce(ctx: LabContext, on: bool) -> bool:
     """Switch the embedded emulator's IAM enforcement; real AWS always enforces."""
-    if not ctx.profile.runs_embedded_emulator or not ctx.profile.endpoint_url:
+    if not ctx.can("iam_toggle"):
         return True
-    url = ctx.profile.endpoint_url + "/_bdlab/iam"
-    with urllib.request.urlopen(url, timeout=5) as r:
-        was = bool(json.loads(r.read())["enforce"])
-    req = urllib.request.Request(url, data=json.dumps({"enforce": on}).encode(), method="POST")
-    urllib.request.urlopen(req, timeout=5).close()
+    admin = ctx.admin("iam_toggle")
+    was = bool(admin.iam()["enforce"])
+    admin.set_iam(on)
     return was
 
 
@@ -235,7 +232,7 @@ def _outcome(call: Any, attempts: int) -> str:
 @check(4)
 def producer_and_consumer_enforced(ctx: LabContext) -> None:
     """IAM 강제 모드에서 생산자는 쓰기만, 소비자는 읽기만 할 수 있다 (나머지는 AccessDenied)"""
-    attempts = 1 if ctx.profile.runs_embedded_emulator else 5
+    attempts = 1 if ctx.can("iam_toggle") else 5
     shard = ctx.client("kinesis").list_shards(StreamName=STREAM)["Shards"][0]["ShardId"]
     with _as_user(ctx, PRODUCER) as prof:
         kin = clients.client("kinesis", prof, retries=False)

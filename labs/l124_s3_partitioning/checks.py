@@ -290,7 +290,7 @@ def raw_lifecycle(ctx: LabContext) -> None:
             "put_bucket_lifecycle_configuration의 Filter.Prefix와 Transitions를 "
             "확인하세요. STANDARD_IA는 30일 미만이면 S3가 거부합니다.",
         )
-    if not ctx.profile.runs_embedded_emulator:
+    if not ctx.can("lifecycle_now"):
         return  # real S3 moves objects by itself within a day or two
     classes = {o["Key"]: o.get("StorageClass", "STANDARD") for o in _keys(ctx, RAW_PREFIX)}
     big = {k: c for k, c in classes.items() if k.endswith(".gz")}

@@ -8,8 +8,6 @@ Fill in the three TODO steps (see README.md), then:
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,13 +83,11 @@ def step4_lifecycle(ctx: LabContext) -> None:
 def fast_forward(ctx: LabContext, days: int) -> None:
     """Given: on the embedded emulator, move its clock ``days`` ahead and apply lifecycle rules
     now, so a 30-day rule can be seen at work. Real S3 applies rules once a day, by itself."""
-    if not ctx.profile.runs_embedded_emulator or not ctx.profile.endpoint_url:
+    if not (ctx.can("clock") and ctx.can("lifecycle_now")):
         print(f"{ctx.profile.name}: S3 applies lifecycle rules asynchronously (within 1-2 days)")
         return
-    base = ctx.profile.endpoint_url
-    for path, body in (("/_bdlab/clock", {"advance": days * 86_400}), ("/_bdlab/lifecycle", {})):
-        req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST")
-        urllib.request.urlopen(req, timeout=10).close()
+    ctx.admin("clock").set_clock(advance=days * 86_400)
+    ctx.admin("lifecycle_now").run_lifecycle()
 
 
 def main(ctx: LabContext) -> dict[str, Any]:

@@ -73,10 +73,8 @@ def step3_report(ctx: LabContext, rows: list[dict[str, Any]]) -> None:
 
 
 def main(ctx: LabContext) -> dict[str, Any]:
-    from spark.session import get_session
-
     prepare_data(ctx)
-    spark = get_session(ctx.profile, app_name="lab-1.2.5")
+    spark = ctx.spark("lab-1.2.5")
     write_s = step1_write_all(ctx, spark)
     rows = step2_measure(ctx, spark, write_s)
     step3_report(ctx, rows)

@@ -132,11 +132,9 @@ def step4_zone_lifecycle(ctx: LabContext) -> None:
 
 # --------------------------------------------------------------------------- run
 def main(ctx: LabContext) -> dict[str, Any]:
-    from spark.session import get_session
-
     prepare_data(ctx)
     step1_upload_raw(ctx, sample_events())
-    spark = get_session(ctx.profile, app_name="lab-1.3.4")
+    spark = ctx.spark("lab-1.3.4")
     result = {"first": step2_run_etl(ctx, spark)}
     result["again"] = step2_run_etl(ctx, spark)  # same input: nothing should change
     result["late"] = step3_late_data(ctx, spark)

@@ -7,7 +7,6 @@ bdlab check 1.3.6
 from __future__ import annotations
 
 import json
-import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,10 +40,9 @@ def lab_bucket(ctx: LabContext) -> str:
 def request_counts(ctx: LabContext) -> dict[str, int] | None:
     """S3 requests per operation on the lab bucket, from the emulator (None elsewhere: real
     AWS has S3 request metrics in CloudWatch instead)."""
-    if not ctx.profile.runs_embedded_emulator or not ctx.profile.endpoint_url:
+    if not ctx.can("request_counts"):
         return None
-    with urllib.request.urlopen(ctx.profile.endpoint_url + "/_bdlab/requests", timeout=5) as r:
-        counts = json.loads(r.read())
+    counts = ctx.admin("request_counts").requests()
     tag = f"s3:{lab_bucket(ctx)} "
     return {k[len(tag) :]: v for k, v in counts.items() if k.startswith(tag)}
 
@@ -90,10 +88,8 @@ def step5_committers(ctx: LabContext, spark: Any) -> dict[str, Any]:
 
 
 def main(ctx: LabContext) -> dict[str, Any]:
-    from spark.session import get_session
-
     prepare_data(ctx)
-    spark = get_session(ctx.profile, app_name="lab-1.3.6")
+    spark = ctx.spark("lab-1.3.6")
     result = {
         "small_files": step1_small_files(ctx, spark),
         "scan_small": step2_scan(ctx, spark),

@@ -73,16 +73,15 @@ def make_input(rows: int, out: Path) -> dict[str, Any]:
     }
 
 
-def run_spark(src: Path, lake: Path, driver_memory: str) -> dict[str, Any]:
+def run_spark(src: Path, lake: Path, driver_memory: str, jit: bool = False) -> dict[str, Any]:
     from sim import profiles, settings
     from spark import session
     from spark.jobs import lake_etl
 
     t0 = time.perf_counter()
-    prof = profiles.resolve(settings.load(), "embedded")
-    spark = session.get_session(
-        prof, app_name="etl-bench", extra={"spark.driver.memory": driver_memory}
-    )
+    cfg = settings.load({"spark_driver_memory": driver_memory, "spark_jit_directives": jit})
+    prof = profiles.resolve(cfg, "embedded")
+    spark = session.get_session(prof, cfg, app_name="etl-bench")
     started = time.perf_counter() - t0
     t = time.perf_counter()
     out = lake_etl.run(spark, f"file://{src}", f"file://{lake}")
@@ -193,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="rounds (each engine once per round, interleaved); the table shows medians",
     )
+    p.add_argument(
+        "--jit-directives",
+        action="store_true",
+        help="HotSpot compiler directives for the driver (spark/tuning.py; ADR 0006)",
+    )
     a = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bdlab-etl-bench-"))
     runs: dict[str, list[dict[str, Any]]] = {"duck": [], "duck_zones": [], "spark": []}
@@ -214,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {runs['duck_zones'][-1]}", flush=True)
             print(f"{tag}Spark (bdlab lake_etl) ...", flush=True)
             runs["spark"].append(
-                _in_child(run_spark, work / "input", work / "lake", a.driver_memory)
+                _in_child(
+                    run_spark, work / "input", work / "lake", a.driver_memory, a.jit_directives
+                )
             )
             print(f"  {runs['spark'][-1]}", flush=True)
     finally:

@@ -1,4 +1,6 @@
-"""`python -m sim.emulator`: run the emulator in the foreground (what `bdlab up` starts)."""
+"""`python -m sim.emulator`: the emulator alone, in the foreground, without a Spark step
+launcher (EMR steps then fail with a clear reason). `bdlab up` runs `python -m sim.cli.serve`,
+which hands the emulator bdlab's launcher and resolved settings."""
 
 from __future__ import annotations
 
@@ -6,20 +8,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.emulator.server import EmulatorError, serve
+from sim.emulator.server import EMULATOR_MARK, EmulatorConfig, EmulatorError, serve
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sim.emulator")
+    p.add_argument(EMULATOR_MARK, action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=4566)
-    p.add_argument("--state-dir", default=".bdlab")
+    p.add_argument("--state-dir", required=True)
     p.add_argument("--clock-speed", type=float, default=1.0)
     p.add_argument("--fsync", action="store_true")
     p.add_argument("--log-level", default="warning")
     a = p.parse_args(argv)
+    config = EmulatorConfig(
+        Path(a.state_dir).resolve(), a.host, a.port, a.clock_speed, a.fsync, a.log_level
+    )
     try:
-        serve(a.host, a.port, Path(a.state_dir).resolve(), a.clock_speed, a.fsync, a.log_level)
+        serve(config)
     except EmulatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

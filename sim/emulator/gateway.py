@@ -21,11 +21,12 @@ from sim.emulator.clock import Clock
 from sim.emulator.faults import FaultError, Faults
 from sim.emulator.iam import IamEnforcer
 from sim.emulator.protocol import AwsError, Request, Response, error_response
+from sim.emulator.providers.base import Provider
 from sim.emulator.providers.emr.api import EmrProvider
 from sim.emulator.providers.emr.model import EmrBackend
-from sim.emulator.providers.emr.runner import StepRunner
-from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider, action_of
-from sim.emulator.providers.s3.api import S3Provider, not_modified_response, operation_name
+from sim.emulator.providers.emr.runner import StepLauncher, StepRunner
+from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
+from sim.emulator.providers.s3.api import S3Provider
 from sim.emulator.providers.s3.lifecycle import LifecycleRunner
 from sim.emulator.providers.s3.model import S3Backend
 from sim.emulator.routing import access_key, identify
@@ -35,13 +36,23 @@ VERSION = "0.1.0"
 
 # Services a later issue makes faithful; each already has its own seam in the table.
 SEAM_SERVICES = ("kinesis", "firehose", "cloudwatch")
+# Their own throttling errors (the rest answer ThrottlingException).
+SEAM_THROTTLING = {
+    "kinesis": ("ProvisionedThroughputExceededException", "Rate exceeded for shard", 400),
+}
 
 
 class Gateway:
     """All state and providers of one emulator instance."""
 
     def __init__(
-        self, state_dir: Path, port: int, clock_speed: float = 1.0, fsync: bool = False
+        self,
+        state_dir: Path,
+        port: int,
+        clock_speed: float = 1.0,
+        fsync: bool = False,
+        launcher: StepLauncher | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -57,14 +68,19 @@ class Gateway:
         replayed, failed = self.moto.replay()
         self.replayed = {"ok": replayed, "failed": failed}
         self.emr = EmrBackend(state_dir / "emr.db", self.clock)
-        self.steps = StepRunner(self.emr, self.s3, port, state_dir / "emr-steps")
+        self.steps = StepRunner(
+            self.emr, self.s3, f"http://{host}:{port}", state_dir / "emr-steps", launcher
+        )
         self._scheduler: asyncio.Task[None] | None = None
         self.lifecycle = LifecycleRunner(self.s3)
         self.iam = IamEnforcer(state_dir / "iam.json")
         self._lifecycle_task: asyncio.Task[None] | None = None
-        self.providers: dict[str, Any] = {"s3": S3Provider(self.s3), "emr": EmrProvider(self.emr)}
+        self.providers: dict[str, Provider] = {
+            "s3": S3Provider(self.s3),
+            "emr": EmrProvider(self.emr),
+        }
         for name in SEAM_SERVICES:
-            self.providers[name] = SeamProvider(name, self.moto)
+            self.providers[name] = SeamProvider(name, self.moto, SEAM_THROTTLING.get(name))
         self.counts: Counter[str] = Counter()
 
     # ------------------------------------------------------------- ASGI
@@ -104,19 +120,26 @@ class Gateway:
                 self.counts[f"s3:{req.bucket} {req.operation}"] += 1
 
     async def _dispatch(self, req: Request) -> Response:
+        provider: Provider = self.providers.get(req.service, self.moto)
         try:
             decision = self.faults.decide(req.service)
             if decision.latency_ms:
                 await asyncio.sleep(decision.latency_ms / 1000)
             if decision.kind:
-                raise _fault_error(req.service, decision.kind)
+                raise provider.fault_error(decision.kind)
             if self.iam.enforce:
-                await self._authorize(req)
-            provider = self.providers.get(req.service, self.moto)
+                await self._authorize(req, provider)
             return await provider.handle(req)
         except AwsError as err:
-            await req.drain()
-            return not_modified_response(err) or error_response(req, err)
+            if err.close_connection:
+                resp = provider.error_response(req, err)
+                resp.headers.append(("connection", "close"))
+                return resp
+            try:
+                await req.drain()
+            except AwsError:  # the client went away while we drained: nothing to answer
+                pass
+            return provider.error_response(req, err)
         except Exception:  # never a traceback on the wire
             log.exception("internal error serving %s %s", req.method, req.raw_path)
             await req.drain()
@@ -130,16 +153,10 @@ class Gateway:
                 ),
             )
 
-    async def _authorize(self, req: Request) -> None:
+    async def _authorize(self, req: Request, provider: Provider) -> None:
         """IAM enforcement (opt-in): the caller's identity policies decide."""
-        if req.service == "s3":
-            bucket, key = self.providers["s3"]._bucket_key(req)
-            req.bucket = bucket
-            operation = operation_name(req.method, bucket, key, req.query(), req.headers)
-            body = b""
-        else:
-            body = await req.read()
-            operation = action_of(req, body)
+        operation = await provider.operation(req)
+        body = await req.read() if provider.auth_reads_body else b""
         action, resource = self.iam.action_and_resource(req, body, operation)
         loop = asyncio.get_running_loop()
         # moto's IAM backend is read on the moto thread, where all moto calls run.
@@ -249,34 +266,6 @@ class Gateway:
         return Response.json(
             {"error": f"no admin endpoint {m} {path}"}, 404, content_type="application/json"
         )
-
-
-def _fault_error(service: str, kind: str) -> AwsError:
-    if kind == "outage":
-        return AwsError(
-            "ServiceUnavailable", "Service is unavailable (bdlab fault: outage).", 503, sender=False
-        )
-    if kind == "error":
-        return AwsError(
-            "InternalError" if service == "s3" else "InternalFailure",
-            "We encountered an internal error (bdlab fault: error_rate).",
-            500,
-            sender=False,
-        )
-    if service == "s3":
-        return AwsError(
-            "SlowDown",
-            "Please reduce your request rate (bdlab fault: throttle_rate).",
-            503,
-            sender=False,
-        )
-    if service == "kinesis":
-        return AwsError(
-            "ProvisionedThroughputExceededException",
-            "Rate exceeded for shard (bdlab fault: throttle_rate).",
-            400,
-        )
-    return AwsError("ThrottlingException", "Rate exceeded (bdlab fault: throttle_rate).", 400)
 
 
 async def _send(send: Any, resp: Response, request_id: str) -> None:

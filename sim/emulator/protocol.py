@@ -35,6 +35,17 @@ class AwsError(Exception):
         self.status = status
         self.sender = sender
         self.extra = extra
+        # Answer at once and close the connection instead of reading the rest of the body
+        # (a 6 GB Content-Length claim must not be waited for).
+        self.close_connection = False
+
+
+def client_gone() -> AwsError:
+    """The connection closed before the whole body arrived: nothing of it is stored."""
+    return AwsError(
+        "IncompleteBody",
+        "The request body terminated unexpectedly (the connection closed before it was whole).",
+    )
 
 
 @dataclass
@@ -69,6 +80,8 @@ class Request:
         if self.receive is not None:
             while True:
                 msg = await self.receive()
+                if msg.get("type") == "http.disconnect":
+                    raise client_gone()
                 chunk = msg.get("body", b"")
                 size += len(chunk)
                 if size > limit:
@@ -88,6 +101,8 @@ class Request:
             return
         while True:
             msg = await self.receive()
+            if msg.get("type") == "http.disconnect":
+                raise client_gone()
             chunk = msg.get("body", b"")
             if chunk:
                 yield chunk

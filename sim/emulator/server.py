@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -23,7 +22,11 @@ from typing import Any
 
 import uvicorn
 
-from sim.emulator.gateway import Gateway
+from sim.emulator.gateway import VERSION, Gateway
+from sim.emulator.providers.emr.runner import StepLauncher
+
+# Every emulator process carries this in its argv, so that a pid can be verified as ours.
+EMULATOR_MARK = "--bdlab-emulator"
 
 
 class EmulatorError(RuntimeError):
@@ -65,33 +68,59 @@ def _config(app: Gateway, log_level: str) -> uvicorn.Config:
     )
 
 
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """What one emulator instance needs; whoever starts it resolves these (the emulator reads
+    no settings of its own)."""
+
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 4566
+    clock_speed: float = 1.0
+    fsync: bool = False
+    log_level: str = "warning"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
 def pid_file(state_dir: Path) -> Path:
     return state_dir / "emulator.pid"
 
 
-def serve(
-    host: str,
-    port: int,
-    state_dir: Path,
-    clock_speed: float = 1.0,
-    fsync: bool = False,
-    log_level: str = "warning",
-) -> None:
-    """Run the emulator in the foreground until SIGTERM/SIGINT."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    sock = bind(host, port)
-    gateway = Gateway(state_dir, port, clock_speed, fsync)
-    pf = pid_file(state_dir)
-    pf.write_text(json.dumps({"pid": os.getpid(), "host": host, "port": port}))
+def serve(config: EmulatorConfig, launcher: StepLauncher | None = None) -> None:
+    """Run the emulator in this process until SIGTERM/SIGINT (Ctrl-C stops it cleanly)."""
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    sock = bind(config.host, config.port)
+    gateway = Gateway(
+        config.state_dir,
+        config.port,
+        config.clock_speed,
+        config.fsync,
+        launcher=launcher,
+        host=config.host,
+    )
+    pf = pid_file(config.state_dir)
+    identity = {
+        "pid": os.getpid(),
+        "host": config.host,
+        "port": config.port,
+        "state_dir": str(config.state_dir),
+        "version": VERSION,
+        "started": time.time(),
+    }
+    pf.write_text(json.dumps(identity))
     try:
-        uvicorn.Server(_config(gateway, log_level)).run(sockets=[sock])
+        uvicorn.Server(_config(gateway, config.log_level)).run(sockets=[sock])
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError, ValueError):
             if json.loads(pf.read_text()).get("pid") == os.getpid():
                 pf.unlink()
 
 
 def health(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
+    """The emulator's ``/_bdlab/health`` at ``url`` (a full URL), or None if nothing answers."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return dict(json.loads(r.read()))
@@ -115,69 +144,132 @@ def wait_healthy(
 
 @dataclass
 class Running:
+    """A verified emulator process of one state folder."""
+
     pid: int
     host: str
     port: int
+    state_dir: str
+    answering: bool  # its health endpoint answered with this pid and state folder
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
 
-def running(state_dir: Path) -> Running | None:
-    """The emulator process recorded in ``state_dir``, if it is alive."""
+@dataclass
+class Lookup:
+    """What the pid file of a state folder leads to: a verified emulator, or a stale record."""
+
+    running: Running | None = None
+    stale_pid: int | None = None  # a recorded pid that is not this state folder's emulator
+
+
+def same_dir(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except OSError:
+        return str(a) == str(b)
+
+
+def _command_line(pid: int) -> str | None:
+    """The command line of ``pid`` (Linux /proc, else ``ps``), or None if it is gone."""
+    proc = Path(f"/proc/{pid}/cmdline")
+    if proc.parent.parent.is_dir() and Path("/proc/self").exists():
+        try:
+            return proc.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        except OSError:
+            pass
+    try:
+        out = subprocess.run(
+            ["ps", "-ww", "-o", "command=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def lookup(state_dir: Path) -> Lookup:
+    """Find the emulator recorded in ``state_dir`` and verify it before anyone trusts or
+    signals its pid: its health endpoint must report that pid and state folder, or (while it
+    starts or hangs) its command line must be an emulator of that state folder. A pid file
+    that fails both is stale (a reboot or kill -9 left it; the pid may be another program)."""
     pf = pid_file(state_dir)
     try:
         info = json.loads(pf.read_text())
-        os.kill(int(info["pid"]), 0)
-    except (FileNotFoundError, ValueError, KeyError, ProcessLookupError):
-        return None
-    except PermissionError:
-        pass
-    return Running(int(info["pid"]), info["host"], int(info["port"]))
+        pid, host, port = int(info["pid"]), str(info["host"]), int(info["port"])
+    except FileNotFoundError:
+        return Lookup()
+    except (ValueError, KeyError, TypeError):
+        return Lookup(stale_pid=-1)
+    h = health(f"http://{host}:{port}/_bdlab/health", timeout=1.0)
+    if h is not None and h.get("pid") == pid and same_dir(h.get("state_dir", ""), state_dir):
+        return Lookup(Running(pid, host, port, str(state_dir), answering=True))
+    cmdline = _command_line(pid)
+    if cmdline and EMULATOR_MARK in cmdline and str(state_dir) in cmdline:
+        return Lookup(Running(pid, host, port, str(state_dir), answering=False))
+    return Lookup(stale_pid=pid)
+
+
+def running(state_dir: Path) -> Running | None:
+    """The verified emulator of ``state_dir``; a stale pid file is removed on the way."""
+    found = lookup(state_dir)
+    if found.stale_pid is not None:
+        with contextlib.suppress(FileNotFoundError):
+            pid_file(state_dir).unlink()
+    return found.running
+
+
+def port_owner(host: str, port: int) -> dict[str, Any] | None:
+    """The health of whatever bdlab emulator answers on ``host:port`` (None: none does)."""
+    h = health(f"http://{host}:{port}/_bdlab/health", timeout=1.0)
+    return h if h is not None and "state_dir" in h else None
+
+
+def describe_owner(owner: dict[str, Any], host: str, port: int) -> str:
+    """One line naming the other emulator on a port and the ways out."""
+    return (
+        f"{host}:{port} is served by another bdlab emulator (pid {owner.get('pid')}, "
+        f"version {owner.get('version')}, state in {owner.get('state_dir')}): stop it with "
+        f"`bdlab --state-dir {owner.get('state_dir')} down` (or `bdlab down` in its checkout), "
+        f"or use another port here (`bdlab up --port {port + 1}`)."
+    )
 
 
 def start_background(
-    host: str,
-    port: int,
-    state_dir: Path,
-    clock_speed: float = 1.0,
-    fsync: bool = False,
-    log_level: str = "warning",
-    timeout: float = 30.0,
+    config: EmulatorConfig, command: list[str], timeout: float = 60.0
 ) -> tuple[int, dict[str, Any]]:
-    """Start ``python -m sim.emulator`` detached; returns (pid, health) once it answers."""
+    """Start ``command`` (a process that runs :func:`serve` for ``config``; it must carry
+    :data:`EMULATOR_MARK` and the state folder in its argv) detached; returns (pid, health)
+    once it answers with its own identity."""
+    state_dir = config.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
     existing = running(state_dir)
     if existing is not None:
         raise EmulatorError(
-            f"the emulator already runs (pid {existing.pid}, port "
+            f"the emulator of {state_dir} already runs (pid {existing.pid}, port "
             f"{existing.port}); `bdlab down` stops it."
         )
-    bind(host, port).close()  # fail fast, with the clear message, if the port is taken
+    owner = port_owner(config.host, config.port)
+    if owner is not None:
+        raise EmulatorError(describe_owner(owner, config.host, config.port))
+    bind(config.host, config.port).close()  # fail fast, with the clear message, if taken
     log_path = state_dir / "emulator.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "sim.emulator",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--state-dir",
-        str(state_dir),
-        "--clock-speed",
-        str(clock_speed),
-        "--log-level",
-        log_level,
-    ] + (["--fsync"] if fsync else [])
     with open(log_path, "ab") as logf:
         proc = subprocess.Popen(
-            cmd,
+            command,
             stdout=logf,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            cwd=os.getcwd(),
         )
-    h = wait_healthy(f"http://{host}:{port}/_bdlab/health", timeout, proc)
-    if h is None:
+    h = wait_healthy(f"{config.url}/_bdlab/health", timeout, proc)
+    if h is None or h.get("pid") != proc.pid:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
@@ -186,7 +278,8 @@ def start_background(
 
 
 def stop_background(state_dir: Path, timeout: float = 15.0) -> int | None:
-    """SIGTERM the recorded emulator (SIGKILL after ``timeout``); returns its pid."""
+    """SIGTERM the verified emulator of ``state_dir`` (SIGKILL after ``timeout``); returns its
+    pid, or None when none runs. A stale pid file is removed and its pid never signalled."""
     r = running(state_dir)
     if r is None:
         return None
@@ -216,11 +309,14 @@ class ThreadedEmulator:
         port: int = 0,
         clock_speed: float = 1.0,
         fsync: bool = False,
+        launcher: StepLauncher | None = None,
     ) -> None:
         self.sock = bind(host, port)
         self.host = host
         self.port = self.sock.getsockname()[1]
-        self.gateway = Gateway(state_dir, self.port, clock_speed, fsync)
+        self.gateway = Gateway(
+            state_dir, self.port, clock_speed, fsync, launcher=launcher, host=host
+        )
         self.server = uvicorn.Server(_config(self.gateway, "warning"))
         self.thread = threading.Thread(
             target=self.server.run,
@@ -252,8 +348,10 @@ class ThreadedEmulator:
 
 
 @contextlib.contextmanager
-def embedded(state_dir: Path, port: int = 0) -> Iterator[ThreadedEmulator]:
-    emu = ThreadedEmulator(state_dir, port=port).start()
+def embedded(
+    state_dir: Path, port: int = 0, launcher: StepLauncher | None = None
+) -> Iterator[ThreadedEmulator]:
+    emu = ThreadedEmulator(state_dir, port=port, launcher=launcher).start()
     try:
         yield emu
     finally:

@@ -91,3 +91,23 @@ def test_awslocal_and_aws_endpoint_url(profile: Any, unique: Any) -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 0 and r.stdout.strip() == "v", r.stderr
+
+
+def test_readme_aws_cli_line_works_as_written(
+    cfg: Any, profile: Any, bucket: str, tmp_path: Path
+) -> None:
+    """README: `eval "$(bdlab env)"` then `aws s3 ls`, in a shell with no AWS settings."""
+    from sim import clients
+
+    clients.client("s3", profile).put_object(Bucket=bucket, Key="readme/hello.txt", Body=b"hi")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BDLAB_"))}
+    env.update(
+        HOME=str(tmp_path),  # no ~/.aws either
+        PATH=f"{BIN}:{env.get('PATH', '')}",
+        BDLAB_PORT=str(cfg.port),
+        BDLAB_STATE_DIR=str(cfg.state_path),
+    )
+    script = f'eval "$(bdlab env)" && aws s3 ls s3://{bucket}/readme/'
+    r = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "hello.txt" in r.stdout

@@ -84,9 +84,9 @@ def test_lab_cycle_run_check_reset(env: dict[str, str]) -> None:
 
 def test_clock_faults_doctor_and_full_reset(env: dict[str, str]) -> None:
     assert run_bdlab(["up", "--clock-speed", "60"], env).returncode == 0
-    clock = json.loads(run_bdlab(["clock"], env).stdout)
+    clock = json.loads(run_bdlab(["clock", "--json"], env).stdout)
     assert clock["speed"] == 60
-    after = json.loads(run_bdlab(["clock", "--advance", "3600"], env).stdout)
+    after = json.loads(run_bdlab(["clock", "--advance", "3600", "--json"], env).stdout)
     assert after["now"] - clock["now"] >= 3600
     f = json.loads(run_bdlab(["faults", "throttle_rate=0.5", "--service", "s3"], env).stdout)
     assert f["values"]["s3"]["throttle_rate"] == 0.5
@@ -96,7 +96,7 @@ def test_clock_faults_doctor_and_full_reset(env: dict[str, str]) -> None:
     doc = run_bdlab(["doctor", "--json"], env)
     names = {d["name"]: d for d in json.loads(doc.stdout)}
     assert names["java"]["level"] == "ok" and names["emulator"]["level"] == "ok"
-    assert names["port"]["found"].endswith("serves the bdlab emulator")
+    assert names["port"]["found"].endswith("serves this bdlab emulator")
     r = run_bdlab(["reset"], env)  # no --yes and no terminal: refuses
     assert r.returncode == 2 and "--yes" in r.stderr
     r = run_bdlab(["reset", "--yes"], env)

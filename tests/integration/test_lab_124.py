@@ -17,9 +17,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
-def ctx(profile: Any) -> Iterator[harness.LabContext]:
+def ctx(profile: Any, cfg: Any) -> Iterator[harness.LabContext]:
     lab = harness.find("1.2.4")
-    c = harness.context(lab, profile)
+    c = harness.context(lab, profile, cfg)
     lab.reset(c)
     yield c
     lab.reset(c)

@@ -15,9 +15,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 
 @pytest.fixture(scope="module")
-def ctx(profile: Any) -> Iterator[harness.LabContext]:
+def ctx(profile: Any, cfg: Any) -> Iterator[harness.LabContext]:
     lab = harness.find("1.3.4")
-    c = harness.context(lab, profile)
+    c = harness.context(lab, profile, cfg)
     lab.reset(c)
     yield c
     lab.reset(c)

@@ -16,9 +16,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 
 @pytest.fixture()
-def ctx(profile: Any) -> Iterator[harness.LabContext]:
+def ctx(profile: Any, cfg: Any) -> Iterator[harness.LabContext]:
     lab = harness.find("1.3.5")
-    c = harness.context(lab, profile)
+    c = harness.context(lab, profile, cfg)
     lab.reset(c)
     yield c
     lab.reset(c)
@@ -66,11 +66,11 @@ def test_failed_step_points_to_the_logs(ctx: harness.LabContext) -> None:
 
 
 def test_aws_profile_path_against_the_emulator_standing_in(
-    profile: Any, monkeypatch: pytest.MonkeyPatch
+    profile: Any, cfg: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The aws profile's code path (no endpoint, default credential chain, tagging) with
     AWS_ENDPOINT_URL pointing at the emulator in place of AWS."""
-    from sim import clients, profiles, settings
+    from sim import clients, profiles
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", profile.endpoint_url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
@@ -78,12 +78,12 @@ def test_aws_profile_path_against_the_emulator_standing_in(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     for var in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(var, raising=False)
-    real = profiles.resolve(settings.load(environ={}), "aws")
+    real = profiles.resolve(cfg, "aws")
     assert real.endpoint_url is None and real.access_key is None
     clients.clear_cache()
     try:
         lab = harness.find("1.3.5")
-        ctx = harness.context(lab, real)
+        ctx = harness.context(lab, real, cfg)
         lab.reset(ctx)
         out = solution.main(ctx)
         res = {r.name: r for r in harness.run_checks(lab, ctx)}

@@ -12,10 +12,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 
 @pytest.fixture(scope="module")
-def spark(profile: Any) -> Iterator[Any]:
+def spark(profile: Any, cfg: Any) -> Iterator[Any]:
     from spark import session
 
-    yield session.get_session(profile, app_name="bdlab-etl-tests")
+    yield session.get_session(profile, cfg, app_name="bdlab-etl-tests")
 
 
 def ev(i: int, **kw: Any) -> str:

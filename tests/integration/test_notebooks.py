@@ -19,8 +19,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.spark
 @pytest.mark.parametrize("name", ["1.3.3_dataframe_api.ipynb", "1.3.4_large_batch.ipynb"])
-def test_notebook_runs_headless(name: str, profile: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BDLAB_PORT", profile.endpoint_url.rsplit(":", 1)[1])
+def test_notebook_runs_headless(
+    name: str, profile: Any, cfg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BDLAB_PORT", str(cfg.port))
+    monkeypatch.setenv("BDLAB_STATE_DIR", str(cfg.state_path))
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}

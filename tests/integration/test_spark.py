@@ -11,16 +11,14 @@ from typing import Any
 
 import pytest
 
-from sim import settings
-
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 
 @pytest.fixture(scope="module")
-def spark(profile: Any) -> Iterator[Any]:
+def spark(profile: Any, cfg: Any) -> Iterator[Any]:
     from spark import session
 
-    s = session.get_session(profile, app_name="bdlab-tests")
+    s = session.get_session(profile, cfg, app_name="bdlab-tests")
     yield s
     session.stop()
 
@@ -89,12 +87,10 @@ def test_session_settings_fit_a_laptop(spark: Any) -> None:
     assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
 
 
-def test_demo_main_job(spark: Any, profile: Any) -> None:
+def test_demo_main_job(spark: Any, profile: Any, cfg: Any) -> None:
     from sim import demo
 
-    out = demo.run(
-        profile, settings.load({"port": int(profile.endpoint_url.rsplit(":", 1)[1])}), rows=20_000
-    )
+    out = demo.run(profile, cfg, rows=20_000)
     assert out["raw"]["files"] == 7 and out["result_rows"] > 0
     assert {r["dt"] for r in out["rows"]} == {f"2026-01-{d}" for d in range(12, 19)}
     assert all(r["revenue"] > 0 for r in out["rows"])
@@ -111,14 +107,13 @@ def test_missing_jars_is_one_clear_line(tmp_path: Any, monkeypatch: pytest.Monke
         session.require_java()
 
 
-def test_the_driver_maps_the_class_archive_setup_trained(spark: Any) -> None:
+def test_the_driver_maps_the_class_archive_setup_trained(spark: Any, cfg: Any) -> None:
     """scripts/setup.sh trains it (bdlab setup); a driver that does not map it starts slower."""
     from spark import cds, jars, session
 
-    cfg = settings.load()
     java = session.java_binary()
     assert java is not None
-    paths = jars.ensure_jars(session.jar_cache(cfg), offline=True)
+    paths = jars.ensure_jars(cfg.jars_path, offline=True)
     assert cds.is_current(cfg, java, paths), "no current class archive: run `bdlab setup`"
     pid = spark.sparkContext._gateway.proc.pid
     maps = Path(f"/proc/{pid}/maps")
@@ -127,14 +122,16 @@ def test_the_driver_maps_the_class_archive_setup_trained(spark: Any) -> None:
     assert str(cds.archive_path(cfg)) in maps.read_text()
 
 
-def test_the_jdk_accepts_the_jit_directives() -> None:
-    """A directives file the JDK cannot parse would stop every driver from starting."""
+def test_the_jdk_accepts_the_jit_directives(cfg: Any) -> None:
+    """A benchmark option (spark/tuning.py): off by default, and a file the JDK can parse."""
     from spark import session
 
     java = session.java_binary()
     assert java is not None
-    flags = session.driver_java_options(settings.load(), cds=False).split()
-    jit = [f for f in flags if "Diagnostic" in f or "CompilerDirectives" in f]
+    default = session.driver_java_options(cfg, cds=False)
+    assert "Diagnostic" not in default and "CompilerDirectives" not in default
+    flags = session.driver_java_options(cfg.with_values(spark_jit_directives=True), cds=False)
+    jit = [f for f in flags.split() if "Diagnostic" in f or "CompilerDirectives" in f]
     assert len(jit) == 2, flags
     out = subprocess.run(
         [java, *jit, "-XX:+CompilerDirectivesPrint", "-version"],
@@ -146,20 +143,7 @@ def test_the_jdk_accepts_the_jit_directives() -> None:
     assert "org/codehaus/*.*" in out.stdout + out.stderr
 
 
-def test_the_driver_runs_with_the_jit_directives(spark: Any) -> None:
-    from spark import session
-
-    java = session.java_binary()
-    assert java is not None
-    jcmd = Path(java).with_name("jcmd")
-    if not jcmd.exists():
-        pytest.skip("no jcmd beside java (a JRE)")
-    pid = spark.sparkContext._gateway.proc.pid
-    out = subprocess.run(
-        [str(jcmd), str(pid), "Compiler.directives_print"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "org/codehaus/*.*" in out.stdout
+def test_the_default_driver_has_no_diagnostic_flags(spark: Any) -> None:
+    opts = spark.sparkContext.getConf().get("spark.driver.extraJavaOptions")
+    assert "UnlockDiagnosticVMOptions" not in opts and "CompilerDirectives" not in opts
+    assert "-Duser.timezone=UTC" in opts

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="needs java
 
 
 def test_the_archive_is_stale_when_a_jar_changes(tmp_path: Path) -> None:
-    cfg = settings.load({"jars_dir": str(tmp_path / "jars")})
+    cfg = settings.load({"jars_dir": str(tmp_path / "jars")}, environ={}, root=tmp_path)
     jar = tmp_path / "jars" / "x.jar"
     jar.parent.mkdir()
     jar.write_bytes(b"PK")

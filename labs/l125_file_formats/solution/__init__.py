@@ -122,10 +122,8 @@ def report(ctx: LabContext, rows: list[dict[str, Any]]) -> None:
 
 
 def main(ctx: LabContext) -> dict[str, Any]:
-    from spark.session import get_session
-
     prepare_data(ctx)
-    spark = get_session(ctx.profile, app_name="lab-1.2.5")
+    spark = ctx.spark("lab-1.2.5")
     rows = measure(ctx, spark, write_all(ctx, spark))
     report(ctx, rows)
     return {"formats": len(rows), "smallest": min(rows, key=lambda r: r["bytes"])["format"]}

@@ -60,11 +60,9 @@ def zone_lifecycle(ctx: LabContext) -> None:
 def main(ctx: LabContext) -> dict[str, Any]:
     import json
 
-    from spark.session import get_session
-
     L.prepare_data(ctx)
     upload_raw(ctx, L.sample_events())
-    spark = get_session(ctx.profile, app_name="lab-1.3.4")
+    spark = ctx.spark("lab-1.3.4")
     result = {"first": run_etl(ctx, spark)}
     result["again"] = run_etl(ctx, spark)
     result["late"] = late_data(ctx, spark)

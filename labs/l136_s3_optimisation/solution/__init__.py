@@ -96,10 +96,8 @@ def committers(ctx: LabContext, spark: Any) -> dict[str, Any]:
 def main(ctx: LabContext) -> dict[str, Any]:
     import json
 
-    from spark.session import get_session
-
     prepare_data(ctx)
-    spark = get_session(ctx.profile, app_name="lab-1.3.6")
+    spark = ctx.spark("lab-1.3.6")
     result: dict[str, Any] = {
         "small_files": small_files(ctx, spark),
         "scan_small": scan(ctx, spark),

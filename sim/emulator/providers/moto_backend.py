@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from sim.emulator.protocol import AwsError, Request, Response
+from sim.emulator.providers.base import Provider
 from sim.emulator.validation import validate
 
 log = logging.getLogger("bdlab.moto")
@@ -176,7 +177,7 @@ def _environ(
     return env
 
 
-class MotoProvider:
+class MotoProvider(Provider):
     """Serves one or many services through moto, one call at a time, journaling writes."""
 
     def __init__(self, journal: Journal, port: int) -> None:
@@ -271,14 +272,24 @@ class MotoProvider:
         self.executor.shutdown(wait=True)
 
 
-class SeamProvider:
+class SeamProvider(Provider):
     """A service that a later issue gives an own, faithful provider (Kinesis, Firehose,
-    CloudWatch alarms, EMR). Until then it delegates to moto; swapping the provider in the
-    gateway's table is the only change needed."""
+    CloudWatch alarms). Until then it delegates to moto; swapping the provider in the
+    gateway's table is the only change needed. ``throttle`` is the service's own throttling
+    error (code, message, status)."""
 
-    def __init__(self, service: str, fallback: MotoProvider) -> None:
+    def __init__(
+        self, service: str, fallback: MotoProvider, throttle: tuple[str, str, int] | None = None
+    ) -> None:
         self.service = service
         self.fallback = fallback
+        self.throttle = throttle
+
+    def fault_error(self, kind: str) -> AwsError:
+        if kind == "throttle" and self.throttle is not None:
+            code, message, status = self.throttle
+            return AwsError(code, f"{message} (bdlab fault: throttle_rate).", status)
+        return super().fault_error(kind)
 
     async def handle(self, req: Request) -> Response:
         return await self.fallback.handle(req)

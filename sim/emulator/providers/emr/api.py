@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from sim.emulator.protocol import AwsError, Request, Response
+from sim.emulator.providers.base import Provider
 from sim.emulator.providers.emr.model import Cluster, EmrBackend, Step
 from sim.emulator.validation import validate
 
@@ -80,7 +81,7 @@ def step_doc(s: Step) -> dict[str, Any]:
     }
 
 
-class EmrProvider:
+class EmrProvider(Provider):
     """The ``emr`` service of the gateway."""
 
     service = "emr"

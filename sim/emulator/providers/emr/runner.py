@@ -14,7 +14,9 @@ import logging
 import os
 import shlex
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from sim.emulator.protocol import AwsError
 from sim.emulator.providers.emr.model import (
@@ -40,6 +42,28 @@ class StepError(Exception):
     """A step that cannot run at all; the message is the failure reason shown by DescribeStep."""
 
 
+@dataclass(frozen=True)
+class SubmitCommand:
+    """How to start a local spark-submit against this emulator: the program, the Spark
+    conf bdlab adds (jars, s3a endpoint and credentials, committer) and extra environment."""
+
+    program: list[str]
+    conf: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class StepLauncher(Protocol):
+    """What the emulator needs from Spark to run a step; whoever starts the emulator hands
+    one in (``spark.submit.LocalSparkSubmit``), so the emulator imports nothing of Spark."""
+
+    def submit_command(self, endpoint_url: str) -> SubmitCommand:
+        """The command for a step that reads and writes ``s3://`` through ``endpoint_url``.
+
+        Raises any exception whose message says why no step can run (Java or jars missing).
+        """
+        ...
+
+
 def split_s3(uri: str) -> tuple[str, str]:
     rest = uri.split("://", 1)[1]
     bucket, _, key = rest.partition("/")
@@ -49,11 +73,19 @@ def split_s3(uri: str) -> tuple[str, str]:
 class StepRunner:
     """Owns the step processes and the cluster state machine of one emulator."""
 
-    def __init__(self, emr: EmrBackend, s3: S3Backend, port: int, workroot: Path) -> None:
+    def __init__(
+        self,
+        emr: EmrBackend,
+        s3: S3Backend,
+        endpoint_url: str,
+        workroot: Path,
+        launcher: StepLauncher | None = None,
+    ) -> None:
         self.emr = emr
         self.s3 = s3
-        self.port = port
+        self.endpoint_url = endpoint_url
         self.workroot = workroot
+        self.launcher = launcher
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self._stop = asyncio.Event()
@@ -219,17 +251,16 @@ class StepRunner:
         if not s.args or s.args[0] != "spark-submit":
             first = s.args[0] if s.args else "(no args)"
             raise StepError(f"bdlab's command-runner runs 'spark-submit ...' only; got {first!r}.")
-        from sim import profiles, settings
-        from spark import jars as jarlib
-        from spark import session as sparksession
-
-        cfg = settings.load({"port": self.port})
-        prof = profiles.resolve(cfg, "embedded")
+        if self.launcher is None:
+            raise StepError(
+                "this emulator was started without a Spark step launcher (bdlab up and the "
+                "test fixture hand one in); steps cannot run."
+            )
         try:
-            jar_paths = jarlib.ensure_jars(sparksession.jar_cache(cfg), offline=True)
-        except jarlib.JarsMissingError as exc:
+            base = self.launcher.submit_command(self.endpoint_url)
+        except Exception as exc:  # the launcher's message says what is missing
             raise StepError(str(exc)) from exc
-        conf = sparksession.build_conf(prof, cfg, jar_paths)
+        conf = dict(base.conf)
         for k in ("spark.master", "spark.app.name"):
             conf.pop(k, None)
         user_opts: list[str] = []
@@ -262,9 +293,9 @@ class StepRunner:
             break
         if app is None:
             raise StepError("spark-submit needs an application (a .py file or a JAR).")
-        conf["spark.jars"] = ",".join([conf["spark.jars"], *user_jars])
+        conf["spark.jars"] = ",".join(j for j in [conf.get("spark.jars", ""), *user_jars] if j)
         conf["spark.app.name"] = s.name or s.id
-        cmd = [str(_spark_submit()), "--master", "local[*]"]
+        cmd = [*base.program, "--master", "local[*]"]
         for k, v in conf.items():
             cmd += ["--conf", f"{k}={v}"]
         cmd += user_opts + [app] + args[i:]
@@ -274,6 +305,7 @@ class StepRunner:
                 "PYSPARK_PYTHON": sys.executable,
                 "PYSPARK_DRIVER_PYTHON": sys.executable,
                 "SPARK_LOCAL_IP": "127.0.0.1",
+                **base.env,
             }
         )
         env.pop("PYSPARK_SUBMIT_ARGS", None)
@@ -313,12 +345,6 @@ class StepRunner:
             log.warning("cannot write step logs to %s: %s", c.log_uri, exc)
             return None
         return f"s3://{bucket}/{base}stderr.gz"
-
-
-def _spark_submit() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).parent / "bin" / "spark-submit"
 
 
 def _last_error(err: Path) -> str:

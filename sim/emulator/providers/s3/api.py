@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import hashlib
 import time
 import xml.etree.ElementTree as ET
@@ -20,7 +21,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
 
-from sim.emulator.protocol import AwsError, Request, Response
+from sim.emulator.protocol import AwsError, Request, Response, client_gone, error_response
+from sim.emulator.providers.base import Provider
 from sim.emulator.providers.s3 import restore
 from sim.emulator.providers.s3.model import (
     CONFIG_MISSING,
@@ -137,6 +139,31 @@ class ChunkedDecoder:
             self.remaining, self.in_data = size, True
 
 
+MAX_SINGLE_PUT = 5 * 1024**3  # PutObject and UploadPart: 5 GiB (aws-semantics.md, S3 limits)
+
+
+def _check_before_body(h: dict[str, str], declared: str | None) -> None:
+    """What AWS refuses from the headers alone, before it reads the body."""
+    for name in ("content-length", "x-amz-decoded-content-length"):
+        value = h.get(name)
+        if value is not None and value.isdigit() and int(value) > MAX_SINGLE_PUT:
+            err = AwsError(
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size",
+                ProposedSize=value,
+                MaxSizeAllowed=str(MAX_SINGLE_PUT),
+            )
+            err.close_connection = True
+            raise err
+    if "content-md5" in h:
+        try:
+            raw = base64.b64decode(h["content-md5"].strip(), validate=True)
+        except (ValueError, binascii.Error):
+            raw = b""
+        if len(raw) != 16:
+            raise AwsError("InvalidDigest", "The Content-MD5 you specified was not valid.")
+
+
 def _checksum_alg(req: Request) -> str | None:
     for alg in _CHECKSUMS:
         if f"x-amz-checksum-{alg}" in req.headers:
@@ -219,13 +246,40 @@ class _Pipeline:
             await self.pending.popleft()
 
 
-class S3Provider:
+class S3Provider(Provider):
     """The ``s3`` service of the gateway."""
 
     service = "s3"
+    auth_reads_body = False
 
     def __init__(self, backend: S3Backend) -> None:
         self.backend = backend
+
+    async def operation(self, req: Request) -> str:
+        bucket, key = self._bucket_key(req)
+        req.bucket = bucket
+        req.operation = operation_name(req.method, bucket, key, req.query(), req.headers)
+        return req.operation
+
+    def error_response(self, req: Request, err: AwsError) -> Response:
+        return not_modified_response(err) or error_response(req, err)
+
+    def fault_error(self, kind: str) -> AwsError:
+        if kind == "throttle":
+            return AwsError(
+                "SlowDown",
+                "Please reduce your request rate (bdlab fault: throttle_rate).",
+                503,
+                sender=False,
+            )
+        if kind == "error":
+            return AwsError(
+                "InternalError",
+                "We encountered an internal error (bdlab fault: error_rate).",
+                500,
+                sender=False,
+            )
+        return super().fault_error(kind)
 
     # ------------------------------------------------------------ dispatch
     async def handle(self, req: Request) -> Response:
@@ -535,6 +589,7 @@ class S3Provider:
         alg = _checksum_alg(req)
         digest = _Digest(alg)
         declared = h.get("x-amz-decoded-content-length") if decoder else h.get("content-length")
+        _check_before_body(h, declared)
         inline = (
             allow_inline
             and declared is not None
@@ -579,6 +634,8 @@ class S3Provider:
                     )
                 if sent:
                     checksums[alg] = sent
+            if decoder is not None and not decoder.done:
+                raise client_gone()  # the final 0-size chunk never came
             md5 = digest.md5.hexdigest()
             if "content-md5" in h:
                 if base64.b64encode(bytes.fromhex(md5)).decode() != h["content-md5"].strip():

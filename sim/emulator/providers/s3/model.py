@@ -12,6 +12,7 @@ are swept at start-up.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sim.emulator.clock import Clock
 from sim.emulator.protocol import AwsError
@@ -128,6 +129,30 @@ def validate_bucket_name(name: str) -> None:
 
 def quote_etag(etag: str) -> str:
     return f'"{etag}"'
+
+
+def append_file(src: BinaryIO, out: BinaryIO) -> None:
+    """Append all of ``src`` to ``out``: in the kernel where the platform can
+    (``os.copy_file_range``, Linux), else through a buffer (macOS, Windows, file systems that
+    refuse it), so CompleteMultipartUpload works everywhere."""
+    size = os.fstat(src.fileno()).st_size
+    offset = 0
+    copy_range = getattr(os, "copy_file_range", None)
+    if copy_range is not None:
+        out.flush()
+        try:
+            while offset < size:
+                n = copy_range(src.fileno(), out.fileno(), size - offset)
+                if n == 0:
+                    break
+                offset += n
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+    src.seek(offset)
+    out.seek(0, os.SEEK_END)
+    shutil.copyfileobj(src, out, 1 << 20)
 
 
 class S3Backend:
@@ -739,13 +764,7 @@ class S3Backend:
         with open(path, "wb") as out:
             for part in parts:
                 with open(self.path_of(part.file), "rb") as src:
-                    size = os.fstat(src.fileno()).st_size
-                    offset = 0
-                    while offset < size:
-                        n = os.copy_file_range(src.fileno(), out.fileno(), size - offset)
-                        if n == 0:
-                            break
-                        offset += n
+                    append_file(src, out)
                 total += part.size
                 md5s += bytes.fromhex(part.etag)
             if self.fsync:

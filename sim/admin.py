@@ -1,0 +1,106 @@
+"""The one client of the emulator's admin endpoints (``/_bdlab/*``): health, clock, faults,
+IAM enforcement, lifecycle runs and request counts. The CLI, the labs and the tests use it;
+nothing else builds these HTTP calls by hand.
+
+Every failure is an :class:`AdminError` with one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from sim import profiles
+
+
+class AdminError(RuntimeError):
+    """The emulator's admin endpoint refused or did not answer; the message says why."""
+
+
+class Admin:
+    """Admin calls to the emulator at ``endpoint_url`` (e.g. ``http://127.0.0.1:4566``)."""
+
+    def __init__(self, endpoint_url: str, timeout: float = 10.0) -> None:
+        self.endpoint_url = endpoint_url.rstrip("/")
+        self.timeout = timeout
+
+    @classmethod
+    def of(cls, profile: profiles.Profile, capability: str = "admin") -> Admin:
+        """The admin client of ``profile``; :class:`profiles.ProfileError` when the profile
+        cannot ``capability`` (e.g. real AWS has no clock to fast-forward)."""
+        profile.require(capability)
+        if not profile.endpoint_url:
+            raise profiles.ProfileError(f"profile {profile.name!r} has no emulator endpoint.")
+        return cls(profile.endpoint_url)
+
+    # ------------------------------------------------------------------ transport
+    def call(self, path: str, body: dict[str, Any] | None = None, method: str | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            self.endpoint_url + path,
+            data=data,
+            method=method or ("POST" if data is not None else "GET"),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                return json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read() or b"{}").get("error") or str(exc)
+            except ValueError:
+                message = str(exc)
+            raise AdminError(f"{path}: {message}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise AdminError(
+                f"the bdlab emulator does not answer at {self.endpoint_url} ({exc}): "
+                "start it with `bdlab up`."
+            ) from None
+
+    # ------------------------------------------------------------------ endpoints
+    def health(self) -> dict[str, Any]:
+        """pid, version, state_dir, uptime, clock, services, S3 totals."""
+        return dict(self.call("/_bdlab/health"))
+
+    def clock(self) -> dict[str, Any]:
+        """{"now": epoch s, "now_iso", "speed", "offset_s"} of the emulator clock."""
+        return dict(self.call("/_bdlab/clock"))
+
+    def set_clock(self, speed: float | None = None, advance: float | None = None) -> dict[str, Any]:
+        """Change the clock's speed and/or jump ``advance`` seconds ahead; returns the state."""
+        body: dict[str, Any] = {}
+        if speed is not None:
+            body["speed"] = speed
+        if advance is not None:
+            body["advance"] = advance
+        return dict(self.call("/_bdlab/clock", body))
+
+    def faults(self) -> dict[str, Any]:
+        return dict(self.call("/_bdlab/faults"))
+
+    def set_faults(self, service: str = "*", **knobs: Any) -> dict[str, Any]:
+        """Set fault knobs (throttle_rate, error_rate, latency_ms, outage) for ``service``."""
+        return dict(self.call("/_bdlab/faults", {"service": service, **knobs}))
+
+    def reset_faults(self) -> dict[str, Any]:
+        return dict(self.call("/_bdlab/faults", method="DELETE"))
+
+    def iam(self) -> dict[str, Any]:
+        """{"enforce": bool, ...}: whether IAM policies are enforced."""
+        return dict(self.call("/_bdlab/iam"))
+
+    def set_iam(self, enforce: bool) -> dict[str, Any]:
+        return dict(self.call("/_bdlab/iam", {"enforce": enforce}))
+
+    def run_lifecycle(self) -> dict[str, Any]:
+        """Apply every bucket's lifecycle rules now (on the emulator clock); returns totals."""
+        return dict(self.call("/_bdlab/lifecycle", {}))
+
+    def requests(self) -> dict[str, int]:
+        """Requests served since the last reset: ``{"s3 GetObject": n, "s3:<bucket> Op": n}``."""
+        return {k: int(v) for k, v in self.call("/_bdlab/requests").items()}
+
+    def reset_requests(self) -> None:
+        self.call("/_bdlab/requests", method="DELETE")

@@ -1,0 +1,19 @@
+"""The `bdlab` command, the composition root: it resolves settings and the profile once (in
+the group callback) and hands them to everything below. One module per verb group:
+
+- ``emulator``  up, down, status, doctor, config, env, clock, faults
+- ``labs``      labs, run, check, reset
+- ``jobs``      setup, demo, bench, notebook
+- ``emr``       emr create | submit | status | logs | terminate
+- ``serve``     the background emulator process (``python -m sim.cli.serve``)
+"""
+
+from __future__ import annotations
+
+from sim.cli import emr, emulator, jobs, labs
+from sim.cli.common import app
+
+__all__ = ["app"]
+
+# Registration happens on import; the names keep linters from calling the imports unused.
+_VERB_GROUPS = (emulator, labs, jobs, emr)

@@ -1,0 +1,178 @@
+"""Verbs about labs: labs, run, check, reset."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from sim import runtime
+from sim.cli.common import app, cfg, console, err_console, fail, guard, prof
+from sim.emulator import server
+
+
+@app.command("labs")
+@guard
+def labs_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the labs with your progress (on the active profile)."""
+    from labs import harness
+
+    p = prof()
+    progress = harness.load_progress(cfg(), p.name)
+    rows: list[dict[str, Any]] = []
+    for lab_id, lab in harness.discover().items():
+        entry = progress.get(lab_id, {})
+        rows.append(
+            {
+                "id": lab_id,
+                "title": lab.info.title,
+                "part": lab.info.part,
+                "status": "broken" if lab.broken else entry.get("status", "not started"),
+                "checks": f"{entry['passed']}/{entry['total']}" if entry else "",
+                "folder": str(lab.path),
+                "problem": lab.broken,
+            }
+        )
+    if as_json:
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+        return
+    t = Table("lab", "title", "status", "checks", title=f"profile {p.name}", title_justify="left")
+    for r in rows:
+        color = {"passed": "green", "failed": "red", "broken": "red"}.get(r["status"], "dim")
+        t.add_row(r["id"], r["title"], f"[{color}]{r['status']}[/]", r["checks"])
+    console.print(t)
+    for r in rows:
+        if r["problem"]:
+            err_console.print(f"[red]{r['id']}:[/] {r['problem']}", highlight=False)
+
+
+@app.command()
+@guard
+def run(
+    lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
+    solution: bool = typer.Option(False, "--solution", help="run the reference solution"),
+) -> None:
+    """Run a lab's code (yours, or the reference solution) against the active profile."""
+    from labs import harness
+
+    lab = harness.find(lab_id)
+    c, p = cfg(), prof()
+    lab.require_importable()
+    runtime.ensure_up(p, c)
+    ctx = harness.context(lab, p, c)
+    console.print(
+        f"running lab {lab.info.id} {lab.info.title} "
+        f"({'solution' if solution else 'lab.py'}) on profile {p.name}"
+    )
+    t0 = time.perf_counter()
+    main = lab.runner(solution)
+    try:
+        result = main(ctx)
+    except NotImplementedError as exc:
+        fail(f"{exc}  ({lab.path / 'lab.py'})", 1)
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the learner's own code raised: show it as theirs
+        if solution:
+            raise
+        err_console.print(harness.student_traceback(lab, exc), highlight=False, markup=False)
+        fail(f"lab {lab.info.id}: your code stopped with {type(exc).__name__} (above).", 1)
+    console.print(f"[green]done[/] in {time.perf_counter() - t0:.1f} s")
+    _show_result(result)
+    console.print(f"next: `bdlab check {lab.info.id}`")
+
+
+def _show_result(result: object) -> None:
+    """A lab's return value as a table when it is a mapping (not a wrapped dict)."""
+    if isinstance(result, dict) and result:
+        t = Table("", "", show_header=False, box=None)
+        for k, v in result.items():
+            t.add_row(
+                f"[dim]{k}[/]",
+                json.dumps(v, ensure_ascii=False, default=str)
+                if isinstance(v, dict | list)
+                else str(v),
+            )
+        console.print(t)
+    elif result is not None:
+        console.print(str(result))
+
+
+@app.command()
+@guard
+def check(
+    lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Run a lab's checks against real state; failures say expected, found and a hint."""
+    from labs import harness
+
+    lab = harness.find(lab_id)
+    c, p = cfg(), prof()
+    lab.require_importable()
+    runtime.ensure_up(p, c)
+    results = harness.run_checks(lab, harness.context(lab, p, c))
+    harness.record(c, lab, p.name, results)
+    passed = sum(r.passed for r in results)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "lab": lab.info.id,
+                    "profile": p.name,
+                    "passed": passed,
+                    "total": len(results),
+                    "checks": harness.results_json(results),
+                },
+                indent=1,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        console.print(f"[bold]{lab.info.id} {lab.info.title}[/] (profile {p.name})")
+        for r in results:
+            if r.passed:
+                console.print(f"  [green]✓[/] {r.order}. {r.title}")
+            elif r.skipped:
+                console.print(f"  [dim]- {r.order}. {r.title}  ({r.hint})[/]", highlight=False)
+            else:
+                console.print(f"  [red]✗[/] {r.order}. {r.title}")
+                console.print(f"      기대: {r.expected}", highlight=False, markup=False)
+                console.print(f"      실제: {r.found}", highlight=False, markup=False)
+                console.print(f"      [yellow]힌트:[/] {r.hint}", highlight=False)
+        console.print(f"{passed}/{len(results)} checks passed")
+    if passed != len(results):
+        raise typer.Exit(1)
+
+
+@app.command()
+@guard
+def reset(
+    lab_id: str | None = typer.Argument(None, help="a lab id; without it: ALL state"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask"),
+) -> None:
+    """Reset one lab (its resources), or wipe the whole emulator state folder."""
+    c, p = cfg(), prof()
+    if lab_id:
+        from labs import harness
+
+        lab = harness.find(lab_id)
+        runtime.ensure_up(p, c)
+        removed = lab.reset(harness.context(lab, p, c))
+        harness.forget(c, lab, p.name)
+        console.print(f"lab {lab.info.id} reset ({removed} objects removed)")
+        return
+    state = c.state_path
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"refusing to wipe {state} without confirmation: add --yes.")
+        typer.confirm(f"Delete ALL emulator state in {state}?", abort=True)
+    pid = server.stop_background(state)
+    if state.exists():
+        shutil.rmtree(state)
+    console.print(f"wiped {state}" + (f" (stopped emulator pid {pid})" if pid else ""))
