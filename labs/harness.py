@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim import admin, clients, profiles, settings
+from sim import admin, clients, profiles, progress, settings
 
 
 class LabError(ValueError):
@@ -68,6 +68,12 @@ class LabContext:
     profile: profiles.Profile
     settings: settings.Settings
     options: dict[str, Any] = field(default_factory=dict)
+    reporter: progress.Reporter = field(default_factory=progress.Reporter)
+
+    def step(self, name: str) -> Any:
+        """``with ctx.step("1단계: ..."):`` shows the step live (name, elapsed time, Spark's
+        progress) when run from the CLI; silent elsewhere."""
+        return progress.timed(self.reporter, name)
 
     def client(self, service: str) -> Any:
         return clients.client(service, self.profile)
@@ -211,9 +217,13 @@ def find(lab_id: str) -> Lab:
 
 
 def context(
-    lab: Lab, profile: profiles.Profile, cfg: settings.Settings, **options: Any
+    lab: Lab,
+    profile: profiles.Profile,
+    cfg: settings.Settings,
+    reporter: progress.Reporter | None = None,
+    **options: Any,
 ) -> LabContext:
-    return LabContext(lab.info, profile, cfg, options)
+    return LabContext(lab.info, profile, cfg, options, reporter or progress.Reporter())
 
 
 def run_checks(lab: Lab, ctx: LabContext, stop_at_first: bool = False) -> list[CheckResult]:

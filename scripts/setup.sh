@@ -24,9 +24,21 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv with $($py --version)"
   "$py" -m venv .venv || die "could not create a venv: install the venv module (apt-get install python3-venv)."
 fi
-say "installing bdlab and its packages into .venv"
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]"
+# Skip pip when nothing it installs from changed (so a second run works offline); its
+# output goes to a log, shown only when it fails (no setuptools warning wall).
+stamp_file=.venv/.bdlab-install-stamp
+stamp="$(cat pyproject.toml; .venv/bin/python --version)"
+if [ -x .venv/bin/bdlab ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
+  say "packages already installed in .venv (pyproject.toml unchanged)"
+else
+  say "installing bdlab and its packages into .venv (log: .venv/pip-install.log)"
+  if ! { .venv/bin/python -m pip install -q --upgrade pip \
+         && .venv/bin/python -m pip install -q -e ".[dev]"; } >.venv/pip-install.log 2>&1; then
+    tail -20 .venv/pip-install.log >&2
+    die "pip could not install the packages (offline, or a proxy?); full log: .venv/pip-install.log"
+  fi
+  printf '%s' "$stamp" >"$stamp_file"
+fi
 
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
 if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; then
@@ -45,6 +57,6 @@ if [ "$demo" = 1 ]; then
   say "running the main job: bdlab demo"
   .venv/bin/bdlab demo
   echo
-  echo "The emulator keeps running on 127.0.0.1:4566 (state in .bdlab/); 'bdlab down' stops it."
+  echo "The emulator keeps running: '.venv/bin/bdlab status' shows its port and state folder, '.venv/bin/bdlab down' stops it."
   echo "Next: .venv/bin/bdlab labs   |   tests: .venv/bin/pytest"
 fi

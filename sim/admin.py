@@ -65,7 +65,7 @@ class Admin:
         return dict(self.call("/_bdlab/health"))
 
     def clock(self) -> dict[str, Any]:
-        """{"now": epoch s, "now_iso", "speed", "offset_s"} of the emulator clock."""
+        """{"now": epoch s, "speed", "offset": s ahead of the wall clock} of the emulator."""
         return dict(self.call("/_bdlab/clock"))
 
     def set_clock(self, speed: float | None = None, advance: float | None = None) -> dict[str, Any]:
@@ -94,9 +94,16 @@ class Admin:
     def set_iam(self, enforce: bool) -> dict[str, Any]:
         return dict(self.call("/_bdlab/iam", {"enforce": enforce}))
 
-    def run_lifecycle(self) -> dict[str, Any]:
-        """Apply every bucket's lifecycle rules now (on the emulator clock); returns totals."""
-        return dict(self.call("/_bdlab/lifecycle", {}))
+    def run_lifecycle(self, bucket: str | None = None, ahead_days: float = 0) -> dict[str, Any]:
+        """Apply lifecycle rules now: every bucket's, or only ``bucket``'s as they would apply
+        ``ahead_days`` from now (the shared clock does not move). Returns the totals and
+        ``this_pass`` ({"transitioned", "expired", "aborted"})."""
+        body: dict[str, Any] = {}
+        if bucket is not None:
+            body["bucket"] = bucket
+        if ahead_days:
+            body["ahead_days"] = ahead_days
+        return dict(self.call("/_bdlab/lifecycle", body))
 
     def requests(self) -> dict[str, int]:
         """Requests served since the last reset: ``{"s3 GetObject": n, "s3:<bucket> Op": n}``."""

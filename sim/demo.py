@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sim import clients, profiles, s3util, settings
+from sim import clients, profiles, progress, s3util, settings
 
 START = datetime(2026, 1, 12, tzinfo=UTC)
 DAYS = 7
@@ -35,13 +35,36 @@ def run(
     rows: int = 200_000,
     console: Console | None = None,
 ) -> dict[str, Any]:
+    """The demo; with ``console`` it shows live progress and prints a result table."""
+    say = console.print if console else (lambda *a, **k: None)
+    live = progress.LiveReporter(console) if console else None
+    status = live.step if live else (lambda name: None)
+    timings: dict[str, float] = {}
+    bucket = demo_bucket(profile)
+    if live:
+        live.__enter__()
+    try:
+        return _run(profile, cfg, rows, console, say, status, timings, bucket)
+    finally:
+        if live:
+            live.__exit__(None, None, None)
+
+
+def _run(
+    profile: profiles.Profile,
+    cfg: settings.Settings,
+    rows: int,
+    console: Console | None,
+    say: Any,
+    status: Any,
+    timings: dict[str, float],
+    bucket: str,
+) -> dict[str, Any]:
     from spark.jobs import daily_revenue
     from spark.session import get_session
 
-    say = console.print if console else (lambda *a, **k: None)
-    timings: dict[str, float] = {}
-    bucket = demo_bucket(profile)
     t = time.perf_counter()
+    status(f"1/3 generating {rows:,} events and uploading them to s3://{bucket}/raw/")
     raw = write_raw(profile, bucket, rows)
     timings["generate+upload"] = time.perf_counter() - t
     say(
@@ -49,6 +72,7 @@ def run(
         f"({raw['files']} partitions, {timings['generate+upload']:.1f} s)"
     )
     t = time.perf_counter()
+    status("2/3 starting Spark (local, s3a -> the profile's S3)")
     spark = get_session(profile, cfg, app_name="bdlab-demo")
     timings["spark start"] = time.perf_counter() - t
     say(
@@ -56,6 +80,7 @@ def run(
         f" ({timings['spark start']:.1f} s)"
     )
     t = time.perf_counter()
+    status("3/3 Spark job: raw Parquet -> daily revenue Delta table")
     target = f"s3a://{bucket}/gold/daily_revenue"
     result = daily_revenue.run(spark, f"s3a://{bucket}/raw/events/", target)
     rows_out = [

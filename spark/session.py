@@ -8,13 +8,14 @@ shared/aws-semantics.md, "Spark on EMR writing to S3").
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -175,11 +176,47 @@ def get_session(
         builder = SparkSession.builder.appName(app_name)
         for k, v in {**build_conf(prof, cfg, jar_paths), **(extra or {})}.items():
             builder = builder.config(k, v)
-        spark = builder.getOrCreate()
+        with _jvm_output_to(cfg.state_path / "logs" / "spark-driver.log"):
+            spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
         _active.clear()
         _active[key] = spark
         return spark
+
+
+@contextlib.contextmanager
+def _jvm_output_to(log: Path) -> Iterator[None]:
+    """While the driver JVM starts, point this process's stderr at ``log``: the JVM inherits
+    it, so its banners ("Using incubator modules", launcher and log4j start-up lines) and
+    later warnings go to the log instead of the learner's terminal. Errors still reach
+    Python as exceptions. Where stderr is no real file descriptor (some notebooks), nothing
+    changes."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, fd)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(target)
+
+
+def active_context() -> Any:
+    """The SparkContext of the cached session, or None (for progress reporting)."""
+    for spark in list(_active.values()):
+        sc = getattr(spark, "sparkContext", None)
+        if sc is not None and getattr(sc, "_jsc", None) is not None:
+            return sc
+    return None
 
 
 def stop() -> None:

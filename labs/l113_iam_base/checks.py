@@ -210,6 +210,20 @@ def _enforce(ctx: LabContext, on: bool) -> bool:
     return was
 
 
+def _simulated(ctx: LabContext, user: str, action: str) -> str:
+    """'ok' or 'denied' for ``action`` on the lab's stream, from IAM's SimulatePrincipalPolicy
+    (no side effect; the same call works on real AWS)."""
+    iam = ctx.client("iam")
+    arn = iam.get_user(UserName=user)["User"]["Arn"]
+    stream_arn = ctx.client("kinesis").describe_stream_summary(StreamName=STREAM)[
+        "StreamDescriptionSummary"
+    ]["StreamARN"]
+    result = iam.simulate_principal_policy(
+        PolicySourceArn=arn, ActionNames=[action], ResourceArns=[stream_arn]
+    )["EvaluationResults"][0]
+    return "ok" if result["EvalDecision"] == "allowed" else "denied"
+
+
 def _outcome(call: Any, attempts: int) -> str:
     """'ok', 'denied' or another error code; retries while IAM changes propagate on AWS."""
     for i in range(attempts):
@@ -253,10 +267,9 @@ def producer_and_consumer_enforced(ctx: LabContext) -> None:
                 ),
                 "denied",
             ),
-            "producer DeleteStream": (
-                _outcome(lambda: kin.delete_stream(StreamName=STREAM), 1),
-                "denied",
-            ),
+            # Asked of IAM's policy simulator, never tried: a too-broad policy would let the
+            # probe delete the learner's stream.
+            "producer DeleteStream": (_simulated(ctx, PRODUCER, "kinesis:DeleteStream"), "denied"),
         }
     with _as_user(ctx, CONSUMER) as prof:
         kin = clients.client("kinesis", prof, retries=False)

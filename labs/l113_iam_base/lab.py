@@ -86,10 +86,14 @@ def step3_app_users(ctx: LabContext) -> None:
 
 
 def main(ctx: LabContext) -> dict[str, Any]:
-    prepare(ctx)
-    step1_emr_roles(ctx)
-    step2_firehose_role(ctx)
-    step3_app_users(ctx)
+    with ctx.step("준비: Kinesis 스트림과 S3 버킷"):
+        prepare(ctx)
+    with ctx.step("1단계: EMR 역할"):
+        step1_emr_roles(ctx)
+    with ctx.step("2단계: Firehose 역할"):
+        step2_firehose_role(ctx)
+    with ctx.step("3단계: 생산자와 소비자 사용자"):
+        step3_app_users(ctx)
     return {"roles": [EMR_SERVICE_ROLE, EMR_EC2_ROLE, FIREHOSE_ROLE], "users": [PRODUCER, CONSUMER]}
 
 

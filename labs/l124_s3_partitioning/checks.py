@@ -298,6 +298,6 @@ def raw_lifecycle(ctx: LabContext) -> None:
         raise CheckFailed(
             "raw/ 객체의 저장 클래스 STANDARD_IA",
             f"{sorted(set(big.values())) or '객체 없음'}",
-            f"fast_forward(ctx, {RAW_IA_DAYS + 1})로 에뮬레이터 시계를 돌렸는지 "
-            "확인하세요 (bdlab clock --advance 2678400 도 됩니다).",
+            f"규칙을 넣은 뒤 fast_forward(ctx, {RAW_IA_DAYS + 1})를 불렀는지 확인하세요 "
+            "(이 버킷의 규칙만 31일 뒤 시점으로 적용합니다).",
         )

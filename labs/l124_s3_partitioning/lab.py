@@ -81,21 +81,27 @@ def step4_lifecycle(ctx: LabContext) -> None:
 
 
 def fast_forward(ctx: LabContext, days: int) -> None:
-    """Given: on the embedded emulator, move its clock ``days`` ahead and apply lifecycle rules
-    now, so a 30-day rule can be seen at work. Real S3 applies rules once a day, by itself."""
-    if not (ctx.can("clock") and ctx.can("lifecycle_now")):
+    """Given: on the embedded emulator, apply this lab bucket's lifecycle rules now as they
+    would apply ``days`` from now, so a 30-day rule can be seen at work. Only this bucket
+    looks ahead: the shared clock does not move, so no other lab's data ages. Real S3
+    applies rules once a day, by itself."""
+    if not ctx.can("lifecycle_now"):
         print(f"{ctx.profile.name}: S3 applies lifecycle rules asynchronously (within 1-2 days)")
         return
-    ctx.admin("clock").set_clock(advance=days * 86_400)
-    ctx.admin("lifecycle_now").run_lifecycle()
+    ctx.admin("lifecycle_now").run_lifecycle(bucket=lake_bucket(ctx), ahead_days=days)
 
 
 def main(ctx: LabContext) -> dict[str, Any]:
-    events = sample_events()
-    step1_create_bucket(ctx)
-    step2_upload_raw(ctx, events)
-    step3_write_curated(ctx)
-    step4_lifecycle(ctx)
+    with ctx.step("준비: 클릭스트림 이벤트 생성"):
+        events = sample_events()
+    with ctx.step("1단계: 버킷 만들기"):
+        step1_create_bucket(ctx)
+    with ctx.step("2단계: raw/ 업로드 (Hive 파티션)"):
+        step2_upload_raw(ctx, events)
+    with ctx.step("3단계: curated/ Parquet 쓰기"):
+        step3_write_curated(ctx)
+    with ctx.step("4단계: 수명 주기 규칙"):
+        step4_lifecycle(ctx)
     return {"bucket": lake_bucket(ctx), "rows": events.num_rows}
 
 

@@ -73,11 +73,16 @@ def step3_report(ctx: LabContext, rows: list[dict[str, Any]]) -> None:
 
 
 def main(ctx: LabContext) -> dict[str, Any]:
-    prepare_data(ctx)
-    spark = ctx.spark("lab-1.2.5")
-    write_s = step1_write_all(ctx, spark)
-    rows = step2_measure(ctx, spark, write_s)
-    step3_report(ctx, rows)
+    with ctx.step("준비: 원본 데이터"):
+        prepare_data(ctx)
+    with ctx.step("Spark 세션 시작"):
+        spark = ctx.spark("lab-1.2.5")
+    with ctx.step("1단계: 형식 여섯 가지로 쓰기"):
+        write_s = step1_write_all(ctx, spark)
+    with ctx.step("2단계: 크기와 읽기 시간 재기"):
+        rows = step2_measure(ctx, spark, write_s)
+    with ctx.step("3단계: 비교 보고서"):
+        step3_report(ctx, rows)
     return {"formats": len(rows)}
 
 

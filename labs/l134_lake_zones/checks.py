@@ -227,7 +227,7 @@ def reruns_change_nothing(ctx: LabContext) -> None:
 
 @check(8)
 def zone_lifecycle(ctx: LabContext) -> None:
-    """raw/는 30일 뒤 STANDARD_IA로, quarantine/은 30일 뒤 삭제되는 수명 주기 규칙이 있다"""
+    """raw/는 30일 뒤 STANDARD_IA로, quarantine/files/는 30일 뒤 삭제되고, Delta 테이블에는 만료 규칙이 없다"""
     s3 = ctx.client("s3")
     try:
         rules = s3.get_bucket_lifecycle_configuration(Bucket=lake_bucket(ctx))["Rules"]
@@ -247,12 +247,26 @@ def zone_lifecycle(ctx: LabContext) -> None:
         for r in on
     )
     q_ok = any(
-        prefix(r) == "quarantine/" and r.get("Expiration", {}).get("Days") == QUARANTINE_EXPIRE_DAYS
+        prefix(r) == "quarantine/files/"
+        and r.get("Expiration", {}).get("Days") == QUARANTINE_EXPIRE_DAYS
         for r in on
     )
+    tables = ("bronze/events/", "silver/events/", "gold/", "quarantine/events/")
+    harmful = [
+        (r.get("ID"), prefix(r))
+        for r in on
+        if "Expiration" in r and any(t.startswith(prefix(r)) for t in tables)
+    ]
+    if harmful:
+        raise CheckFailed(
+            "Delta 테이블(bronze/silver/gold, quarantine/events)에 만료 규칙 없음",
+            f"Delta 테이블을 지우는 규칙 {harmful}",
+            "이 규칙은 _delta_log와 데이터 파일을 지워 테이블을 깨뜨립니다. 만료는 "
+            "quarantine/files/처럼 Delta가 아닌 객체에만 거세요.",
+        )
     if not (raw_ok and q_ok):
         raise CheckFailed(
-            f"raw/ -> STANDARD_IA {RAW_IA_DAYS}일, quarantine/ 만료 {QUARANTINE_EXPIRE_DAYS}일",
+            f"raw/ -> STANDARD_IA {RAW_IA_DAYS}일, quarantine/files/ 만료 {QUARANTINE_EXPIRE_DAYS}일",
             f"규칙 {[(r.get('ID'), prefix(r)) for r in on] or '없음'}",
             "4단계: put_bucket_lifecycle_configuration에 규칙 두 개를 넣으세요. "
             "bronze/silver/gold는 Delta 로그가 파일을 가리키므로 수명 주기로 지우면 안 됩니다.",

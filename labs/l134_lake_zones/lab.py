@@ -126,19 +126,28 @@ def step3_late_data(ctx: LabContext, spark: Any) -> dict[str, Any]:
 
 
 def step4_zone_lifecycle(ctx: LabContext) -> None:
-    """4단계: raw/는 30일 뒤 STANDARD_IA, quarantine/은 30일 뒤 삭제하는 수명 주기 규칙."""
+    """4단계: raw/는 30일 뒤 STANDARD_IA, quarantine/files/는 30일 뒤 삭제하는 수명 주기 규칙.
+
+    quarantine/events는 Delta 테이블이라 규칙을 걸면 안 됩니다 (README의 4단계)."""
     raise NotImplementedError("TODO 4단계: README.md의 '4단계'를 보세요.")
 
 
 # --------------------------------------------------------------------------- run
 def main(ctx: LabContext) -> dict[str, Any]:
-    prepare_data(ctx)
-    step1_upload_raw(ctx, sample_events())
-    spark = ctx.spark("lab-1.3.4")
-    result = {"first": step2_run_etl(ctx, spark)}
-    result["again"] = step2_run_etl(ctx, spark)  # same input: nothing should change
-    result["late"] = step3_late_data(ctx, spark)
-    step4_zone_lifecycle(ctx)
+    with ctx.step("준비: 레이크 버킷"):
+        prepare_data(ctx)
+    with ctx.step("1단계: raw/ 업로드"):
+        step1_upload_raw(ctx, sample_events())
+    with ctx.step("Spark 세션 시작"):
+        spark = ctx.spark("lab-1.3.4")
+    with ctx.step("2단계: ETL (처음)"):
+        result = {"first": step2_run_etl(ctx, spark)}
+    with ctx.step("2단계: ETL (같은 입력으로 다시)"):
+        result["again"] = step2_run_etl(ctx, spark)  # same input: nothing should change
+    with ctx.step("3단계: 늦게 온 데이터"):
+        result["late"] = step3_late_data(ctx, spark)
+    with ctx.step("4단계: 영역별 수명 주기"):
+        step4_zone_lifecycle(ctx)
     ctx.client("s3").put_object(
         Bucket=lake_bucket(ctx), Key=RESULTS_KEY, Body=json.dumps(result, indent=1).encode()
     )

@@ -78,11 +78,16 @@ def step4_terminate(ctx: LabContext, cluster_id: str) -> None:
 
 # --------------------------------------------------------------------------- run
 def main(ctx: LabContext) -> dict[str, Any]:
-    prepare_data(ctx)
-    script = step1_upload_job(ctx)
-    cluster_id = step2_create_cluster(ctx)
-    step_id = step3_run_step(ctx, cluster_id, script)
-    step4_terminate(ctx, cluster_id)
+    with ctx.step("준비: 원본 데이터"):
+        prepare_data(ctx)
+    with ctx.step("1단계: 작업 스크립트 업로드"):
+        script = step1_upload_job(ctx)
+    with ctx.step("2단계: 클러스터 만들기"):
+        cluster_id = step2_create_cluster(ctx)
+    with ctx.step("3단계: Spark 단계 실행"):
+        step_id = step3_run_step(ctx, cluster_id, script)
+    with ctx.step("4단계: 클러스터 종료"):
+        step4_terminate(ctx, cluster_id)
     return {"cluster": cluster_id, "step": step_id}
 
 

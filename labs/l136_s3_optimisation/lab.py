@@ -88,16 +88,23 @@ def step5_committers(ctx: LabContext, spark: Any) -> dict[str, Any]:
 
 
 def main(ctx: LabContext) -> dict[str, Any]:
-    prepare_data(ctx)
-    spark = ctx.spark("lab-1.3.6")
-    result = {
-        "small_files": step1_small_files(ctx, spark),
-        "scan_small": step2_scan(ctx, spark),
-        "compacted_files": step3_compact(ctx, spark),
-    }
-    result["scan_compacted"] = step2_scan(ctx, spark)
-    result["plans"] = step4_plans(ctx, spark)
-    result["committers"] = step5_committers(ctx, spark)
+    with ctx.step("준비: 원본 데이터"):
+        prepare_data(ctx)
+    with ctx.step("Spark 세션 시작"):
+        spark = ctx.spark("lab-1.3.6")
+    result: dict[str, Any] = {}
+    with ctx.step("1단계: 작은 파일 많이 쓰기"):
+        result["small_files"] = step1_small_files(ctx, spark)
+    with ctx.step("2단계: 스캔 (작은 파일)"):
+        result["scan_small"] = step2_scan(ctx, spark)
+    with ctx.step("3단계: 압축 (OPTIMIZE)"):
+        result["compacted_files"] = step3_compact(ctx, spark)
+    with ctx.step("2단계: 스캔 (압축 뒤)"):
+        result["scan_compacted"] = step2_scan(ctx, spark)
+    with ctx.step("4단계: 실행 계획 (프루닝, 푸시다운)"):
+        result["plans"] = step4_plans(ctx, spark)
+    with ctx.step("5단계: 커미터 비교"):
+        result["committers"] = step5_committers(ctx, spark)
     ctx.client("s3").put_object(
         Bucket=lab_bucket(ctx), Key=RESULTS_KEY, Body=json.dumps(result, indent=1).encode()
     )

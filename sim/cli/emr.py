@@ -150,15 +150,32 @@ def emr_status(
 def emr_logs(
     cluster_id: str = typer.Argument(...),
     step_id: str = typer.Argument(...),
-    which: str = typer.Option("stderr", "--which", help="stderr | stdout | controller"),
+    which: str | None = typer.Option(
+        None,
+        "--which",
+        help="stderr | stdout | controller (default: the log that holds a failed step's "
+        "cause, else stderr)",
+    ),
 ) -> None:
     """Print a step's log from the cluster's LogUri."""
+    from sim import clients
     from spark import emr
 
-    if which not in ("stderr", "stdout", "controller"):
+    if which not in (None, "stderr", "stdout", "controller"):
         fail("--which must be stderr, stdout or controller")
     cfg, prof = common.cfg(), common.prof()
     runtime.ensure_up(prof, cfg)
+    if which is None:
+        step = clients.client("emr", prof).describe_step(ClusterId=cluster_id, StepId=step_id)
+        details = step["Step"]["Status"].get("FailureDetails", {})
+        log_file = str(details.get("LogFile", ""))
+        which = "stdout" if log_file.endswith("/stdout.gz") else "stderr"
+        if details.get("Reason"):
+            err_console.print(
+                f"step {step_id} failed: {details['Reason']} (showing its {which})",
+                highlight=False,
+                markup=False,
+            )
     print(emr.step_log(cluster_id, step_id, which, prof), end="")
 
 

@@ -109,7 +109,7 @@ def bench(ctx: typer.Context) -> None:
     """Run the S3 benchmark (scripts/bench/s3_bench.py) and print its table."""
     import subprocess
 
-    script = Path(__file__).resolve().parent.parent / "scripts" / "bench" / "s3_bench.py"
+    script = common.cfg().root / "scripts" / "bench" / "s3_bench.py"
     if not script.exists():
         fail(f"{script} not found: benchmarks ship with the source checkout.")
     raise typer.Exit(subprocess.call([sys.executable, str(script), *ctx.args]))
@@ -125,7 +125,7 @@ def notebook(
     import secrets
     import socket
 
-    root = Path(__file__).resolve().parent.parent / "notebooks"
+    root = common.cfg().root / "notebooks"
     if not root.is_dir():
         fail(f"{root} not found: notebooks ship with the source checkout.")
     with socket.socket() as sock:

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from sim import runtime
+from sim import progress, runtime
 from sim.cli.common import app, cfg, console, err_console, fail, guard, prof
 from sim.emulator import server
 
@@ -64,7 +64,6 @@ def run(
     c, p = cfg(), prof()
     lab.require_importable()
     runtime.ensure_up(p, c)
-    ctx = harness.context(lab, p, c)
     console.print(
         f"running lab {lab.info.id} {lab.info.title} "
         f"({'solution' if solution else 'lab.py'}) on profile {p.name}"
@@ -72,7 +71,8 @@ def run(
     t0 = time.perf_counter()
     main = lab.runner(solution)
     try:
-        result = main(ctx)
+        with progress.LiveReporter(console) as reporter:
+            result = main(harness.context(lab, p, c, reporter))
     except NotImplementedError as exc:
         fail(f"{exc}  ({lab.path / 'lab.py'})", 1)
     except (typer.Exit, KeyboardInterrupt):
@@ -87,20 +87,43 @@ def run(
     console.print(f"next: `bdlab check {lab.info.id}`")
 
 
+def _rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    t = Table(*cols, title=title, title_justify="left")
+    for r in rows:
+        t.add_row(*(_cell(r.get(c, "")) for c in cols))
+    return t
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    if isinstance(v, dict | list):
+        return json.dumps(v, ensure_ascii=False, default=str)
+    return str(v)
+
+
 def _show_result(result: object) -> None:
-    """A lab's return value as a table when it is a mapping (not a wrapped dict)."""
-    if isinstance(result, dict) and result:
-        t = Table("", "", show_header=False, box=None)
-        for k, v in result.items():
-            t.add_row(
-                f"[dim]{k}[/]",
-                json.dumps(v, ensure_ascii=False, default=str)
-                if isinstance(v, dict | list)
-                else str(v),
-            )
-        console.print(t)
-    elif result is not None:
-        console.print(str(result))
+    """A lab's return value as tables: scalars as key/value rows, lists of records (e.g.
+    1.2.5's format comparison) as a table each, flat mappings on one row."""
+    if not isinstance(result, dict):
+        if result is not None:
+            console.print(str(result))
+        return
+    t = Table(show_header=False, box=None)
+    tables = []
+    for k, v in result.items():
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            tables.append(_rows_table(str(k), v))
+        elif isinstance(v, dict) and v and all(not isinstance(x, dict | list) for x in v.values()):
+            t.add_row(f"[dim]{k}[/]", ", ".join(f"{a}={_cell(b)}" for a, b in v.items()))
+        else:
+            t.add_row(f"[dim]{k}[/]", _cell(v))
+    console.print(t)
+    for table in tables:
+        console.print(table)
 
 
 @app.command()

@@ -25,6 +25,7 @@ from sim.emulator.providers.base import Provider
 from sim.emulator.providers.emr.api import EmrProvider
 from sim.emulator.providers.emr.model import EmrBackend
 from sim.emulator.providers.emr.runner import StepLauncher, StepRunner
+from sim.emulator.providers.iam.api import IamProvider
 from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
 from sim.emulator.providers.s3.api import S3Provider
 from sim.emulator.providers.s3.lifecycle import LifecycleRunner
@@ -73,11 +74,12 @@ class Gateway:
         )
         self._scheduler: asyncio.Task[None] | None = None
         self.lifecycle = LifecycleRunner(self.s3)
-        self.iam = IamEnforcer(state_dir / "iam.json")
         self._lifecycle_task: asyncio.Task[None] | None = None
+        self.iam = IamEnforcer(state_dir / "iam.json")
         self.providers: dict[str, Provider] = {
             "s3": S3Provider(self.s3),
             "emr": EmrProvider(self.emr),
+            "iam": IamProvider(self.moto, self.iam),
         }
         for name in SEAM_SERVICES:
             self.providers[name] = SeamProvider(name, self.moto, SEAM_THROTTLING.get(name))
@@ -255,7 +257,14 @@ class Gateway:
                 return Response.json(self.iam.state(), content_type="application/json")
             if path == "/_bdlab/lifecycle":
                 if m == "POST":
-                    self.lifecycle.run_now()
+                    body = json.loads(await req.read() or b"{}")
+                    done = self.lifecycle.run_now(
+                        body.get("bucket"), float(body.get("ahead_days", 0)) * 86_400
+                    )
+                    return Response.json(
+                        {**self.lifecycle.totals, "this_pass": done},
+                        content_type="application/json",
+                    )
                 return Response.json(self.lifecycle.totals, content_type="application/json")
             if path == "/_bdlab/requests":
                 if m == "DELETE":

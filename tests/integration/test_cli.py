@@ -142,6 +142,10 @@ def test_more_bad_input(env: dict[str, str], tmp_path: Path) -> None:
     assert r.returncode == 2 and "clock speed" in r.stderr
     r = run_bdlab(["doctor"], {**env, "BDLAB_JARS_DIR": str(tmp_path / "nojars")})
     assert r.returncode == 1 and "bdlab setup" in r.stdout
+    # JAVA_HOME pointing nowhere: doctor passed and Spark died; now doctor fails with the fix.
+    r = run_bdlab(["doctor", "--json"], {**env, "JAVA_HOME": str(tmp_path / "nojdk")})
+    java = {d["name"]: d for d in json.loads(r.stdout)}["java"]
+    assert r.returncode == 1 and java["level"] == "fail" and "JAVA_HOME" in java["fix"]
     r = run_bdlab(["down"], env)
     assert "stopped" in r.stdout
     assert "not running" in run_bdlab(["down"], env).stdout

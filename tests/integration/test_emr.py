@@ -109,6 +109,12 @@ def test_steps_run_for_real_with_logs_and_action_on_failure(
             spark_step(
                 "count", f"s3://{bucket}/jobs/count.py", f"s3://{bucket}/in/", f"s3://{bucket}/out/"
             ),
+            spark_step(
+                "missing",
+                f"s3://{bucket}/jobs/count.py",
+                "s3://bdlab-no-such-bucket-0/in/",
+                f"s3://{bucket}/out2/",
+            ),
             spark_step("fail", f"s3://{bucket}/jobs/fail.py", action="TERMINATE_CLUSTER"),
             spark_step("never", f"s3://{bucket}/jobs/count.py", "a", "b"),
         ],
@@ -124,6 +130,12 @@ def test_steps_run_for_real_with_logs_and_action_on_failure(
         ].read()
     )
     assert b"ROWS 3" in stdout
+    missing = wait_step(emr, cid, steps["missing"])
+    reason = missing["Status"]["FailureDetails"]["Reason"]
+    assert missing["Status"]["State"] == "FAILED"
+    # The innermost Java cause, not py4j's wrapper or a log line.
+    assert "NoSuchBucket" in reason or "UnknownStoreException" in reason, reason
+    assert "Py4JJavaError" not in reason
     bad = wait_step(emr, cid, steps["fail"])
     assert bad["Status"]["State"] == "FAILED"
     assert "boom: bad input partition" in bad["Status"]["FailureDetails"]["Reason"]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from labs import harness
 from labs.l113_iam_base import lab as lab_mod
@@ -66,3 +67,39 @@ def test_wildcard_producer_policy_fails_twice(ctx: harness.LabContext) -> None:
     assert not lp.passed and "kinesis:*" in lp.found
     enf = res["producer_and_consumer_enforced"]
     assert not enf.passed and "producer DeleteStream" in enf.found
+    # The probe asked IAM's simulator; the learner's stream is still there.
+    kin = ctx.client("kinesis")
+    assert kin.describe_stream_summary(StreamName=lab_mod.STREAM)["StreamDescriptionSummary"]
+
+
+def test_simulate_principal_policy_as_aws_answers(ctx: harness.LabContext, unique: Any) -> None:
+    """SimulatePrincipalPolicy over identity policies: allowed, implicit and explicit deny."""
+    iam = ctx.client("iam")
+    user = unique("sim")
+    iam.create_user(UserName=user)
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "kinesis:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "kinesis:DeleteStream", "Resource": "*"},
+        ],
+    }
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(doc))
+    arn = iam.get_user(UserName=user)["User"]["Arn"]
+    out = iam.simulate_principal_policy(
+        PolicySourceArn=arn,
+        ActionNames=["kinesis:PutRecord", "kinesis:DeleteStream", "s3:GetObject"],
+        ResourceArns=["arn:aws:kinesis:us-east-1:123456789012:stream/x"],
+    )["EvaluationResults"]
+    assert [(r["EvalActionName"], r["EvalDecision"]) for r in out] == [
+        ("kinesis:PutRecord", "allowed"),
+        ("kinesis:DeleteStream", "explicitDeny"),
+        ("s3:GetObject", "implicitDeny"),
+    ]
+    with pytest.raises(ClientError) as info:
+        iam.simulate_principal_policy(
+            PolicySourceArn=arn.replace(user, "nobody-" + user), ActionNames=["s3:GetObject"]
+        )
+    assert info.value.response["Error"]["Code"] == "NoSuchEntity"
+    iam.delete_user_policy(UserName=user, PolicyName="p")
+    iam.delete_user(UserName=user)

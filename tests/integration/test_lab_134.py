@@ -65,3 +65,25 @@ def test_solution_passes_then_broken_variants_fail(ctx: harness.LabContext) -> N
     )
     bad = results(ctx)["zone_lifecycle"]
     assert not bad.passed and "Delta" in bad.hint
+    # The old reference rule: expiring all of quarantine/ deletes the quarantine Delta table.
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "raw-to-ia",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": "raw/"},
+                    "Transitions": [{"Days": 30, "StorageClass": "STANDARD_IA"}],
+                },
+                {
+                    "ID": "quarantine-expire",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": "quarantine/"},
+                    "Expiration": {"Days": 30},
+                },
+            ]
+        },
+    )
+    bad = results(ctx)["zone_lifecycle"]
+    assert not bad.passed and "quarantine-expire" in bad.found and "_delta_log" in bad.hint

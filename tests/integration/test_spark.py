@@ -102,6 +102,10 @@ def test_missing_jars_is_one_clear_line(tmp_path: Any, monkeypatch: pytest.Monke
     with pytest.raises(jars.JarsMissingError, match=r"bdlab setup"):
         jars.ensure_jars(tmp_path / "empty", offline=True)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nojava"))
+    # JAVA_HOME pointing nowhere: Spark's launcher would use it and die, so say so first.
+    with pytest.raises(session.SparkSetupError, match="JAVA_HOME=.*nojava has no bin/java"):
+        session.require_java()
+    monkeypatch.delenv("JAVA_HOME")
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(session.SparkSetupError, match="Java not found.*openjdk-17"):
         session.require_java()

@@ -116,8 +116,12 @@ def app_users(ctx: LabContext) -> None:
 
 
 def main(ctx: LabContext) -> dict[str, Any]:
-    prepare(ctx)
-    emr_roles(ctx)
-    firehose_role(ctx)
-    app_users(ctx)
+    with ctx.step("준비: Kinesis 스트림과 S3 버킷"):
+        prepare(ctx)
+    with ctx.step("1단계: EMR 역할"):
+        emr_roles(ctx)
+    with ctx.step("2단계: Firehose 역할"):
+        firehose_role(ctx)
+    with ctx.step("3단계: 생산자와 소비자 사용자"):
+        app_users(ctx)
     return {"roles": 3, "users": 2}

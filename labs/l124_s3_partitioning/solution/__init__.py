@@ -118,11 +118,16 @@ def lifecycle(ctx: LabContext) -> None:
 
 
 def main(ctx: LabContext) -> dict[str, Any]:
-    events = sample_events()
-    bucket = create_bucket(ctx)
-    raw = upload_raw(ctx, events)
-    curated = write_curated(ctx)
-    lifecycle(ctx)
+    with ctx.step("준비: 클릭스트림 이벤트 생성"):
+        events = sample_events()
+    with ctx.step("1단계: 버킷 만들기"):
+        bucket = create_bucket(ctx)
+    with ctx.step("2단계: raw/ 업로드 (Hive 파티션)"):
+        raw = upload_raw(ctx, events)
+    with ctx.step("3단계: curated/ Parquet 쓰기"):
+        curated = write_curated(ctx)
+    with ctx.step("4단계: 수명 주기 규칙"):
+        lifecycle(ctx)
     return {
         "bucket": bucket,
         "rows": events.num_rows,

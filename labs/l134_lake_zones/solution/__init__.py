@@ -49,7 +49,7 @@ def zone_lifecycle(ctx: LabContext) -> None:
                 {
                     "ID": "quarantine-expire",
                     "Status": "Enabled",
-                    "Filter": {"Prefix": "quarantine/"},
+                    "Filter": {"Prefix": "quarantine/files/"},
                     "Expiration": {"Days": L.QUARANTINE_EXPIRE_DAYS},
                 },
             ]
@@ -60,13 +60,20 @@ def zone_lifecycle(ctx: LabContext) -> None:
 def main(ctx: LabContext) -> dict[str, Any]:
     import json
 
-    L.prepare_data(ctx)
-    upload_raw(ctx, L.sample_events())
-    spark = ctx.spark("lab-1.3.4")
-    result = {"first": run_etl(ctx, spark)}
-    result["again"] = run_etl(ctx, spark)
-    result["late"] = late_data(ctx, spark)
-    zone_lifecycle(ctx)
+    with ctx.step("준비: 레이크 버킷"):
+        L.prepare_data(ctx)
+    with ctx.step("1단계: raw/ 업로드"):
+        upload_raw(ctx, L.sample_events())
+    with ctx.step("Spark 세션 시작"):
+        spark = ctx.spark("lab-1.3.4")
+    with ctx.step("2단계: ETL (처음)"):
+        result = {"first": run_etl(ctx, spark)}
+    with ctx.step("2단계: ETL (같은 입력으로 다시)"):
+        result["again"] = run_etl(ctx, spark)
+    with ctx.step("3단계: 늦게 온 데이터"):
+        result["late"] = late_data(ctx, spark)
+    with ctx.step("4단계: 영역별 수명 주기"):
+        zone_lifecycle(ctx)
     ctx.client("s3").put_object(
         Bucket=L.lake_bucket(ctx), Key=L.RESULTS_KEY, Body=json.dumps(result, indent=1).encode()
     )

@@ -46,9 +46,14 @@ def run_step(ctx: LabContext, cluster_id: str, script_uri: str) -> str:
 
 
 def main(ctx: LabContext) -> dict[str, Any]:
-    prepare_data(ctx)
-    script = upload_job(ctx)
-    cluster_id = create_cluster(ctx)
-    step_id = run_step(ctx, cluster_id, script)
-    emr.terminate(cluster_id, ctx.profile)
+    with ctx.step("준비: 원본 데이터"):
+        prepare_data(ctx)
+    with ctx.step("1단계: 작업 스크립트 업로드"):
+        script = upload_job(ctx)
+    with ctx.step("2단계: 클러스터 만들기"):
+        cluster_id = create_cluster(ctx)
+    with ctx.step("3단계: Spark 단계 실행"):
+        step_id = run_step(ctx, cluster_id, script)
+    with ctx.step("4단계: 클러스터 종료"):
+        emr.terminate(cluster_id, ctx.profile)
     return {"cluster": cluster_id, "step": step_id}

@@ -96,16 +96,23 @@ def committers(ctx: LabContext, spark: Any) -> dict[str, Any]:
 def main(ctx: LabContext) -> dict[str, Any]:
     import json
 
-    prepare_data(ctx)
-    spark = ctx.spark("lab-1.3.6")
-    result: dict[str, Any] = {
-        "small_files": small_files(ctx, spark),
-        "scan_small": scan(ctx, spark),
-    }
-    result["compacted_files"] = compact(ctx, spark)
-    result["scan_compacted"] = scan(ctx, spark)
-    result["plans"] = plans(ctx, spark)
-    result["committers"] = committers(ctx, spark)
+    with ctx.step("준비: 원본 데이터"):
+        prepare_data(ctx)
+    with ctx.step("Spark 세션 시작"):
+        spark = ctx.spark("lab-1.3.6")
+    result: dict[str, Any] = {}
+    with ctx.step("1단계: 작은 파일 많이 쓰기"):
+        result["small_files"] = small_files(ctx, spark)
+    with ctx.step("2단계: 스캔 (작은 파일)"):
+        result["scan_small"] = scan(ctx, spark)
+    with ctx.step("3단계: 압축 (OPTIMIZE)"):
+        result["compacted_files"] = compact(ctx, spark)
+    with ctx.step("2단계: 스캔 (압축 뒤)"):
+        result["scan_compacted"] = scan(ctx, spark)
+    with ctx.step("4단계: 실행 계획 (프루닝, 푸시다운)"):
+        result["plans"] = plans(ctx, spark)
+    with ctx.step("5단계: 커미터 비교"):
+        result["committers"] = committers(ctx, spark)
     ctx.client("s3").put_object(
         Bucket=lab_bucket(ctx), Key=RESULTS_KEY, Body=json.dumps(result, indent=1).encode()
     )

@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import logging
 import os
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -348,12 +349,32 @@ class StepRunner:
 
 
 def _last_error(err: Path) -> str:
-    """The most telling line of a step's stderr (the exception, if there is one)."""
+    """The real cause of a failed step from one of its logs ('' when none shows): the
+    innermost Java cause (the last ``Caused by:`` of the last stack trace, e.g.
+    ``NoSuchBucketException``), else the exception line that ends the last Python traceback,
+    else the last line naming an error."""
     try:
-        lines = [ln.strip() for ln in err.read_text(errors="replace").splitlines() if ln.strip()]
+        text = err.read_text(errors="replace")
     except FileNotFoundError:
         return ""
+    return failure_cause(text)
+
+
+_PY_EXC = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure)\w*)(:.*)?$")
+
+
+def failure_cause(text: str) -> str:
+    """See :func:`_last_error`; ``text`` is a step's stderr or stdout."""
+    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+    caused = [ln.strip() for ln in lines if ln.lstrip().startswith("Caused by:")]
+    if caused:
+        return caused[-1].removeprefix("Caused by:").strip()[:500]
+    last_tb = max((i for i, ln in enumerate(lines) if ln.startswith("Traceback (")), default=-1)
+    if last_tb >= 0:
+        for ln in lines[last_tb + 1 :]:
+            if _PY_EXC.match(ln):
+                return ln[:500]
     for ln in reversed(lines):
-        if ("Error" in ln or "Exception" in ln) and not ln.startswith("WARNING"):
-            return ln[:500]
+        if ("Error" in ln or "Exception" in ln) and not ln.lstrip().startswith(("WARNING", "at ")):
+            return ln.strip()[:500]
     return ""

@@ -112,10 +112,13 @@ def due(created: float, days: float | None, date: float | None) -> float | None:
     return None
 
 
-def run_pass(s3: S3Backend, now: float) -> dict[str, int]:
-    """Apply every enabled lifecycle rule of every bucket once; returns what it did."""
+def run_pass(s3: S3Backend, now: float, buckets: set[str] | None = None) -> dict[str, int]:
+    """Apply every enabled lifecycle rule of every bucket (or of ``buckets``) once, as of
+    ``now`` (epoch seconds); returns what it did."""
     done = {"transitioned": 0, "expired": 0, "aborted": 0}
     for bucket, *_ in s3.list_buckets():
+        if buckets is not None and bucket not in buckets:
+            continue
         xml = s3.get_config(bucket, "lifecycle")
         if not xml:
             continue
@@ -182,8 +185,18 @@ class LifecycleRunner:
         self.totals = {"transitioned": 0, "expired": 0, "aborted": 0, "passes": 0}
         self._stop = asyncio.Event()
 
-    def run_now(self) -> dict[str, Any]:
-        done = run_pass(self.s3, self.s3.clock.now())
+    def run_now(self, bucket: str | None = None, ahead_s: float = 0.0) -> dict[str, Any]:
+        """One pass now. ``bucket`` + ``ahead_s``: only that bucket's rules, applied as they
+        would be ``ahead_s`` seconds from now, without moving the shared clock (a lab sees
+        its 30-day rule at work and no other lab's data ages). Raises ValueError."""
+        if ahead_s < 0:
+            raise ValueError("ahead_s must be >= 0")
+        if ahead_s and not bucket:
+            raise ValueError("a look ahead needs a bucket: it must not age every lab's data")
+        if bucket is not None and not self.s3.bucket_exists(bucket):
+            raise ValueError(f"no bucket {bucket!r}")
+        scope = {bucket} if bucket else None
+        done = run_pass(self.s3, self.s3.clock.now() + ahead_s, scope)
         for k, v in done.items():
             self.totals[k] += v
         self.totals["passes"] += 1

@@ -273,6 +273,9 @@ class S3Backend:
     def require_bucket(self, name: str) -> None:
         self.bucket_region(name)
 
+    def bucket_exists(self, name: str) -> bool:
+        return name in self._buckets
+
     def list_buckets(self) -> list[tuple[str, float, str]]:
         return [
             tuple(r)

@@ -1,0 +1,1 @@
+"""IAM: moto's backend, plus what bdlab evaluates itself (SimulatePrincipalPolicy)."""

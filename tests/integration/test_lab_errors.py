@@ -1,0 +1,93 @@
+"""Errors that point at the learner's line (issue 11, part 3): an AWS error raised by their
+own code is their traceback with lab.py line numbers, not "bdlab bug?"; a syntax error in one
+lab's lab.py names that file and leaves `bdlab labs` and the other labs working."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, bdlab_env, free_port, run_bdlab
+
+pytestmark = pytest.mark.integration
+LAB_PY = ROOT / "labs" / "l124_s3_partitioning" / "lab.py"
+
+BAD_LIFECYCLE = """
+
+def main(ctx):  # a learner's attempt: STANDARD_IA after 7 days, which S3 refuses
+    s3 = ctx.client("s3")
+    s3.create_bucket(Bucket=lake_bucket(ctx))
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=lake_bucket(ctx),
+        LifecycleConfiguration={"Rules": [{"ID": "ia", "Status": "Enabled",
+            "Filter": {"Prefix": "raw/"},
+            "Transitions": [{"Days": 7, "StorageClass": "STANDARD_IA"}]}]},
+    )
+"""
+
+
+@pytest.fixture()
+def learner_file() -> Iterator[Path]:
+    """lab.py of 1.2.4 as a learner left it; restored afterwards whatever happens."""
+    original = LAB_PY.read_bytes()
+    try:
+        yield LAB_PY
+    finally:
+        LAB_PY.write_bytes(original)
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    e = bdlab_env(tmp_path / "state", free_port())
+    yield e
+    run_bdlab(["down"], e)
+
+
+def test_an_aws_error_in_the_learners_code_is_their_traceback(
+    learner_file: Path, env: dict[str, str]
+) -> None:
+    learner_file.write_text(learner_file.read_text() + BAD_LIFECYCLE)
+    r = run_bdlab(["run", "1.2.4"], env)
+    assert r.returncode == 1
+    assert "bdlab bug" not in r.stderr
+    assert f'File "{learner_file}", line ' in r.stderr
+    assert "put_bucket_lifecycle_configuration" in r.stderr
+    assert "AWS answered InvalidArgument" in r.stderr
+    assert "harness.py" not in r.stderr and "botocore" not in r.stderr
+
+
+def test_a_syntax_error_names_the_file_and_spares_the_other_labs(
+    learner_file: Path, env: dict[str, str]
+) -> None:
+    text = learner_file.read_text()
+    learner_file.write_text(text.replace("def sample_events()", "def sample_events(:", 1))
+    line = text[: text.index("def sample_events()")].count("\n") + 1
+    r = run_bdlab(["labs", "--json"], env)
+    assert r.returncode == 0, r.stderr
+    labs = {x["id"]: x for x in json.loads(r.stdout)}
+    assert labs["1.2.4"]["status"] == "broken"
+    assert f"{learner_file}:{line}" in labs["1.2.4"]["problem"]
+    assert labs["1.2.5"]["status"] == "not started" and not labs["1.2.5"]["problem"]
+    r = run_bdlab(["labs"], env)
+    assert r.returncode == 0 and "1.3.6" in r.stdout and f"{learner_file}:{line}" in r.stderr
+    for verb in (["run", "1.2.4"], ["check", "1.2.4"]):
+        r = run_bdlab(verb, env)
+        assert (
+            r.returncode == 2 and f"{learner_file}:{line}" in r.stderr and "SyntaxError" in r.stderr
+        )
+        assert "Traceback" not in r.stderr
+    r = run_bdlab(["check", "1.1.3", "--json"], env)
+    assert r.returncode == 1 and json.loads(r.stdout)["total"] > 0  # another lab still checks
+
+
+def test_checks_after_a_failed_one_say_skipped(env: dict[str, str]) -> None:
+    out = json.loads(run_bdlab(["check", "1.2.4", "--json"], env).stdout)
+    checks = out["checks"]
+    assert not checks[0]["passed"] and checks[0]["hint"] and not checks[0]["skipped"]
+    later = [c for c in checks[1:] if not c["passed"]]
+    assert later and all(c["hint"] for c in checks if not c["passed"])
+    assert not any("IndexError" in c["found"] or "KeyError" in c["found"] for c in checks)
+    assert any(c["skipped"] and "1번 확인" in c["hint"] for c in later)
