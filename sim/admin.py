@@ -105,6 +105,15 @@ class Admin:
             body["ahead_days"] = ahead_days
         return dict(self.call("/_bdlab/lifecycle", body))
 
+    def costs(self) -> dict[str, Any]:
+        """The S3 cost model: {"model": "aws" | "off", "first_byte_s", "throughput_bps", ...}."""
+        return dict(self.call("/_bdlab/costs"))
+
+    def set_costs(self, model: str) -> dict[str, Any]:
+        """``"aws"``: S3 requests take AWS-like time (latency, bytes/throughput, copies cost
+        their size, request-rate limits); ``"off"``: as fast as the disk."""
+        return dict(self.call("/_bdlab/costs", {"model": model}))
+
     def requests(self) -> dict[str, int]:
         """Requests served since the last reset: ``{"s3 GetObject": n, "s3:<bucket> Op": n}``."""
         return {k: int(v) for k, v in self.call("/_bdlab/requests").items()}

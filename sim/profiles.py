@@ -28,6 +28,7 @@ CAPABILITIES: dict[str, str] = {
     "faults": "inject throttling, errors, latency and outages",
     "lifecycle_now": "run S3 lifecycle rules on demand",
     "local_emr_steps": "EMR steps run as local spark-submit processes",
+    "cost_model": "make S3 requests take AWS-like time (latency, throughput, copy cost)",
 }
 _EMULATOR_CAPS = frozenset(CAPABILITIES)
 

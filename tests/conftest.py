@@ -26,7 +26,7 @@ def free_port() -> int:
 
 
 # What a developer's machine may set for the jar cache; nothing else of theirs leaks in.
-_KEPT_ENV = ("BDLAB_JARS_DIR", "BDLAB_MAVEN_REPO")
+_KEPT_ENV = ("BDLAB_JARS_DIR", "BDLAB_MAVEN_REPO", "BDLAB_SPARK_CDS")
 
 
 def settings_for(state_dir: Path, **overrides: Any) -> settings.Settings:

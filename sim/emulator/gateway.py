@@ -28,6 +28,7 @@ from sim.emulator.providers.emr.runner import StepLauncher, StepRunner
 from sim.emulator.providers.iam.api import IamProvider
 from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
 from sim.emulator.providers.s3.api import S3Provider
+from sim.emulator.providers.s3.costs import CostModel
 from sim.emulator.providers.s3.lifecycle import LifecycleRunner
 from sim.emulator.providers.s3.model import S3Backend
 from sim.emulator.routing import access_key, identify
@@ -76,8 +77,9 @@ class Gateway:
         self.lifecycle = LifecycleRunner(self.s3)
         self._lifecycle_task: asyncio.Task[None] | None = None
         self.iam = IamEnforcer(state_dir / "iam.json")
+        self.costs = CostModel()
         self.providers: dict[str, Provider] = {
-            "s3": S3Provider(self.s3),
+            "s3": S3Provider(self.s3, self.costs),
             "emr": EmrProvider(self.emr),
             "iam": IamProvider(self.moto, self.iam),
         }
@@ -266,6 +268,11 @@ class Gateway:
                         content_type="application/json",
                     )
                 return Response.json(self.lifecycle.totals, content_type="application/json")
+            if path == "/_bdlab/costs":
+                if m == "POST":
+                    body = json.loads(await req.read() or b"{}")
+                    self.costs.set(str(body.get("model", "")))
+                return Response.json(self.costs.state(), content_type="application/json")
             if path == "/_bdlab/requests":
                 if m == "DELETE":
                     self.counts.clear()

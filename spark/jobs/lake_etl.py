@@ -54,9 +54,6 @@ READ_SCHEMA = T.StructType([*EVENT_SCHEMA.fields, T.StructField("_corrupt", T.St
 REQUIRED = ("event_id", "event_time", "event_type", "user_id")
 EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
 FUNNEL = ("view", "click", "add_to_cart", "purchase")
-UNION_FILES = 64
-SPLIT_MIN = 32 * 1024 * 1024
-SPLIT_MAX = 256 * 1024 * 1024
 SAMPLE_BYTES = 64 * 1024
 SAMPLE_LINES = 200
 # Which JSON value types each schema type accepts, for the file sample (Python's json types).
@@ -67,26 +64,7 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
     "double": (int, float),
 }
-# Delta collects min/max statistics only for these columns (all columns by default, which
-# costs as much as a third of the write): what the next zone filters on.
-BRONZE_STATS = "_batch,_reason"
-SILVER_STATS = "event_time,user_id,product_id,price"
-# Parquet dictionary encoding for columns that are (nearly) unique per row only costs: the
-# writer fills a dictionary, overflows it and falls back to plain. Off for those (~15% of a
-# bronze write at 3M rows, files +7%); kept for the low-cardinality columns, where it pays.
-PLAIN_COLUMNS = ("event_id", "session_id", "event_time", "user_id", "_corrupt", "_row")
-NO_DICTIONARY = {f"parquet.enable.dictionary#{c}": "false" for c in PLAIN_COLUMNS}
 COMMIT_META = "spark.databricks.delta.commitInfo.userMetadata"
-# A task writing a partitioned table keeps one open file per partition value (up to this many)
-# instead of sorting its rows by partition first: silver's write -13% at 10M rows. A task that
-# meets more days than this sorts the rest, as Spark does by default.
-CONCURRENT_WRITERS = {"spark.sql.maxConcurrentOutputFileWriters": "16"}
-# Spark's hash aggregates first probe a small generated "fast" map, then fall back to the
-# regular one. With this job's many keys (sessions, event ids) the fast map mostly misses and
-# its extra generated code is compiled on every run: off for the run, the funnel's
-# (day, session) aggregate takes ~4.5 s instead of ~6 s at 10M rows (warm), the whole
-# dedupe detection ~5% less.
-RUN_CONF = {"spark.sql.codegen.aggregate.map.twolevel.enabled": "false"}
 
 
 class Paths:
@@ -357,6 +335,36 @@ def _mark(meta: dict[str, Any]) -> str:
 def _watermark(spark: Any, path: str, key: str, default: int) -> int:
     marks = [int(m[key]) for _, m, _ in _commits(spark, path) if key in m]
     return max(marks, default=default)
+
+
+# ============================================================================================
+# Run-level tuning: performance only. The transforms above do not depend on it; every value
+# below changes how fast the job runs, never a row it writes (tests/integration/test_lake_etl.py
+# checks the outputs). Numbers are from scripts/bench/etl_bench.py (docs/benchmarks.md).
+# ============================================================================================
+# Raw files are read as one scan per UNION_FILES files, split into SPLIT_MIN..SPLIT_MAX tasks.
+UNION_FILES = 64
+SPLIT_MIN = 32 * 1024 * 1024
+SPLIT_MAX = 256 * 1024 * 1024
+# Delta collects min/max statistics only for these columns (all columns by default, which
+# costs as much as a third of the write): what the next zone filters on.
+BRONZE_STATS = "_batch,_reason"
+SILVER_STATS = "event_time,user_id,product_id,price"
+# Parquet dictionary encoding for columns that are (nearly) unique per row only costs: the
+# writer fills a dictionary, overflows it and falls back to plain. Off for those (~15% of a
+# bronze write at 3M rows, files +7%); kept for the low-cardinality columns, where it pays.
+PLAIN_COLUMNS = ("event_id", "session_id", "event_time", "user_id", "_corrupt", "_row")
+NO_DICTIONARY = {f"parquet.enable.dictionary#{c}": "false" for c in PLAIN_COLUMNS}
+# A task writing a partitioned table keeps one open file per partition value (up to this many)
+# instead of sorting its rows by partition first: silver's write -13% at 10M rows. A task that
+# meets more days than this sorts the rest, as Spark does by default.
+CONCURRENT_WRITERS = {"spark.sql.maxConcurrentOutputFileWriters": "16"}
+# Spark's hash aggregates first probe a small generated "fast" map, then fall back to the
+# regular one. With this job's many keys (sessions, event ids) the fast map mostly misses and
+# its extra generated code is compiled on every run: off for the run, the funnel's
+# (day, session) aggregate takes ~4.5 s instead of ~6 s at 10M rows (warm), the whole
+# dedupe detection ~5% less.
+RUN_CONF = {"spark.sql.codegen.aggregate.map.twolevel.enabled": "false"}
 
 
 @contextmanager

@@ -97,3 +97,32 @@ def test_request_counts_by_s3_operation(
         "ListObjectsV2": 1,
     }
     assert counts["s3 PutObject"] >= 1
+
+
+def test_the_aws_cost_model_makes_a_copy_cost_its_size(profile: Any, aws: Any, bucket: str) -> None:
+    """Off: a local copy costs nothing. On: first byte + bytes / 88 MB/s, a copy as much as
+    rewriting the data (sim/emulator/providers/s3/costs.py)."""
+    import time
+
+    from sim.admin import Admin
+
+    admin = Admin.of(profile, "cost_model")
+    s3 = aws("s3")
+    body = b"x" * 22_000_000  # 0.25 s at 88 MB/s
+    s3.put_object(Bucket=bucket, Key="big.bin", Body=body)
+    try:
+        t = time.perf_counter()
+        s3.copy_object(Bucket=bucket, Key="copy0.bin", CopySource=f"{bucket}/big.bin")
+        free = time.perf_counter() - t
+        assert admin.set_costs("aws")["model"] == "aws"
+        t = time.perf_counter()
+        s3.copy_object(Bucket=bucket, Key="copy1.bin", CopySource=f"{bucket}/big.bin")
+        costed = time.perf_counter() - t
+        t = time.perf_counter()
+        s3.head_object(Bucket=bucket, Key="big.bin")
+        head = time.perf_counter() - t
+    finally:
+        admin.set_costs("off")
+    assert costed >= 0.28 > free, (free, costed)
+    assert 0.03 <= head < 0.25
+    assert admin.costs()["model"] == "off"

@@ -117,6 +117,10 @@ def test_demo_end_to_end(env: dict[str, str]) -> None:
     r = run_bdlab(["demo", "--rows", "20000"], env, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "daily revenue" in r.stdout and "2026-01-18" in r.stdout
+    # No JVM banners in normal output: they go to the state folder's driver log.
+    for noise in ("Using incubator modules", "log level", "WARN NativeCodeLoader"):
+        assert noise not in r.stdout + r.stderr, noise
+    assert (Path(env["BDLAB_STATE_DIR"]) / "logs" / "spark-driver.log").exists()
     out = json.loads(run_bdlab(["demo", "--rows", "20000", "--json"], env, timeout=600).stdout)
     assert out["result_rows"] > 0 and out["raw"]["files"] == 7
 

@@ -115,6 +115,9 @@ def test_the_driver_maps_the_class_archive_setup_trained(spark: Any, cfg: Any) -
     """scripts/setup.sh trains it (bdlab setup); a driver that does not map it starts slower."""
     from spark import cds, jars, session
 
+    if not cfg.spark_cds:
+        pytest.skip("BDLAB_SPARK_CDS=0: the suite runs without the class archive")
+
     java = session.java_binary()
     assert java is not None
     paths = jars.ensure_jars(cfg.jars_path, offline=True)

@@ -156,19 +156,20 @@ def test_parts_are_assembled_where_copy_file_range_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """macOS has no os.copy_file_range: every CompleteMultipartUpload failed there."""
-    from sim.emulator.providers.s3 import model
+    from sim.emulator.providers.s3 import model, store
 
+    assert model.append_file is store.append_file  # still importable from the model
     src = tmp_path / "part"
     src.write_bytes(b"0123456789" * 100_000)
     for missing in (True, False):
         out_path = tmp_path / f"out-{missing}"
         if missing:
-            monkeypatch.delattr(model.os, "copy_file_range", raising=False)
+            monkeypatch.delattr(store.os, "copy_file_range", raising=False)
         with open(out_path, "wb") as out:
             out.write(b"head:")
             for _ in range(2):
                 with open(src, "rb") as fh:
-                    model.append_file(fh, out)
+                    store.append_file(fh, out)
             out.write(b":tail")
         assert out_path.read_bytes() == b"head:" + src.read_bytes() * 2 + b":tail"
         monkeypatch.undo()

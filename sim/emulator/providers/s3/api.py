@@ -1,20 +1,24 @@
 """S3's REST-XML protocol layer: parse requests, call the model, serialise answers.
 
-Streams object bodies (aws-chunked included) straight to disk with their MD5, so a 64 MB
-PUT never sits in memory, and streams GETs back in 1 MiB slices with Range support.
+Parsing and rendering only: headers, query, XML bodies, aws-chunked decoding, ranges. S3's
+rules (limits, storage classes, conditions, checksum verdicts) are in ``model.py`` and
+``restore.py``; rows and files are ``store.py``'s, reached through the model's
+``S3Backend``.
+
+Streams object bodies (aws-chunked included) into a new data file with their MD5, so a
+64 MB PUT never sits in memory, and streams GETs back in 4 MiB slices with Range support.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import time
 import xml.etree.ElementTree as ET
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
@@ -24,12 +28,25 @@ from xml.sax.saxutils import escape
 from sim.emulator.protocol import AwsError, Request, Response, client_gone, error_response
 from sim.emulator.providers.base import Provider
 from sim.emulator.providers.s3 import restore
+from sim.emulator.providers.s3.costs import COPY_OPS, CostModel
 from sim.emulator.providers.s3.model import (
     CONFIG_MISSING,
     INLINE_MAX,
+    NotModified,
     ObjectInfo,
     S3Backend,
+    check_body_length,
+    check_content_md5,
+    check_copy_changes,
+    check_copy_conditions,
+    check_lifecycle_transitions,
+    check_object_tags,
+    check_read_conditions,
+    check_single_put_size,
     quote_etag,
+    validate_storage_class,
+    verify_checksum,
+    verify_content_md5,
 )
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -139,29 +156,16 @@ class ChunkedDecoder:
             self.remaining, self.in_data = size, True
 
 
-MAX_SINGLE_PUT = 5 * 1024**3  # PutObject and UploadPart: 5 GiB (aws-semantics.md, S3 limits)
-
-
-def _check_before_body(h: dict[str, str], declared: str | None) -> None:
+def _check_before_body(h: dict[str, str]) -> None:
     """What AWS refuses from the headers alone, before it reads the body."""
     for name in ("content-length", "x-amz-decoded-content-length"):
-        value = h.get(name)
-        if value is not None and value.isdigit() and int(value) > MAX_SINGLE_PUT:
-            err = AwsError(
-                "EntityTooLarge",
-                "Your proposed upload exceeds the maximum allowed size",
-                ProposedSize=value,
-                MaxSizeAllowed=str(MAX_SINGLE_PUT),
-            )
-            err.close_connection = True
-            raise err
-    if "content-md5" in h:
         try:
-            raw = base64.b64decode(h["content-md5"].strip(), validate=True)
-        except (ValueError, binascii.Error):
-            raw = b""
-        if len(raw) != 16:
-            raise AwsError("InvalidDigest", "The Content-MD5 you specified was not valid.")
+            check_single_put_size(h.get(name))
+        except AwsError as err:
+            err.close_connection = True  # answered without reading the body: do not reuse
+            raise
+    if "content-md5" in h:
+        check_content_md5(h["content-md5"])
 
 
 def _checksum_alg(req: Request) -> str | None:
@@ -252,8 +256,9 @@ class S3Provider(Provider):
     service = "s3"
     auth_reads_body = False
 
-    def __init__(self, backend: S3Backend) -> None:
+    def __init__(self, backend: S3Backend, costs: CostModel | None = None) -> None:
         self.backend = backend
+        self.costs = costs or CostModel()
 
     async def operation(self, req: Request) -> str:
         bucket, key = self._bucket_key(req)
@@ -295,9 +300,44 @@ class S3Provider(Provider):
                 "The specified method is not allowed against this resource.",
                 405,
             )
+        if self.costs.enabled:
+            return await self._costed(req, bucket, key, q)
         if key == "":
             return await self._bucket_op(req, m, bucket, q)
         return await self._object_op(req, m, bucket, key, q)
+
+    async def _costed(self, req: Request, bucket: str, key: str, q: dict[str, str]) -> Response:
+        """The request under the AWS-like cost model (costs.py): the bucket's request rate,
+        then the time its first byte and the bytes it moves take."""
+        if not self.costs.admit(bucket, req.operation):
+            raise AwsError("SlowDown", "Please reduce your request rate.", 503, sender=False)
+        moved = self._moved_bytes(req)
+        if key == "":
+            resp = await self._bucket_op(req, req.method, bucket, q)
+        else:
+            resp = await self._object_op(req, req.method, bucket, key, q)
+        if req.operation == "GetObject":
+            moved = int(dict(resp.headers).get("content-length", "0") or 0)
+        await asyncio.sleep(self.costs.delay_s(req.operation, moved))
+        return resp
+
+    def _moved_bytes(self, req: Request) -> int:
+        """Bytes a write or a copy moves (a copy: the source's, or its range's, size)."""
+        h = req.headers
+        if req.operation in COPY_OPS:
+            try:
+                src_bucket, src_key = _copy_source(h["x-amz-copy-source"])
+                size = self.backend.head(src_bucket, src_key).size
+            except (AwsError, KeyError):
+                return 0
+            rng = h.get("x-amz-copy-source-range", "")
+            if rng.startswith("bytes=") and "-" in rng:
+                a, _, b = rng[6:].partition("-")
+                if a.isdigit() and b.isdigit():
+                    return int(b) - int(a) + 1
+            return size
+        length = h.get("x-amz-decoded-content-length") or h.get("content-length") or "0"
+        return int(length) if length.isdigit() else 0
 
     def _bucket_key(self, req: Request) -> tuple[str, str]:
         host = req.headers.get("host", "").split(":")[0]
@@ -358,7 +398,7 @@ class S3Provider(Provider):
             if sub != "policy":
                 root = parse_xml(body)
                 if sub == "lifecycle":
-                    _validate_lifecycle(root)
+                    check_lifecycle_transitions(_lifecycle_transitions(root))
             b.put_config(bucket, sub, body.decode())
             return Response(200 if sub != "policy" else 204)
         if m == "DELETE":
@@ -548,25 +588,7 @@ class S3Provider(Provider):
             else:
                 kept.pop("content-encoding")
         meta = {k[len("x-amz-meta-") :]: v for k, v in h.items() if k.startswith("x-amz-meta-")}
-        sclass = h.get("x-amz-storage-class", "STANDARD")
-        if sclass not in (
-            "STANDARD",
-            "REDUCED_REDUNDANCY",
-            "STANDARD_IA",
-            "ONEZONE_IA",
-            "INTELLIGENT_TIERING",
-            "GLACIER",
-            "DEEP_ARCHIVE",
-            "GLACIER_IR",
-            "OUTPOSTS",
-            "SNOW",
-            "EXPRESS_ONEZONE",
-        ):
-            raise AwsError(
-                "InvalidStorageClass",
-                "The storage class you specified is not valid",
-                StorageClassRequested=sclass,
-            )
+        sclass = validate_storage_class(h.get("x-amz-storage-class", "STANDARD"))
         tags = _parse_tag_header(h.get("x-amz-tagging", ""))
         return {
             "h": kept,
@@ -589,7 +611,7 @@ class S3Provider(Provider):
         alg = _checksum_alg(req)
         digest = _Digest(alg)
         declared = h.get("x-amz-decoded-content-length") if decoder else h.get("content-length")
-        _check_before_body(h, declared)
+        _check_before_body(h)
         inline = (
             allow_inline
             and declared is not None
@@ -617,37 +639,21 @@ class S3Provider(Provider):
                 if pipe is not None:
                     await pipe.close()
                 if fh is not None:
-                    if self.backend.fsync:
-                        fh.flush()
-                        await asyncio.to_thread(_fsync, fh.fileno())
+                    if self.backend.fsync:  # no thread hop when there is nothing to sync
+                        await asyncio.to_thread(self.backend.sync, fh)
                     fh.close()
             checksums: dict[str, str] = {}
             if alg:
                 sent = h.get(f"x-amz-checksum-{alg}") or (
                     decoder.trailers.get(f"x-amz-checksum-{alg}") if decoder else None
                 )
-                computed = digest.value()
-                if sent and computed and sent != computed:
-                    raise AwsError(
-                        "BadDigest",
-                        f"The {alg.upper()} you specified did not match the calculated checksum.",
-                    )
-                if sent:
-                    checksums[alg] = sent
+                checksums = verify_checksum(alg, sent, digest.value())
             if decoder is not None and not decoder.done:
                 raise client_gone()  # the final 0-size chunk never came
             md5 = digest.md5.hexdigest()
             if "content-md5" in h:
-                if base64.b64encode(bytes.fromhex(md5)).decode() != h["content-md5"].strip():
-                    raise AwsError(
-                        "BadDigest", "The Content-MD5 you specified did not match what we received."
-                    )
-            if declared is not None and declared.isdigit() and int(declared) != size:
-                raise AwsError(
-                    "IncompleteBody",
-                    "You did not provide the number of bytes "
-                    "specified by the Content-Length HTTP header.",
-                )
+                verify_content_md5(h["content-md5"], md5)
+            check_body_length(declared, size)
         except BaseException:
             if path is not None:
                 path.unlink(missing_ok=True)
@@ -713,15 +719,16 @@ class S3Provider(Provider):
 
     def get_object(self, req: Request, bucket: str, key: str, q: dict[str, str]) -> Response:
         obj = self.backend.head(bucket, key)
-        now = self.backend.clock.now()
-        if req.method == "GET" and not restore.readable(obj.storage_class, obj.restore, now):
-            raise AwsError(
-                "InvalidObjectState",
-                "The operation is not valid for the object's storage class",
-                403,
-                StorageClass=obj.storage_class,
-            )
-        self._check_read_conditions(req, obj)
+        if req.method == "GET":
+            restore.check_readable(obj.storage_class, obj.restore, self.backend.clock.now())
+        h = req.headers
+        check_read_conditions(
+            obj,
+            h.get("if-match"),
+            h.get("if-none-match"),
+            _parse_http_date(h["if-modified-since"]) if "if-modified-since" in h else None,
+            _parse_http_date(h["if-unmodified-since"]) if "if-unmodified-since" in h else None,
+        )
         headers = self._object_headers(obj, req)
         for param, header in (
             ("response-content-type", "content-type"),
@@ -749,50 +756,26 @@ class S3Provider(Provider):
             status, headers, _file_slices(self.backend.path_of(obj.file), start, length)
         )
 
-    def _check_read_conditions(self, req: Request, obj: ObjectInfo) -> None:
-        h = req.headers
-        if "if-match" in h and h["if-match"].strip('"') not in (obj.etag, "*"):
-            raise AwsError(
-                "PreconditionFailed",
-                "At least one of the pre-conditions you specified did not hold",
-                412,
-                Condition="If-Match",
-            )
-        if "if-unmodified-since" in h and "if-match" not in h:
-            since = _parse_http_date(h["if-unmodified-since"])
-            if since is not None and int(obj.last_modified) > since:
-                raise AwsError(
-                    "PreconditionFailed",
-                    "At least one of the pre-conditions you specified did not hold",
-                    412,
-                    Condition="If-Unmodified-Since",
-                )
-        if "if-none-match" in h and h["if-none-match"].strip('"') in (obj.etag, "*"):
-            raise _NotModified(obj)
-        if "if-modified-since" in h and "if-none-match" not in h:
-            since = _parse_http_date(h["if-modified-since"])
-            if since is not None and int(obj.last_modified) <= since:
-                raise _NotModified(obj)
-
     def _copy_source_object(self, req: Request) -> tuple[str, str, ObjectInfo]:
         """The object x-amz-copy-source names, readable and meeting the copy conditions."""
         src_bucket, src_key = _copy_source(req.headers["x-amz-copy-source"])
         src = self.backend.head(src_bucket, src_key)
-        if not restore.readable(src.storage_class, src.restore, self.backend.clock.now()):
-            raise AwsError(
-                "ObjectNotInActiveTierError",
-                "The source object of the COPY action is not in the active tier and is only "
-                f"stored in {src.storage_class}: restore it first (RestoreObject)",
-                403,
-            )
-        _check_copy_conditions(req, src)
+        restore.check_copy_source(src.storage_class, src.restore, self.backend.clock.now())
+        check_copy_conditions(
+            src,
+            req.headers.get("x-amz-copy-source-if-match"),
+            req.headers.get("x-amz-copy-source-if-none-match"),
+        )
         return src_bucket, src_key, src
 
     def copy_object(self, req: Request, bucket: str, key: str) -> Response:
         src_bucket, src_key, src = self._copy_source_object(req)
-        directive = req.headers.get("x-amz-metadata-directive", "COPY").upper()
+        replace = req.headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
+        check_copy_changes(
+            (src_bucket, src_key), (bucket, key), replace, req.headers.get("x-amz-storage-class")
+        )
         dst = None
-        if directive == "REPLACE":
+        if replace:
             attrs = self._object_attrs(req)
             dst = ObjectInfo(
                 bucket,
@@ -807,13 +790,6 @@ class S3Provider(Provider):
                 attrs["m"],
                 {},
                 attrs["t"],
-            )
-        elif (src_bucket, src_key) == (bucket, key) and "x-amz-storage-class" not in req.headers:
-            raise AwsError(
-                "InvalidRequest",
-                "This copy request is illegal because it is trying "
-                "to copy an object to itself without changing the object's metadata, "
-                "storage class, website redirect location or encryption attributes.",
             )
         elif "x-amz-storage-class" in req.headers:
             dst = ObjectInfo(
@@ -881,8 +857,7 @@ class S3Provider(Provider):
         if m == "PUT":
             root = parse_xml(await req.read())
             tags = {t.findtext("Key") or "": t.findtext("Value") or "" for t in root.iter("Tag")}
-            if len(tags) > 10:
-                raise AwsError("BadRequest", "Object tags cannot be greater than 10")
+            check_object_tags(tags)
             self.backend.set_tags(bucket, key, tags)
             return Response(200)
         if m == "DELETE":
@@ -1042,14 +1017,8 @@ def operation_name(
     return {"GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(m, m)
 
 
-class _NotModified(AwsError):
-    def __init__(self, obj: ObjectInfo) -> None:
-        super().__init__("NotModified", "Not Modified", 304)
-        self.obj = obj
-
-
 def not_modified_response(err: AwsError) -> Response | None:
-    if isinstance(err, _NotModified):
+    if isinstance(err, NotModified):
         return Response(
             304,
             [
@@ -1070,12 +1039,6 @@ async def _file_slices(path: Any, start: int, length: int) -> AsyncIterator[byte
                 return
             left -= len(chunk)
             yield chunk
-
-
-def _fsync(fd: int) -> None:
-    import os
-
-    os.fsync(fd)
 
 
 def _part_number(q: dict[str, str]) -> int:
@@ -1111,27 +1074,6 @@ def _copy_source(raw: str) -> tuple[str, str]:
         )
     b, k = src.split("/", 1)
     return b, k
-
-
-def _check_copy_conditions(req: Request, src: ObjectInfo) -> None:
-    h = req.headers
-    if "x-amz-copy-source-if-match" in h and h["x-amz-copy-source-if-match"].strip('"') != src.etag:
-        raise AwsError(
-            "PreconditionFailed",
-            "At least one of the pre-conditions you specified did not hold",
-            412,
-            Condition="x-amz-copy-source-If-Match",
-        )
-    if (
-        "x-amz-copy-source-if-none-match" in h
-        and h["x-amz-copy-source-if-none-match"].strip('"') == src.etag
-    ):
-        raise AwsError(
-            "PreconditionFailed",
-            "At least one of the pre-conditions you specified did not hold",
-            412,
-            Condition="x-amz-copy-source-If-None-Match",
-        )
 
 
 def _parse_range(value: str, size: int) -> tuple[int, int] | None:
@@ -1203,17 +1145,8 @@ def _subresource(q: dict[str, str]) -> str | None:
     return None
 
 
-def _validate_lifecycle(root: ET.Element) -> None:
-    """AWS's minimum-day rules for transitions to the infrequent-access classes."""
+def _lifecycle_transitions(root: ET.Element) -> Iterator[tuple[str, str | None]]:
+    """(StorageClass, Days text or None) of every Transition of every Rule, in order."""
     for rule in root.iter("Rule"):
         for tr in rule.iter("Transition"):
-            sclass = tr.findtext("StorageClass") or ""
-            days = tr.findtext("Days")
-            if sclass in ("STANDARD_IA", "ONEZONE_IA") and days is not None and int(days) < 30:
-                raise AwsError(
-                    "InvalidArgument",
-                    f"'Days' in Transition action must be greater "
-                    f"than or equal to 30 for storageClass '{sclass}'",
-                    ArgumentName="Days",
-                    ArgumentValue=days,
-                )
+            yield tr.findtext("StorageClass") or "", tr.findtext("Days")

@@ -3,10 +3,12 @@ incomplete multipart uploads), as the S3 user guide describes them:
 
 - A rule applies from the object's creation time plus ``Days``, rounded up to the next
   midnight UTC; a ``Date`` applies from that midnight UTC.
-- Transitions only go down the storage-class waterfall (never back to a warmer class).
+- Transitions only go down the storage-class waterfall (never back to a warmer class); the
+  waterfall is ``model.WATERFALL``, from the one table of storage classes in ``model.py``.
 - Objects smaller than 128 KiB are not transitioned unless the rule's filter explicitly sets a
   smaller ``ObjectSizeGreaterThan`` (AWS's default since September 2024).
-- STANDARD_IA / ONEZONE_IA transitions need at least 30 days (enforced at PUT time).
+- STANDARD_IA / ONEZONE_IA transitions need at least 30 days (enforced at PUT time by
+  ``model.check_lifecycle_transitions``).
 """
 
 from __future__ import annotations
@@ -19,21 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sim.emulator.providers.s3.model import S3Backend
+from sim.emulator.providers.s3.model import WATERFALL, S3Backend
 
 log = logging.getLogger("bdlab.s3.lifecycle")
 DAY = 86_400.0
 MIN_TRANSITION_SIZE = 128 * 1024
-WATERFALL = (
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "INTELLIGENT_TIERING",
-    "ONEZONE_IA",
-    "GLACIER_IR",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-)
 
 
 @dataclass

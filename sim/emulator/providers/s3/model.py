@@ -1,41 +1,83 @@
-"""S3's domain model: buckets, objects, multipart uploads, durable on local disk.
+"""S3's rules in plain Python: bucket names, limits, storage classes, conditional requests,
+checksums, listing order, multipart planning. No HTTP (``api.py`` parses requests and renders
+answers) and no SQL or file handling (``store.py`` keeps rows and bytes durable).
 
-Plain Python with no HTTP in sight. Metadata lives in SQLite (WAL: a committed row survives
-a kill -9). Small objects (<= 256 KiB) live inside their row: creating a file costs far more
-than a WAL append on most file systems. Larger ones live in immutable files named by uuid: a
-write goes bytes to a new file, then one committed row that points at it, then the answer.
-Overwrites never touch the old file until the new row is committed, so readers always see a
-whole object (strong consistency). Files no row points to (a crash between the two steps)
-are swept at start-up.
+``S3Backend`` is the provider's domain API: it applies these rules and raises S3's errors
+(``AwsError`` with AWS's code, message and status), and delegates storage to the
+``S3Store`` it owns. Objects of at most ``INLINE_MAX`` bytes are kept in their row, larger
+ones in their own data file.
 """
 
 from __future__ import annotations
 
 import base64
-import errno
+import binascii
 import hashlib
-import json
-import os
 import re
-import shutil
-import sqlite3
 import uuid
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sim.emulator.clock import Clock
 from sim.emulator.protocol import AwsError
+from sim.emulator.providers.s3.store import (
+    ObjectInfo,
+    PartInfo,
+    S3Store,
+    UploadInfo,
+)
+from sim.emulator.providers.s3.store import (
+    append_file as append_file,  # re-exported: the model's import path predates store.py
+)
 
-MIN_PART_SIZE = 5 * 1024 * 1024
-INLINE_MAX = 256 * 1024
+MIN_PART_SIZE = 5 * 1024 * 1024  # every part but the last of a multipart upload, bytes
+MAX_SINGLE_PUT = 5 * 1024**3  # PutObject and UploadPart: 5 GiB (aws-semantics.md, S3 limits)
+INLINE_MAX = 256 * 1024  # objects up to this many bytes live in their row (docs/adr/0001)
 MAX_PART_NUMBER = 10_000
 MAX_DELETE_KEYS = 1000
 MAX_KEY_BYTES = 1024
+MAX_OBJECT_TAGS = 10
+_LIST_SCAN_ROWS = 1000  # rows read per store query while listing (not S3's page size)
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_PRECONDITION_FAILED = "At least one of the pre-conditions you specified did not hold"
+_MALFORMED_XML = (
+    "The XML you provided was not well-formed or did not validate against our published schema"
+)
+
+
+@dataclass(frozen=True)
+class StorageClass:
+    """One S3 storage class, as the emulator treats it."""
+
+    name: str
+    waterfall: bool  # on the lifecycle waterfall (STORAGE_CLASSES lists it warm to cold)
+    archive: bool  # GET needs a RestoreObject first (restore.py)
+    min_transition_days: int = 0  # least ``Days`` a lifecycle Transition to it may say
+
+
+# The one table of storage classes: what x-amz-storage-class accepts, the lifecycle
+# waterfall (lifecycle.py) and the archive classes (restore.py) all derive from it.
+STORAGE_CLASSES: tuple[StorageClass, ...] = (
+    StorageClass("STANDARD", waterfall=True, archive=False),
+    StorageClass("REDUCED_REDUNDANCY", waterfall=True, archive=False),
+    StorageClass("STANDARD_IA", waterfall=True, archive=False, min_transition_days=30),
+    StorageClass("INTELLIGENT_TIERING", waterfall=True, archive=False),
+    StorageClass("ONEZONE_IA", waterfall=True, archive=False, min_transition_days=30),
+    StorageClass("GLACIER_IR", waterfall=True, archive=False),
+    StorageClass("GLACIER", waterfall=True, archive=True),
+    StorageClass("DEEP_ARCHIVE", waterfall=True, archive=True),
+    StorageClass("OUTPOSTS", waterfall=False, archive=False),
+    StorageClass("SNOW", waterfall=False, archive=False),
+    StorageClass("EXPRESS_ONEZONE", waterfall=False, archive=False),
+)
+STORAGE_CLASS_NAMES = frozenset(c.name for c in STORAGE_CLASSES)
+WATERFALL = tuple(c.name for c in STORAGE_CLASSES if c.waterfall)
+ARCHIVE_CLASSES = tuple(c.name for c in STORAGE_CLASSES if c.archive)
+MIN_TRANSITION_DAYS = {c.name: c.min_transition_days for c in STORAGE_CLASSES}
 
 # Bucket sub-resources stored verbatim, with the error AWS gives when one is absent.
 CONFIG_MISSING: dict[str, tuple[str, str, int]] = {
@@ -76,43 +118,6 @@ CONFIG_MISSING: dict[str, tuple[str, str, int]] = {
 
 
 @dataclass
-class ObjectInfo:
-    bucket: str
-    key: str
-    size: int
-    etag: str  # without quotes
-    last_modified: float
-    file: str  # "" when the bytes are inline in the row
-    content_type: str = "binary/octet-stream"
-    storage_class: str = "STANDARD"
-    headers: dict[str, str] = field(default_factory=dict)  # system headers kept verbatim
-    user_meta: dict[str, str] = field(default_factory=dict)
-    checksums: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    parts: int = 0
-    inline: bytes | None = None  # the bytes of a small object being written
-    restore: dict[str, Any] = field(default_factory=dict)  # RestoreObject's record (restore.py)
-
-
-@dataclass
-class UploadInfo:
-    upload_id: str
-    bucket: str
-    key: str
-    initiated: float
-    attrs: dict[str, Any]
-
-
-@dataclass
-class PartInfo:
-    number: int
-    size: int
-    etag: str
-    file: str
-    last_modified: float
-
-
-@dataclass
 class Listing:
     contents: list[ObjectInfo]
     common_prefixes: list[str]
@@ -120,7 +125,18 @@ class Listing:
     next_marker: str | None
 
 
+class NotModified(AwsError):
+    """304 for a conditional GET or HEAD; carries the object, whose ETag and Last-Modified
+    the answer repeats."""
+
+    def __init__(self, obj: ObjectInfo) -> None:
+        super().__init__("NotModified", "Not Modified", 304)
+        self.obj = obj
+
+
 def validate_bucket_name(name: str) -> None:
+    """InvalidBucketName unless ``name`` follows S3's naming rules (3-63 characters, lower
+    case, digits, dots and hyphens, no IP address, no ``xn--``)."""
     if not _BUCKET_RE.match(name) or ".." in name or _IP_RE.match(name) or name.startswith("xn--"):
         raise AwsError(
             "InvalidBucketName", "The specified bucket is not valid.", 400, BucketName=name
@@ -131,112 +147,211 @@ def quote_etag(etag: str) -> str:
     return f'"{etag}"'
 
 
-def append_file(src: BinaryIO, out: BinaryIO) -> None:
-    """Append all of ``src`` to ``out``: in the kernel where the platform can
-    (``os.copy_file_range``, Linux), else through a buffer (macOS, Windows, file systems that
-    refuse it), so CompleteMultipartUpload works everywhere."""
-    size = os.fstat(src.fileno()).st_size
-    offset = 0
-    copy_range = getattr(os, "copy_file_range", None)
-    if copy_range is not None:
-        out.flush()
-        try:
-            while offset < size:
-                n = copy_range(src.fileno(), out.fileno(), size - offset)
-                if n == 0:
-                    break
-                offset += n
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                raise
-    src.seek(offset)
-    out.seek(0, os.SEEK_END)
-    shutil.copyfileobj(src, out, 1 << 20)
+def validate_storage_class(name: str) -> str:
+    """``name`` when it is a storage class of ``STORAGE_CLASSES``, else InvalidStorageClass."""
+    if name not in STORAGE_CLASS_NAMES:
+        raise AwsError(
+            "InvalidStorageClass",
+            "The storage class you specified is not valid",
+            StorageClassRequested=name,
+        )
+    return name
+
+
+def check_lifecycle_transitions(transitions: Iterable[tuple[str, str | None]]) -> None:
+    """A lifecycle configuration's transitions as (StorageClass, Days text or None): AWS's
+    minimum days per class (30 for the infrequent-access classes), InvalidArgument below it.
+    Days that are not an integer raise ValueError for such classes."""
+    for sclass, days in transitions:
+        least = MIN_TRANSITION_DAYS.get(sclass, 0)
+        if least and days is not None and int(days) < least:
+            raise AwsError(
+                "InvalidArgument",
+                f"'Days' in Transition action must be greater "
+                f"than or equal to {least} for storageClass '{sclass}'",
+                ArgumentName="Days",
+                ArgumentValue=days,
+            )
+
+
+def check_single_put_size(declared: str | None) -> None:
+    """EntityTooLarge when a declared body size (decimal text, bytes) is over the 5 GiB a
+    single PUT may carry; absent or non-numeric sizes pass (other checks refuse them)."""
+    if declared is not None and declared.isdigit() and int(declared) > MAX_SINGLE_PUT:
+        raise AwsError(
+            "EntityTooLarge",
+            "Your proposed upload exceeds the maximum allowed size",
+            ProposedSize=declared,
+            MaxSizeAllowed=str(MAX_SINGLE_PUT),
+        )
+
+
+def check_content_md5(value: str) -> None:
+    """InvalidDigest unless a Content-MD5 value is base64 of 16 bytes."""
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (ValueError, binascii.Error):
+        raw = b""
+    if len(raw) != 16:
+        raise AwsError("InvalidDigest", "The Content-MD5 you specified was not valid.")
+
+
+def verify_content_md5(value: str, md5_hex: str) -> None:
+    """BadDigest when a Content-MD5 value (base64) is not the received body's MD5 (hex)."""
+    if base64.b64encode(bytes.fromhex(md5_hex)).decode() != value.strip():
+        raise AwsError("BadDigest", "The Content-MD5 you specified did not match what we received.")
+
+
+def verify_checksum(alg: str, sent: str | None, computed: str | None) -> dict[str, str]:
+    """The checksums to keep with the object ({alg: sent value} or {}). BadDigest when the
+    client sent a value for ``alg`` that differs from the one computed; None for ``computed``
+    means the emulator does not compute ``alg`` (the sent value is kept unverified)."""
+    if sent and computed and sent != computed:
+        raise AwsError(
+            "BadDigest",
+            f"The {alg.upper()} you specified did not match the calculated checksum.",
+        )
+    return {alg: sent} if sent else {}
+
+
+def check_body_length(declared: str | None, size: int) -> None:
+    """IncompleteBody when a declared length (decimal text) is not the ``size`` received."""
+    if declared is not None and declared.isdigit() and int(declared) != size:
+        raise AwsError(
+            "IncompleteBody",
+            "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+        )
+
+
+def check_object_tags(tags: dict[str, str]) -> None:
+    """BadRequest for more than ``MAX_OBJECT_TAGS`` tags on an object."""
+    if len(tags) > MAX_OBJECT_TAGS:
+        raise AwsError("BadRequest", f"Object tags cannot be greater than {MAX_OBJECT_TAGS}")
+
+
+def check_read_conditions(
+    obj: ObjectInfo,
+    if_match: str | None,
+    if_none_match: str | None,
+    if_modified_since: float | None,
+    if_unmodified_since: float | None,
+) -> None:
+    """GET/HEAD preconditions (RFC 7232 as S3 applies them; dates in epoch seconds, None when
+    absent or unparsable): 412 PreconditionFailed, or ``NotModified`` (304). If-Match
+    overrides If-Unmodified-Since, If-None-Match overrides If-Modified-Since."""
+    if if_match is not None and if_match.strip('"') not in (obj.etag, "*"):
+        raise AwsError("PreconditionFailed", _PRECONDITION_FAILED, 412, Condition="If-Match")
+    if (
+        if_unmodified_since is not None
+        and if_match is None
+        and int(obj.last_modified) > if_unmodified_since
+    ):
+        raise AwsError(
+            "PreconditionFailed", _PRECONDITION_FAILED, 412, Condition="If-Unmodified-Since"
+        )
+    if if_none_match is not None and if_none_match.strip('"') in (obj.etag, "*"):
+        raise NotModified(obj)
+    if (
+        if_modified_since is not None
+        and if_none_match is None
+        and int(obj.last_modified) <= if_modified_since
+    ):
+        raise NotModified(obj)
+
+
+def check_copy_conditions(src: ObjectInfo, if_match: str | None, if_none_match: str | None) -> None:
+    """x-amz-copy-source-if-match / -if-none-match against the source's ETag: 412."""
+    if if_match is not None and if_match.strip('"') != src.etag:
+        raise AwsError(
+            "PreconditionFailed",
+            _PRECONDITION_FAILED,
+            412,
+            Condition="x-amz-copy-source-If-Match",
+        )
+    if if_none_match is not None and if_none_match.strip('"') == src.etag:
+        raise AwsError(
+            "PreconditionFailed",
+            _PRECONDITION_FAILED,
+            412,
+            Condition="x-amz-copy-source-If-None-Match",
+        )
+
+
+def check_copy_changes(
+    src: tuple[str, str], dst: tuple[str, str], replaces_metadata: bool, storage_class: str | None
+) -> None:
+    """InvalidRequest for a copy of an object onto itself (``src`` and ``dst`` as (bucket,
+    key)) that neither replaces its metadata nor names a storage class."""
+    if src == dst and not replaces_metadata and storage_class is None:
+        raise AwsError(
+            "InvalidRequest",
+            "This copy request is illegal because it is trying "
+            "to copy an object to itself without changing the object's metadata, "
+            "storage class, website redirect location or encryption attributes.",
+        )
+
+
+def multipart_etag(part_etags: list[str]) -> str:
+    """S3's ETag of a completed multipart upload: MD5 of the parts' binary MD5s, "-", and
+    the number of parts (the parts' ETags are hex, unquoted)."""
+    md5s = b"".join(bytes.fromhex(e) for e in part_etags)
+    return f"{hashlib.md5(md5s).hexdigest()}-{len(part_etags)}"
+
+
+def crc32_b64(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def _no_such_bucket(name: str) -> AwsError:
+    return AwsError("NoSuchBucket", "The specified bucket does not exist", 404, BucketName=name)
+
+
+def _no_such_key(key: str) -> AwsError:
+    return AwsError("NoSuchKey", "The specified key does not exist.", 404, Key=key)
 
 
 class S3Backend:
-    """Buckets and objects of one emulator, stored under ``root``."""
+    """Buckets and objects of one emulator, stored under ``root`` (see ``S3Store``)."""
 
     def __init__(
         self, root: Path, clock: Clock, fsync: bool = False, account_id: str = "000000000000"
     ) -> None:
         self.root = root
-        self.data = root / "data"
-        self.data.mkdir(parents=True, exist_ok=True)
         self.clock = clock
-        self.fsync = fsync
         self.account_id = account_id
-        self.db = sqlite3.connect(root / "meta.db", isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA wal_autocheckpoint=4000")
-        self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
-        self.db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS buckets(
-              name TEXT PRIMARY KEY, region TEXT, created REAL, config TEXT NOT NULL DEFAULT '{}');
-            CREATE TABLE IF NOT EXISTS objects(
-              bucket TEXT, key TEXT, size INTEGER, etag TEXT, mtime REAL, file TEXT,
-              ctype TEXT, sclass TEXT, attrs TEXT, data BLOB, PRIMARY KEY(bucket, key));
-            CREATE TABLE IF NOT EXISTS uploads(
-              id TEXT PRIMARY KEY, bucket TEXT, key TEXT, initiated REAL, attrs TEXT);
-            CREATE TABLE IF NOT EXISTS parts(
-              upload TEXT, num INTEGER, size INTEGER, etag TEXT, file TEXT, mtime REAL,
-              PRIMARY KEY(upload, num)) WITHOUT ROWID;
-            """
-        )
-        self._dirs: set[str] = set()
-        # Bucket name -> region, mirrored in memory: every object call checks its bucket.
-        self._buckets = dict(self.db.execute("SELECT name, region FROM buckets").fetchall())
-        self.sweep()
+        self.store = S3Store(root, fsync)
+
+    @property
+    def fsync(self) -> bool:
+        """Whether data reaches the device before a write is answered."""
+        return self.store.fsync
 
     # ----------------------------------------------------------------- files
     def new_file(self) -> tuple[str, Path]:
         """A fresh data-file name (relative) and its absolute path."""
-        name = uuid.uuid4().hex
-        rel = f"{name[:2]}/{name}"
-        path = self.data / rel
-        if name[:2] not in self._dirs:
-            path.parent.mkdir(exist_ok=True)
-            self._dirs.add(name[:2])
-        return rel, path
+        return self.store.new_file()
 
     def path_of(self, rel: str) -> Path:
-        return self.data / rel
-
-    def _unlink(self, rel: str | None) -> None:
-        if rel:
-            try:
-                (self.data / rel).unlink()
-            except FileNotFoundError:
-                pass
+        """The absolute path of data file ``rel``."""
+        return self.store.path_of(rel)
 
     def sweep(self) -> int:
-        """Delete data files no committed row points to (left by a crash mid-write)."""
-        live = {r[0] for r in self.db.execute("SELECT file FROM objects")}
-        live |= {r[0] for r in self.db.execute("SELECT file FROM parts")}
-        removed = 0
-        for sub in self.data.iterdir():
-            if not sub.is_dir():
-                continue
-            for f in sub.iterdir():
-                if f"{sub.name}/{f.name}" not in live:
-                    f.unlink(missing_ok=True)
-                    removed += 1
-        return removed
+        """Delete data files no committed row points to; returns how many."""
+        return self.store.sweep()
+
+    def sync(self, fh: BinaryIO) -> None:
+        """Flush an open data file to the device when running with ``fsync`` (blocking: run
+        it off the event loop)."""
+        self.store.sync(fh)
 
     def write_file(self, data: bytes) -> tuple[str, str]:
         """Store ``data`` in a new file; returns (relative name, md5 hex)."""
-        rel, path = self.new_file()
-        with open(path, "wb") as fh:
-            fh.write(data)
-            if self.fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        return rel, hashlib.md5(data).hexdigest()
+        return self.store.write_file(data), hashlib.md5(data).hexdigest()
 
     # --------------------------------------------------------------- buckets
     def create_bucket(self, name: str, region: str, location: str | None) -> None:
+        """CreateBucket sent to ``region`` with LocationConstraint ``location`` (None when
+        the body names none)."""
         validate_bucket_name(name)
         if location is None and region != "us-east-1":
             raise AwsError(
@@ -245,9 +360,9 @@ class S3Backend:
                 "specific endpoint this request was sent to.",
             )
         bucket_region = location or "us-east-1"
-        row = self.db.execute("SELECT region FROM buckets WHERE name=?", (name,)).fetchone()
-        if row is not None:
-            if bucket_region == "us-east-1" and row[0] == "us-east-1":
+        existing = self.store.bucket_region(name)
+        if existing is not None:
+            if bucket_region == "us-east-1" and existing == "us-east-1":
                 return  # us-east-1 answers 200 to the owner re-creating its bucket
             raise AwsError(
                 "BucketAlreadyOwnedByYou",
@@ -256,118 +371,70 @@ class S3Backend:
                 409,
                 BucketName=name,
             )
-        self.db.execute(
-            "INSERT INTO buckets(name, region, created) VALUES(?,?,?)",
-            (name, bucket_region, self.clock.now()),
-        )
-        self._buckets[name] = bucket_region
+        self.store.insert_bucket(name, bucket_region, self.clock.now())
 
     def bucket_region(self, name: str) -> str:
-        region = self._buckets.get(name)
+        """The bucket's region; NoSuchBucket."""
+        region = self.store.bucket_region(name)
         if region is None:
-            raise AwsError(
-                "NoSuchBucket", "The specified bucket does not exist", 404, BucketName=name
-            )
+            raise _no_such_bucket(name)
         return str(region)
 
     def require_bucket(self, name: str) -> None:
+        """NoSuchBucket unless the bucket exists."""
         self.bucket_region(name)
 
     def bucket_exists(self, name: str) -> bool:
-        return name in self._buckets
+        return self.store.bucket_region(name) is not None
 
     def list_buckets(self) -> list[tuple[str, float, str]]:
-        return [
-            tuple(r)
-            for r in self.db.execute(  # type: ignore[misc]
-                "SELECT name, created, region FROM buckets ORDER BY name"
-            )
-        ]
+        """(name, created epoch seconds, region) of every bucket, by name."""
+        return self.store.list_buckets()
 
     def delete_bucket(self, name: str) -> None:
+        """NoSuchBucket, or BucketNotEmpty while it holds objects; its multipart uploads go
+        with it."""
         self.require_bucket(name)
-        if self.db.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone():
+        if self.store.bucket_has_objects(name):
             raise AwsError(
                 "BucketNotEmpty",
                 "The bucket you tried to delete is not empty",
                 409,
                 BucketName=name,
             )
-        files = [
-            r[0]
-            for r in self.db.execute(
-                "SELECT p.file FROM parts p JOIN uploads u ON p.upload=u.id WHERE u.bucket=?",
-                (name,),
-            )
-        ]
-        with self._tx():
-            self.db.execute(
-                "DELETE FROM parts WHERE upload IN (SELECT id FROM uploads WHERE bucket=?)", (name,)
-            )
-            self.db.execute("DELETE FROM uploads WHERE bucket=?", (name,))
-            self.db.execute("DELETE FROM buckets WHERE name=?", (name,))
-            self._buckets.pop(name, None)
-        for f in files:
-            self._unlink(f)
+        self.store.delete_bucket(name)
 
     def _config(self, bucket: str) -> dict[str, Any]:
-        row = self.db.execute("SELECT config FROM buckets WHERE name=?", (bucket,)).fetchone()
-        if row is None:
-            raise AwsError(
-                "NoSuchBucket", "The specified bucket does not exist", 404, BucketName=bucket
-            )
-        return dict(json.loads(row[0]))
+        cfg = self.store.get_config(bucket)
+        if cfg is None:
+            raise _no_such_bucket(bucket)
+        return cfg
 
     def get_config(self, bucket: str, kind: str) -> str | None:
+        """The document stored for sub-resource ``kind`` (e.g. "lifecycle"), or None;
+        NoSuchBucket."""
         return self._config(bucket).get(kind)
 
     def put_config(self, bucket: str, kind: str, value: str | None) -> None:
+        """Store (None: remove) the document of sub-resource ``kind``; NoSuchBucket."""
         cfg = self._config(bucket)
         if value is None:
             cfg.pop(kind, None)
         else:
             cfg[kind] = value
-        self.db.execute("UPDATE buckets SET config=? WHERE name=?", (json.dumps(cfg), bucket))
+        self.store.set_config(bucket, cfg)
 
     # --------------------------------------------------------------- objects
-    def _row_to_obj(self, bucket: str, key: str, row: tuple[Any, ...]) -> ObjectInfo:
-        size, etag, mtime, file, ctype, sclass, attrs = row
-        a = json.loads(attrs) if attrs else {}
-        return ObjectInfo(
-            bucket,
-            key,
-            size,
-            etag,
-            mtime,
-            file,
-            ctype,
-            sclass,
-            a.get("h", {}),
-            a.get("m", {}),
-            a.get("c", {}),
-            a.get("t", {}),
-            a.get("p", 0),
-            restore=a.get("r", {}),
-        )
-
     def head(self, bucket: str, key: str) -> ObjectInfo:
-        row = self.db.execute(
-            "SELECT size, etag, mtime, file, ctype, sclass, attrs FROM objects "
-            "WHERE bucket=? AND key=?",
-            (bucket, key),
-        ).fetchone()
-        if row is None:
+        """The object's record; NoSuchBucket or NoSuchKey."""
+        obj = self.store.get_object(bucket, key)
+        if obj is None:
             self.require_bucket(bucket)
-            raise AwsError("NoSuchKey", "The specified key does not exist.", 404, Key=key)
-        return self._row_to_obj(bucket, key, row)
+            raise _no_such_key(key)
+        return obj
 
     def exists(self, bucket: str, key: str) -> bool:
-        return (
-            self.db.execute(
-                "SELECT 1 FROM objects WHERE bucket=? AND key=?", (bucket, key)
-            ).fetchone()
-            is not None
-        )
+        return self.store.object_exists(bucket, key)
 
     def check_write_conditions(
         self, bucket: str, key: str, if_none_match: str | None, if_match: str | None
@@ -383,58 +450,31 @@ class S3Backend:
             current = None
         if if_none_match is not None and if_none_match.strip() == "*" and current is not None:
             raise AwsError(
-                "PreconditionFailed",
-                "At least one of the pre-conditions you specified did not hold",
-                412,
-                Condition="If-None-Match",
+                "PreconditionFailed", _PRECONDITION_FAILED, 412, Condition="If-None-Match"
             )
         if if_match is not None:
             if current is None:
-                raise AwsError("NoSuchKey", "The specified key does not exist.", 404, Key=key)
+                raise _no_such_key(key)
             if if_match.strip().strip('"') != current.etag:
                 raise AwsError(
-                    "PreconditionFailed",
-                    "At least one of the pre-conditions you specified did not hold",
-                    412,
-                    Condition="If-Match",
+                    "PreconditionFailed", _PRECONDITION_FAILED, 412, Condition="If-Match"
                 )
 
     def commit_object(
         self, obj: ObjectInfo, if_none_match: str | None = None, if_match: str | None = None
     ) -> ObjectInfo:
-        """Make ``obj`` (whose file is already written) the current version of its key."""
+        """Make ``obj`` (whose file is already written) the current version of its key.
+        KeyTooLongError, NoSuchBucket or a failed condition release ``obj``'s file."""
         if len(obj.key.encode()) > MAX_KEY_BYTES:
-            self._unlink(obj.file)
+            self.store.unlink(obj.file)
             raise AwsError("KeyTooLongError", "Your key is too long", 400)
         try:
             self.require_bucket(obj.bucket)
             self.check_write_conditions(obj.bucket, obj.key, if_none_match, if_match)
         except AwsError:
-            self._unlink(obj.file)
+            self.store.unlink(obj.file)
             raise
-        old = self.db.execute(
-            "SELECT file FROM objects WHERE bucket=? AND key=?", (obj.bucket, obj.key)
-        ).fetchone()
-        attrs = _attrs(obj)
-        self.db.execute(
-            "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, file, ctype, sclass,"
-            " attrs, data) VALUES(?,?,?,?,?,?,?,?,?,?)",
-            (
-                obj.bucket,
-                obj.key,
-                obj.size,
-                obj.etag,
-                obj.last_modified,
-                obj.file,
-                obj.content_type,
-                obj.storage_class,
-                attrs,
-                obj.inline,
-            ),
-        )
-        obj.inline = None
-        if old is not None and old[0] != obj.file:
-            self._unlink(old[0])
+        self.store.put_object(obj)
         return obj
 
     def put_bytes(
@@ -460,85 +500,55 @@ class S3Backend:
         return self.commit_object(obj)
 
     def read_bytes(self, bucket: str, key: str) -> bytes:
+        """The whole object; NoSuchBucket or NoSuchKey."""
         obj = self.head(bucket, key)
         return self.read_range(obj, 0, obj.size)
 
     def read_range(self, obj: ObjectInfo, start: int, length: int) -> bytes:
         """``length`` bytes of ``obj`` from ``start`` (for ranges and small bodies)."""
-        if not obj.file:
-            row = self.db.execute(
-                "SELECT substr(data, ?, ?) FROM objects WHERE bucket=? AND key=?",
-                (start + 1, length, obj.bucket, obj.key),
-            ).fetchone()
-            return bytes(row[0]) if row and row[0] is not None else b""
-        with open(self.path_of(obj.file), "rb") as fh:
-            fh.seek(start)
-            return fh.read(length)
+        return self.store.read_range(obj.bucket, obj.key, obj.file, start, length)
 
     def delete_object(self, bucket: str, key: str) -> None:
+        """NoSuchBucket; a missing key is no error (S3 answers 204 for it too)."""
         self.require_bucket(bucket)
-        row = self.db.execute(
-            "SELECT file FROM objects WHERE bucket=? AND key=?", (bucket, key)
-        ).fetchone()
-        if row is None:
-            return  # S3 answers 204 for a missing key too
-        self.db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
-        self._unlink(row[0])
+        self.store.delete_object(bucket, key)
 
     def delete_objects(self, bucket: str, keys: list[str]) -> list[tuple[str, AwsError | None]]:
+        """DeleteObjects: (key, error or None) per key, in request order. MalformedXML for
+        more than ``MAX_DELETE_KEYS`` keys; NoSuchBucket."""
         if len(keys) > MAX_DELETE_KEYS:
-            raise AwsError(
-                "MalformedXML",
-                "The XML you provided was not well-formed or did not "
-                "validate against our published schema",
-            )
+            raise AwsError("MalformedXML", _MALFORMED_XML)
         self.require_bucket(bucket)
-        files = []
-        with self._tx():
-            for key in keys:
-                row = self.db.execute(
-                    "SELECT file FROM objects WHERE bucket=? AND key=?", (bucket, key)
-                ).fetchone()
-                if row is not None:
-                    files.append(row[0])
-                    self.db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
-        for f in files:
-            self._unlink(f)
+        self.store.delete_objects(bucket, keys)
         return [(k, None) for k in keys]
 
     def set_storage_class(self, bucket: str, key: str, storage_class: str) -> None:
-        self.db.execute(
-            "UPDATE objects SET sclass=? WHERE bucket=? AND key=?", (storage_class, bucket, key)
-        )
+        """Move an object to ``storage_class`` in place (lifecycle transitions)."""
+        self.store.set_storage_class(bucket, key, storage_class)
 
     def set_tags(self, bucket: str, key: str, tags: dict[str, str] | None) -> None:
+        """Replace the object's tags (None: remove them); NoSuchBucket or NoSuchKey."""
         obj = self.head(bucket, key)
         obj.tags = tags or {}
-        self.db.execute(
-            "UPDATE objects SET attrs=? WHERE bucket=? AND key=?", (_attrs(obj), bucket, key)
-        )
+        self.store.set_attrs(obj)
 
     def set_restore(self, bucket: str, key: str, restore: dict[str, Any]) -> None:
+        """Store the object's restore record (restore.py); NoSuchBucket or NoSuchKey."""
         obj = self.head(bucket, key)
         obj.restore = restore
-        self.db.execute(
-            "UPDATE objects SET attrs=? WHERE bucket=? AND key=?", (_attrs(obj), bucket, key)
-        )
+        self.store.set_attrs(obj)
 
     def copy_object(
         self, src_bucket: str, src_key: str, dst: ObjectInfo | None, bucket: str, key: str
     ) -> ObjectInfo:
-        """Copy by hard link (files are immutable, so sharing them is safe)."""
+        """Copy the source's bytes to ``bucket``/``key`` with ``dst``'s attributes (None:
+        the source's, storage class STANDARD). Shares the source's file where it can."""
         src = self.head(src_bucket, src_key)
         self.require_bucket(bucket)
         inline = None
         rel = ""
         if src.file:
-            rel, path = self.new_file()
-            try:
-                os.link(self.path_of(src.file), path)
-            except OSError:
-                shutil.copyfile(self.path_of(src.file), path)
+            rel = self.store.link_file(src.file)
         else:
             inline = self.read_range(src, 0, src.size)
         base = dst or src
@@ -587,17 +597,11 @@ class S3Backend:
         if max_keys <= 0:
             return Listing([], [], False, None)
         while True:
-            op = ">=" if inclusive else ">"
-            rows = self.db.execute(
-                f"SELECT key, size, etag, mtime, file, ctype, sclass, attrs FROM objects "
-                f"WHERE bucket=? AND key {op} ? ORDER BY key LIMIT 1000",
-                (bucket, cursor),
-            ).fetchall()
-            if not rows:
-                return Listing(contents, prefixes, False, None)
+            seen = 0
             jumped = False
-            for row in rows:
-                key = row[0]
+            for obj in self.store.objects_from(bucket, cursor, inclusive, _LIST_SCAN_ROWS):
+                seen += 1
+                key = obj.key
                 if not key.startswith(prefix):
                     return Listing(contents, prefixes, False, None)
                 if len(contents) + len(prefixes) >= max_keys:
@@ -613,13 +617,14 @@ class S3Backend:
                         inclusive = True
                         jumped = True
                         break
-                contents.append(self._row_to_obj(bucket, key, row[1:]))
+                contents.append(obj)
                 last = key
                 cursor, inclusive = key, False
-            if not jumped and len(rows) < 1000:
+            if seen == 0 or (not jumped and seen < _LIST_SCAN_ROWS):
                 return Listing(contents, prefixes, False, None)
 
     def iter_keys(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object under ``prefix``, in key order, page after page."""
         marker = ""
         while True:
             page = self.list_objects(bucket, prefix, start_after=marker)
@@ -629,26 +634,23 @@ class S3Backend:
             marker = page.contents[-1].key
 
     def stats(self) -> dict[str, int]:
-        b = self.db.execute("SELECT count(*) FROM buckets").fetchone()[0]
-        o, s = self.db.execute("SELECT count(*), coalesce(sum(size),0) FROM objects").fetchone()
-        return {"buckets": b, "objects": o, "bytes": s}
+        """{"buckets", "objects", "bytes"}: counts and the objects' total size."""
+        return self.store.stats()
 
     # ------------------------------------------------------------- multipart
     def create_upload(self, bucket: str, key: str, attrs: dict[str, Any]) -> str:
+        """A new multipart upload's id; ``attrs`` are the object's attributes to be (keys
+        "h", "m", "t", "sclass", "ctype", as api.py builds them). NoSuchBucket."""
         self.require_bucket(bucket)
         upload_id = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
         upload_id = upload_id.rstrip("=")
-        self.db.execute(
-            "INSERT INTO uploads VALUES(?,?,?,?,?)",
-            (upload_id, bucket, key, self.clock.now(), json.dumps(attrs)),
-        )
+        self.store.insert_upload(UploadInfo(upload_id, bucket, key, self.clock.now(), attrs))
         return upload_id
 
     def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
-        row = self.db.execute(
-            "SELECT bucket, key, initiated, attrs FROM uploads WHERE id=?", (upload_id,)
-        ).fetchone()
-        if row is None or row[0] != bucket or row[1] != key:
+        """The upload, which must belong to ``bucket``/``key``; NoSuchBucket or NoSuchUpload."""
+        upload = self.store.get_upload(upload_id)
+        if upload is None or upload.bucket != bucket or upload.key != key:
             self.require_bucket(bucket)
             raise AwsError(
                 "NoSuchUpload",
@@ -657,13 +659,15 @@ class S3Backend:
                 404,
                 UploadId=upload_id,
             )
-        return UploadInfo(upload_id, row[0], row[1], row[2], json.loads(row[3]))
+        return upload
 
     def put_part(
         self, bucket: str, key: str, upload_id: str, number: int, rel: str, size: int, etag: str
     ) -> None:
+        """Record part ``number`` (1-10000, InvalidArgument otherwise) from data file ``rel``,
+        replacing an earlier part with that number. The file is released on any error."""
         if not 1 <= number <= MAX_PART_NUMBER:
-            self._unlink(rel)
+            self.store.unlink(rel)
             raise AwsError(
                 "InvalidArgument",
                 "Part number must be an integer between 1 and 10000, inclusive",
@@ -674,58 +678,33 @@ class S3Backend:
         try:
             self.get_upload(bucket, key, upload_id)
         except AwsError:
-            self._unlink(rel)
+            self.store.unlink(rel)
             raise
-        old = self.db.execute(
-            "SELECT file FROM parts WHERE upload=? AND num=?", (upload_id, number)
-        ).fetchone()
-        self.db.execute(
-            "INSERT OR REPLACE INTO parts VALUES(?,?,?,?,?,?)",
-            (upload_id, number, size, etag, rel, self.clock.now()),
-        )
-        if old is not None:
-            self._unlink(old[0])
+        self.store.put_part(upload_id, PartInfo(number, size, etag, rel, self.clock.now()))
 
     def list_parts(self, upload_id: str) -> list[PartInfo]:
-        return [
-            PartInfo(n, s, e, f, m)
-            for n, s, e, f, m in self.db.execute(
-                "SELECT num, size, etag, file, mtime FROM parts WHERE upload=? ORDER BY num",
-                (upload_id,),
-            )
-        ]
+        """The upload's parts by part number."""
+        return self.store.list_parts(upload_id)
 
     def list_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
+        """The bucket's uploads under ``prefix``, by key then initiation; NoSuchBucket."""
         self.require_bucket(bucket)
-        return [
-            UploadInfo(i, bucket, k, t, json.loads(a))
-            for i, k, t, a in self.db.execute(
-                "SELECT id, key, initiated, attrs FROM uploads WHERE bucket=? AND substr(key,1,?)=? "
-                "ORDER BY key, initiated",
-                (bucket, len(prefix), prefix),
-            )
-        ]
+        return self.store.list_uploads(bucket, prefix)
 
     def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Drop the upload and its parts; NoSuchBucket or NoSuchUpload."""
         self.get_upload(bucket, key, upload_id)
-        files = [p.file for p in self.list_parts(upload_id)]
-        with self._tx():
-            self.db.execute("DELETE FROM parts WHERE upload=?", (upload_id,))
-            self.db.execute("DELETE FROM uploads WHERE id=?", (upload_id,))
-        for f in files:
-            self._unlink(f)
+        self.store.delete_upload(upload_id)
 
     def plan_complete(
         self, bucket: str, key: str, upload_id: str, requested: list[tuple[int, str]]
     ) -> tuple[UploadInfo, list[PartInfo]]:
-        """Validate the part list of CompleteMultipartUpload as S3 does."""
+        """Validate the part list of CompleteMultipartUpload as S3 does: ``requested`` is
+        (part number, ETag) in request order. Returns the upload and the chosen parts;
+        MalformedXML, InvalidPartOrder, InvalidPart, EntityTooSmall."""
         upload = self.get_upload(bucket, key, upload_id)
         if not requested:
-            raise AwsError(
-                "MalformedXML",
-                "The XML you provided was not well-formed or did not "
-                "validate against our published schema",
-            )
+            raise AwsError("MalformedXML", _MALFORMED_XML)
         have = {p.number: p for p in self.list_parts(upload_id)}
         chosen: list[PartInfo] = []
         previous = 0
@@ -760,20 +739,10 @@ class S3Backend:
         return upload, chosen
 
     def assemble(self, parts: list[PartInfo]) -> tuple[str, int, str]:
-        """Concatenate part files into a new data file (safe to run off the event loop)."""
-        rel, path = self.new_file()
-        md5s = b""
-        total = 0
-        with open(path, "wb") as out:
-            for part in parts:
-                with open(self.path_of(part.file), "rb") as src:
-                    append_file(src, out)
-                total += part.size
-                md5s += bytes.fromhex(part.etag)
-            if self.fsync:
-                out.flush()
-                os.fsync(out.fileno())
-        return rel, total, f"{hashlib.md5(md5s).hexdigest()}-{len(parts)}"
+        """Concatenate part files into a new data file (safe to run off the event loop);
+        returns (its name, size in bytes, multipart ETag)."""
+        rel = self.store.assemble([p.file for p in parts])
+        return rel, sum(p.size for p in parts), multipart_etag([p.etag for p in parts])
 
     def finish_upload(
         self,
@@ -784,6 +753,9 @@ class S3Backend:
         if_none_match: str | None,
         if_match: str | None,
     ) -> ObjectInfo:
+        """Commit the assembled file ``rel`` as the upload's object and drop the upload, in
+        one transaction. NoSuchUpload when it was aborted meanwhile; write conditions as in
+        ``commit_object``."""
         a = upload.attrs
         obj = ObjectInfo(
             upload.bucket,
@@ -800,8 +772,8 @@ class S3Backend:
             a.get("t", {}),
             len(self.list_parts(upload.upload_id)),
         )
-        if not self.db.execute("SELECT 1 FROM uploads WHERE id=?", (upload.upload_id,)).fetchone():
-            self._unlink(rel)
+        if not self.store.upload_exists(upload.upload_id):
+            self.store.unlink(rel)
             raise AwsError(
                 "NoSuchUpload",
                 "The specified upload does not exist.",
@@ -809,46 +781,13 @@ class S3Backend:
                 UploadId=upload.upload_id,
             )
         files = [p.file for p in self.list_parts(upload.upload_id)]
-        with self._tx():
+        with self.store.tx():
             self.commit_object(obj, if_none_match, if_match)
-            self.db.execute("DELETE FROM parts WHERE upload=?", (upload.upload_id,))
-            self.db.execute("DELETE FROM uploads WHERE id=?", (upload.upload_id,))
+            self.store.drop_upload_rows(upload.upload_id)
         for f in files:
-            self._unlink(f)
+            self.store.unlink(f)
         return obj
 
     # ------------------------------------------------------------------ misc
-    def _tx(self) -> _Tx:
-        return _Tx(self.db)
-
     def close(self) -> None:
-        self.db.close()
-
-
-def _attrs(obj: ObjectInfo) -> str:
-    """The object's attributes column (JSON)."""
-    a: dict[str, Any] = {
-        "h": obj.headers,
-        "m": obj.user_meta,
-        "c": obj.checksums,
-        "t": obj.tags,
-        "p": obj.parts,
-    }
-    if obj.restore:
-        a["r"] = obj.restore
-    return json.dumps(a)
-
-
-class _Tx:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-def crc32_b64(data: bytes) -> str:
-    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+        self.store.close()

@@ -1,8 +1,9 @@
 """Restoring archived objects (RestoreObject), on the emulator clock.
 
-An object in GLACIER or DEEP_ARCHIVE cannot be read (GET answers InvalidObjectState) until a
-restore makes a temporary copy readable, as the S3 user guide ("Working with archived
-objects") describes:
+An object in GLACIER or DEEP_ARCHIVE (the archive classes of the storage-class table in
+``model.py``) cannot be read (GET answers InvalidObjectState, CopyObject and UploadPartCopy
+ObjectNotInActiveTierError) until a restore makes a temporary copy readable, as the S3 user
+guide ("Working with archived objects") describes:
 
 - The retrieval takes time by tier. The emulator uses the upper end of what AWS documents:
   GLACIER Expedited 5 minutes, Standard 5 hours, Bulk 12 hours; DEEP_ARCHIVE Standard 12
@@ -27,8 +28,8 @@ from typing import Any
 
 from sim.emulator.protocol import AwsError
 from sim.emulator.providers.s3.lifecycle import DAY, next_midnight
+from sim.emulator.providers.s3.model import ARCHIVE_CLASSES
 
-ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
 TIERS = ("Expedited", "Standard", "Bulk")
 RETRIEVAL_SECONDS = {
     ("GLACIER", "Expedited"): 5 * 60.0,
@@ -63,6 +64,28 @@ def readable(storage_class: str, restore: dict[str, Any], now: float) -> bool:
         return True
     s = state(storage_class, restore, now)
     return s is not None and not s.ongoing
+
+
+def check_readable(storage_class: str, restore: dict[str, Any], now: float) -> None:
+    """403 InvalidObjectState when GET may not return the bytes (see ``readable``)."""
+    if not readable(storage_class, restore, now):
+        raise AwsError(
+            "InvalidObjectState",
+            "The operation is not valid for the object's storage class",
+            403,
+            StorageClass=storage_class,
+        )
+
+
+def check_copy_source(storage_class: str, restore: dict[str, Any], now: float) -> None:
+    """403 ObjectNotInActiveTierError when a copy's source is archived and not restored."""
+    if not readable(storage_class, restore, now):
+        raise AwsError(
+            "ObjectNotInActiveTierError",
+            "The source object of the COPY action is not in the active tier and is only "
+            f"stored in {storage_class}: restore it first (RestoreObject)",
+            403,
+        )
 
 
 def request(
