@@ -152,7 +152,7 @@ def filters_in_the_plan(ctx: LabContext) -> None:
 
 @check(5)
 def committers_compared(ctx: LabContext) -> None:
-    """magic 커밋터는 복사(이름 바꾸기) 없이, file 커밋터는 CopyObject로 커밋했다"""
+    """magic 커밋터는 복사(이름 바꾸기) 없이, file 커밋터는 CopyObject로 커밋했고, 시간은 AWS처럼 쟀다"""
     com = _results(ctx).get("committers", {})
     if set(com) < {"magic", "file"}:
         raise CheckFailed(
@@ -169,6 +169,15 @@ def committers_compared(ctx: LabContext) -> None:
             f"magic {magic.get('CopyObject', 0)}, file {file.get('CopyObject', 0)}",
             "S3에는 이름 바꾸기가 없어 file 커밋터는 복사+삭제를 합니다. 커밋터 "
             "설정이 쓰기 전에 바뀌었는지 확인하세요.",
+        )
+    if ctx.can("cost_model") and com.get("timing") != "aws-model":
+        raise CheckFailed(
+            'committers.timing == "aws-model" (aws_like_costs 안에서 잰 시간)',
+            f"timing {com.get('timing')!r}, magic {com['magic'].get('seconds')} s, "
+            f"file {com['file'].get('seconds')} s",
+            "두 쓰기를 `with aws_like_costs(ctx) as timing:` 안에서 재고 결과에 "
+            '"timing": timing을 넣으세요. 로컬 디스크에서는 복사가 공짜라 file 커밋터가 '
+            "빨라 보이지만, S3에서는 복사가 데이터를 다시 쓰는 만큼 걸립니다.",
         )
 
 

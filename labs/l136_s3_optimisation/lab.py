@@ -7,6 +7,8 @@ bdlab check 1.3.6
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,23 @@ SMALL_TASKS = 40  # repartition(40) x 4 days -> ~160 small files
 
 def lab_bucket(ctx: LabContext) -> str:
     return ctx.name("opt")
+
+
+@contextmanager
+def aws_like_costs(ctx: LabContext) -> Iterator[str]:
+    """Given: inside this block S3 requests take the time they take on AWS (about 30 ms each,
+    88 MB/s, and a COPY as long as rewriting the data), so the measurement shows AWS's
+    direction; on a local disk a copy costs nothing. Yields what timed the block: "aws-model"
+    (the emulator's cost model) or "real" (real AWS); the model is switched off afterwards."""
+    if not ctx.can("cost_model"):
+        yield "real" if not ctx.profile.uses_emulator else "local"
+        return
+    admin = ctx.admin("cost_model")
+    admin.set_costs("aws")
+    try:
+        yield "aws-model"
+    finally:
+        admin.set_costs("off")
 
 
 def request_counts(ctx: LabContext) -> dict[str, int] | None:
@@ -83,7 +102,8 @@ def step4_plans(ctx: LabContext, spark: Any) -> dict[str, bool]:
 
 
 def step5_committers(ctx: LabContext, spark: Any) -> dict[str, Any]:
-    """5단계: 같은 데이터를 magic 커밋터와 file(이름 바꾸기) 커밋터로 써서 요청 수를 비교합니다."""
+    """5단계: 같은 데이터를 magic 커밋터와 file(이름 바꾸기) 커밋터로 써서 요청 수와 시간을
+    비교합니다. 시간은 `with aws_like_costs(ctx) as timing:` 안에서 재세요."""
     raise NotImplementedError("TODO 5단계: README.md의 '5단계'를 보세요.")
 
 

@@ -12,6 +12,7 @@ from labs.l136_s3_optimisation.lab import (
     SMALL_PREFIX,
     SMALL_TASKS,
     SOURCE_PREFIX,
+    aws_like_costs,
     delta_requests,
     lab_bucket,
     prepare_data,
@@ -80,16 +81,20 @@ def committers(ctx: LabContext, spark: Any) -> dict[str, Any]:
     src = spark.read.parquet(_path(ctx, SOURCE_PREFIX))
     hconf = spark.sparkContext._jsc.hadoopConfiguration()
     out: dict[str, Any] = {}
-    for name in ("magic", "file"):
-        hconf.set("fs.s3a.committer.name", name)
-        before = request_counts(ctx)
-        t = time.perf_counter()
-        src.write.mode("overwrite").partitionBy("dt").parquet(_path(ctx, f"{COMMIT_PREFIX}{name}/"))
-        out[name] = {
-            "seconds": round(time.perf_counter() - t, 3),
-            "requests": delta_requests(before, request_counts(ctx)),
-        }
+    with aws_like_costs(ctx) as timing:
+        for name in ("magic", "file"):
+            hconf.set("fs.s3a.committer.name", name)
+            before = request_counts(ctx)
+            t = time.perf_counter()
+            src.write.mode("overwrite").partitionBy("dt").parquet(
+                _path(ctx, f"{COMMIT_PREFIX}{name}/")
+            )
+            out[name] = {
+                "seconds": round(time.perf_counter() - t, 3),
+                "requests": delta_requests(before, request_counts(ctx)),
+            }
     hconf.set("fs.s3a.committer.name", "magic")
+    out["timing"] = timing
     return out
 
 
