@@ -103,3 +103,10 @@ def test_simulate_principal_policy_as_aws_answers(ctx: harness.LabContext, uniqu
     assert info.value.response["Error"]["Code"] == "NoSuchEntity"
     iam.delete_user_policy(UserName=user, PolicyName="p")
     iam.delete_user(UserName=user)
+
+
+def test_the_solution_runs_again_and_still_passes(ctx: harness.LabContext) -> None:
+    """Any lab's solution may run any number of times (labs never harm each other)."""
+    solution.main(ctx)
+    solution.main(ctx)
+    assert [r.name for r in results(ctx).values() if not r.passed] == []

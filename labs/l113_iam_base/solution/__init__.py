@@ -34,12 +34,45 @@ def allow(actions: list[str], resources: list[str]) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": actions, "Resource": resources}
 
 
+# Create-or-update, so that running the solution again converges instead of failing with
+# EntityAlreadyExists (a lab's solution may run any number of times, in any order).
+def ensure_role(iam: Any, name: str, trust_doc: str) -> None:
+    try:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust_doc)
+    except iam.exceptions.EntityAlreadyExistsException:
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust_doc)
+
+
+def ensure_instance_profile(iam: Any, name: str, role: str) -> None:
+    try:
+        iam.create_instance_profile(InstanceProfileName=name)
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    roles = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
+    if role not in [r["RoleName"] for r in roles]:
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
+
+
+def ensure_managed_policy(iam: Any, name: str, document: str) -> str:
+    """The policy's ARN; an existing policy gets ``document`` as its new default version."""
+    try:
+        return str(iam.create_policy(PolicyName=name, PolicyDocument=document)["Policy"]["Arn"])
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    arn = next(
+        p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"] if p["PolicyName"] == name
+    )
+    for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
+        if not v["IsDefaultVersion"]:  # at most 5 versions: keep only the current one
+            iam.delete_policy_version(PolicyArn=arn, VersionId=v["VersionId"])
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
+    return str(arn)
+
+
 def emr_roles(ctx: LabContext) -> None:
     iam = ctx.client("iam")
     a = arns(ctx)
-    iam.create_role(
-        RoleName=EMR_SERVICE_ROLE, AssumeRolePolicyDocument=trust("elasticmapreduce.amazonaws.com")
-    )
+    ensure_role(iam, EMR_SERVICE_ROLE, trust("elasticmapreduce.amazonaws.com"))
     iam.put_role_policy(
         RoleName=EMR_SERVICE_ROLE,
         PolicyName="emr-service",
@@ -56,7 +89,7 @@ def emr_roles(ctx: LabContext) -> None:
             allow(["iam:PassRole"], [f"arn:aws:iam::{ctx.account_id()}:role/{EMR_EC2_ROLE}"]),
         ),
     )
-    iam.create_role(RoleName=EMR_EC2_ROLE, AssumeRolePolicyDocument=trust("ec2.amazonaws.com"))
+    ensure_role(iam, EMR_EC2_ROLE, trust("ec2.amazonaws.com"))
     iam.put_role_policy(
         RoleName=EMR_EC2_ROLE,
         PolicyName="lake-access",
@@ -65,16 +98,13 @@ def emr_roles(ctx: LabContext) -> None:
             allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [a["objects"]]),
         ),
     )
-    iam.create_instance_profile(InstanceProfileName=EMR_EC2_ROLE)
-    iam.add_role_to_instance_profile(InstanceProfileName=EMR_EC2_ROLE, RoleName=EMR_EC2_ROLE)
+    ensure_instance_profile(iam, EMR_EC2_ROLE, EMR_EC2_ROLE)
 
 
 def firehose_role(ctx: LabContext) -> None:
     iam = ctx.client("iam")
     a = arns(ctx)
-    iam.create_role(
-        RoleName=FIREHOSE_ROLE, AssumeRolePolicyDocument=trust("firehose.amazonaws.com")
-    )
+    ensure_role(iam, FIREHOSE_ROLE, trust("firehose.amazonaws.com"))
     iam.put_role_policy(
         RoleName=FIREHOSE_ROLE,
         PolicyName="deliver",
@@ -110,8 +140,11 @@ def app_users(ctx: LabContext) -> None:
         ),
     }
     for name, document in policies.items():
-        arn = iam.create_policy(PolicyName=name, PolicyDocument=document)["Policy"]["Arn"]
-        iam.create_user(UserName=name)
+        arn = ensure_managed_policy(iam, name, document)
+        try:
+            iam.create_user(UserName=name)
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass
         iam.attach_user_policy(UserName=name, PolicyArn=arn)
 
 
