@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +89,11 @@ def test_clock_faults_doctor_and_full_reset(env: dict[str, str]) -> None:
     assert clock["speed"] == 60
     after = json.loads(run_bdlab(["clock", "--advance", "3600", "--json"], env).stdout)
     assert after["now"] - clock["now"] >= 3600
+    # People read dates, not epoch seconds: the clock and status show the date and the offset.
+    human = run_bdlab(["clock"], env).stdout
+    ahead = re.compile(r"\+0 d 0[1-3]:\d\d vs wall clock")  # x60: a few seconds add minutes
+    assert "UTC" in human and ahead.search(human), human
+    assert ahead.search(run_bdlab(["status"], env).stdout)
     f = json.loads(run_bdlab(["faults", "throttle_rate=0.5", "--service", "s3"], env).stdout)
     assert f["values"]["s3"]["throttle_rate"] == 0.5
     r = run_bdlab(["faults", "explode=1"], env)

@@ -10,7 +10,7 @@ import pytest
 
 from labs import harness
 
-pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 
 def test_all_solutions_in_both_orders_leave_every_lab_passing(profile: Any, cfg: Any) -> None:
