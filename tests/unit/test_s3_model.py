@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,21 @@ def test_parts_are_assembled_where_copy_file_range_is_missing(
             out.write(b":tail")
         assert out_path.read_bytes() == b"head:" + src.read_bytes() * 2 + b":tail"
         monkeypatch.undo()
+
+
+def test_a_replaced_objects_file_outlives_a_rolled_back_transaction(s3: S3Backend) -> None:
+    """CompleteMultipartUpload replaces an object inside a transaction: the old data file may
+    go only once the new row is committed (a crash in between must not lose the old object)."""
+    old = s3.put_bytes("lake", "k", b"o" * (300 * 1024))
+    old_path = s3.path_of(old.file)
+    rel, _md5 = s3.write_file(b"n" * (300 * 1024))
+    new = replace(old, file=rel, etag="x", inline=None)
+    with pytest.raises(RuntimeError), s3.store.tx():
+        s3.store.put_object(new)
+        assert old_path.exists()  # not yet: the row is not committed
+        raise RuntimeError("crash before COMMIT")
+    assert old_path.exists() and s3.read_bytes("lake", "k") == b"o" * (300 * 1024)
+    with s3.store.tx():
+        s3.store.put_object(new)
+        assert old_path.exists()
+    assert not old_path.exists() and s3.read_bytes("lake", "k") == b"n" * (300 * 1024)

@@ -113,6 +113,7 @@ class S3Store:
         self.data = root / "data"
         self.data.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
+        self._deferred: list[str] | None = None  # files to delete when the open tx commits
         self.db = sqlite3.connect(root / "meta.db", isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA wal_autocheckpoint=4000")
@@ -126,8 +127,19 @@ class S3Store:
         self.sweep()
 
     def tx(self) -> _Tx:
-        """A ``with`` block that commits its statements together (rolls back on error)."""
-        return _Tx(self.db)
+        """A ``with`` block that commits its statements together (rolls back on error).
+        Files released inside it are deleted only after the COMMIT (see :meth:`release`)."""
+        return _Tx(self)
+
+    def release(self, rel: str | None) -> None:
+        """Delete a data file a row no longer points to: at once outside a transaction, after
+        its COMMIT inside one. Deleting it before the COMMIT would lose an acknowledged object
+        if the process died in between (the rolled-back row would point at nothing)."""
+        if self._deferred is not None:
+            if rel:
+                self._deferred.append(rel)
+            return
+        self.unlink(rel)
 
     def close(self) -> None:
         self.db.close()
@@ -310,7 +322,7 @@ class S3Store:
         )
         obj.inline = None  # the row holds the bytes now
         if old is not None and old[0] != obj.file:
-            self.unlink(old[0])
+            self.release(old[0])
 
     def delete_object(self, bucket: str, key: str) -> None:
         """Drop the key's row, then its file; nothing when there is no such row."""
@@ -320,7 +332,7 @@ class S3Store:
         if row is None:
             return
         self.db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
-        self.unlink(row[0])
+        self.release(row[0])
 
     def delete_objects(self, bucket: str, keys: list[str]) -> None:
         """Drop the rows of ``keys`` (absent ones ignored) in one transaction, then their
@@ -408,7 +420,7 @@ class S3Store:
             (upload_id, part.number, part.size, part.etag, part.file, part.last_modified),
         )
         if old is not None:
-            self.unlink(old[0])
+            self.release(old[0])
 
     def list_parts(self, upload_id: str) -> list[PartInfo]:
         """The upload's parts by part number."""
@@ -482,13 +494,18 @@ def _attrs(obj: ObjectInfo) -> str:
 
 
 class _Tx:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, store: S3Store) -> None:
+        self.store = store
 
     def __enter__(self) -> None:
         # IMMEDIATE takes the write lock up front, so the block cannot fail half-way on a
         # lock upgrade.
-        self.db.execute("BEGIN IMMEDIATE")
+        self.store.db.execute("BEGIN IMMEDIATE")
+        self.store._deferred = []
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        deferred, self.store._deferred = self.store._deferred or [], None
+        self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if not exc_type:
+            for rel in deferred:
+                self.store.unlink(rel)
