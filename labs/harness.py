@@ -237,6 +237,21 @@ def run_checks(lab: Lab, ctx: LabContext, stop_at_first: bool = False) -> list[C
             fn(ctx)
         except CheckFailed as f:
             res.passed, res.expected, res.found, res.hint = False, f.expected, f.found, f.hint
+            same = next(
+                (
+                    r.order
+                    for r in results
+                    if not r.passed
+                    and (r.expected, r.found, r.hint) == (f.expected, f.found, f.hint)
+                ),
+                None,
+            )
+            if same is not None:
+                # The same cause as an earlier check (e.g. the results file is missing):
+                # one thing to fix, reported once.
+                res.skipped = True
+                res.expected, res.found = f"{same}번 확인 통과", "건너뜀"
+                res.hint = f"건너뜀: 먼저 {same}번 확인을 통과하세요."
         except Exception as exc:
             res.passed = False
             failed_before = next((r.order for r in results if not r.passed), None)

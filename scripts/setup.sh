@@ -31,7 +31,7 @@ stamp="$(cat pyproject.toml; .venv/bin/python --version)"
 if [ -x .venv/bin/bdlab ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
   say "packages already installed in .venv (pyproject.toml unchanged)"
 else
-  say "installing bdlab and its packages into .venv (log: .venv/pip-install.log)"
+  say "installing bdlab and its packages into .venv (1-3 min; log: .venv/pip-install.log)"
   if ! { .venv/bin/python -m pip install -q --upgrade pip \
          && .venv/bin/python -m pip install -q -e ".[dev]"; } >.venv/pip-install.log 2>&1; then
     tail -20 .venv/pip-install.log >&2

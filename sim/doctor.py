@@ -141,7 +141,7 @@ def _disk(cfg: settings.Settings) -> Finding:
     return Finding("disk", "ok", f"{free:.0f} GiB free at {probe}")
 
 
-def _emulator(prof: profiles.Profile) -> Finding:
+def _emulator(prof: profiles.Profile, cfg: settings.Settings) -> Finding:
     if not prof.uses_emulator:
         try:
             ident = clients.client("sts", prof).get_caller_identity()
@@ -162,6 +162,13 @@ def _emulator(prof: profiles.Profile) -> Finding:
             f"no answer at {prof.endpoint_url}",
             f"{start} (labs and the demo start the embedded one themselves)",
         )
+    if prof.can("autostart") and not runtime.ours(h, cfg):
+        return Finding(
+            "emulator",
+            "fail",
+            f"another checkout's emulator (state {h.get('state_dir')}) at {prof.endpoint_url}",
+            "see the port row",
+        )
     return Finding(
         "emulator", "ok", f"{h.get('version', '?')} pid {h.get('pid', '?')} at {prof.endpoint_url}"
     )
@@ -176,5 +183,5 @@ def run(cfg: settings.Settings) -> list[Finding]:
         _jars(cfg),
         _port(cfg, prof),
         _disk(cfg),
-        _emulator(prof),
+        _emulator(prof, cfg),
     ]

@@ -9,6 +9,7 @@ says what to do.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from sim import clients, profiles, settings
@@ -49,6 +50,18 @@ def start_background(cfg: settings.Settings) -> tuple[int, dict[str, Any]]:
     return server.start_background(emulator_config(cfg), child_command(cfg))
 
 
+def adopt_running_port(cfg: settings.Settings) -> settings.Settings:
+    """When no port was asked for (flag, environment, bdlab.toml), use the port the state
+    folder's own running emulator listens on: after `bdlab up --port 4567`, every other verb
+    finds it there instead of knocking on 4566."""
+    if cfg.sources.get("port", "default") != "default":
+        return cfg
+    found = server.lookup(cfg.state_path).running
+    if found is None or not found.answering or found.port == cfg.port:
+        return cfg
+    return cfg.with_values(f"the running emulator (pid {found.pid})", port=found.port)
+
+
 def emulator_health(profile: profiles.Profile) -> dict[str, Any] | None:
     if profile.health_url is None:
         return None
@@ -61,9 +74,13 @@ def ours(health: dict[str, Any] | None, cfg: settings.Settings) -> bool:
 
 
 def ensure_up(
-    profile: profiles.Profile, cfg: settings.Settings, autostart: bool = True
+    profile: profiles.Profile,
+    cfg: settings.Settings,
+    autostart: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any] | None:
-    """Health of the profile's emulator, starting the embedded one if needed."""
+    """Health of the profile's emulator, starting the embedded one if needed (``say`` is
+    told when it starts one, so that it never starts silently)."""
     if not profile.uses_emulator:
         clients.check_access(profile)
         return None
@@ -74,7 +91,13 @@ def ensure_up(
         if h is not None:
             return h
         if autostart:
-            return start_background(cfg)[1]
+            pid, health = start_background(cfg)
+            if say is not None:
+                say(
+                    f"started the bdlab emulator (pid {pid}) on {profile.endpoint_url}, state in "
+                    f"{cfg.state_path}; it keeps running (`bdlab down` stops it)"
+                )
+            return health
         raise NotReachable(
             f"the bdlab emulator does not answer at {profile.endpoint_url}: "
             "start it with `bdlab up`."

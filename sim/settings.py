@@ -211,15 +211,15 @@ class Settings:
         raw = self.values.get("jars_dir") or ""
         return Path(raw).expanduser() if raw else Path.home() / ".cache" / "bdlab" / "jars"
 
-    def with_values(self, **changes: Any) -> Settings:
-        """A copy with ``changes`` applied as command-line values (parsed, validated)."""
+    def with_values(self, source: str = "command line", **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (parsed, validated), recorded as from ``source``."""
         values = dict(self.values)
         sources = dict(self.sources)
         for name, raw in changes.items():
             if raw is None:
                 continue
-            values[name] = _parse(_BY_NAME[name], raw, "command line")
-            sources[name] = "command line"
+            values[name] = _parse(_BY_NAME[name], raw, source)
+            sources[name] = source
         return Settings(values, sources, self.root)
 
     def to_json(self) -> str:

@@ -14,7 +14,7 @@ from sim import profiles, runtime, settings
 
 @lru_cache(maxsize=1)
 def _resolved() -> tuple[settings.Settings, profiles.Profile]:
-    cfg = settings.load()
+    cfg = runtime.adopt_running_port(settings.load())
     prof = profiles.resolve(cfg)
     runtime.ensure_up(prof, cfg)
     return cfg, prof

@@ -52,7 +52,7 @@ def prof() -> profiles.Profile:
 
 def resolve(overrides: dict[str, Any]) -> None:
     """Resolve settings and profile from the global flags (the one settings.load() call)."""
-    _resolved.cfg = settings.load(overrides)
+    _resolved.cfg = runtime.adopt_running_port(settings.load(overrides))
     _resolved.profile = profiles.resolve(_resolved.cfg)
 
 
@@ -61,6 +61,11 @@ def override(**changes: Any) -> None:
     if any(v is not None for v in changes.values()):
         _resolved.cfg = cfg().with_values(**changes)
         _resolved.profile = profiles.resolve(_resolved.cfg)
+
+
+def note(message: str) -> None:
+    """A side remark on stderr (stdout stays clean for --json)."""
+    err_console.print(f"[dim]{message}[/]", highlight=False)
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from sim import profiles, runtime
 from sim.cli import common
-from sim.cli.common import app, console, err_console, fail, guard
+from sim.cli.common import app, console, err_console, fail, guard, note
 
 # ---------------------------------------------------------------------- emr
 emr_app = typer.Typer(no_args_is_help=True, help="EMR clusters and Spark steps (any profile).")
@@ -60,7 +60,7 @@ def emr_create(
     from spark import emr
 
     cfg, prof = common.cfg(), common.prof()
-    runtime.ensure_up(prof, cfg)
+    runtime.ensure_up(prof, cfg, say=note)
     uri = log_uri or f"s3://{_default_bucket(prof)}/logs/"
     spec = emr.ClusterSpec(
         name=name, log_uri=uri, keep_alive=keep_alive, idle_timeout_s=idle_timeout
@@ -85,7 +85,7 @@ def emr_submit(
     from spark import emr
 
     cfg, prof = common.cfg(), common.prof()
-    runtime.ensure_up(prof, cfg)
+    runtime.ensure_up(prof, cfg, say=note)
     uri = script
     if not script.startswith("s3://"):
         local = Path(script)
@@ -113,7 +113,7 @@ def emr_status(
     from spark import emr
 
     cfg, prof = common.cfg(), common.prof()
-    runtime.ensure_up(prof, cfg)
+    runtime.ensure_up(prof, cfg, say=note)
     if cluster_id is None:
         clusters = clients.client("emr", prof).list_clusters()["Clusters"]
         if as_json:
@@ -164,7 +164,7 @@ def emr_logs(
     if which not in (None, "stderr", "stdout", "controller"):
         fail("--which must be stderr, stdout or controller")
     cfg, prof = common.cfg(), common.prof()
-    runtime.ensure_up(prof, cfg)
+    runtime.ensure_up(prof, cfg, say=note)
     if which is None:
         step = clients.client("emr", prof).describe_step(ClusterId=cluster_id, StepId=step_id)
         details = step["Step"]["Status"].get("FailureDetails", {})
@@ -187,6 +187,6 @@ def emr_terminate(cluster_id: str = typer.Argument(...)) -> None:
     from spark import emr
 
     cfg, prof = common.cfg(), common.prof()
-    runtime.ensure_up(prof, cfg)
+    runtime.ensure_up(prof, cfg, say=note)
     emr.terminate(cluster_id, prof)
     console.print(f"{cluster_id}: terminating")

@@ -63,7 +63,7 @@ def up(
     console.print(
         f"[green]up[/] pid {pid} on {p.endpoint_url} in "
         f"{time.perf_counter() - t0:.2f} s; state in {c.state_path} "
-        f"({h['s3']['buckets']} buckets, {h['s3']['objects']} objects)"
+        f"({h['s3']['buckets']} bucket(s), {h['s3']['objects']} object(s))"
     )
 
 
@@ -91,7 +91,7 @@ def down() -> None:
 def _clock_line(clock: dict[str, Any]) -> str:
     now = datetime.fromtimestamp(clock["now"], UTC)
     offset = float(clock.get("offset", 0.0))
-    ahead = ""
+    ahead = ", in step with the wall clock"
     if abs(offset) >= 1:
         days, rest = divmod(abs(offset), 86_400)
         hours, rest = divmod(rest, 3600)
@@ -181,15 +181,15 @@ def config_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print(json.dumps({"root": str(c.root), "settings": rows}, indent=1, default=str))
         return
-    t = Table(
-        "setting", "value", "source", "env", title=f"project root: {c.root}", title_justify="left"
-    )
+    # One line per setting, never cut: values and variable names must stay copyable.
+    console.print(f"project root: {c.root}", highlight=False, soft_wrap=True)
     for r in rows:
         src = r["source"]
-        t.add_row(
-            r["name"], str(r["value"]), f"[dim]{src}[/]" if src == "default" else src, r["env"]
+        console.print(
+            f"{r['name']:<25} {r['value']}  [dim]({src}; {r['env']})[/]",
+            highlight=False,
+            soft_wrap=True,
         )
-    console.print(t)
 
 
 @app.command()

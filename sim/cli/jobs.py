@@ -13,7 +13,7 @@ import typer
 
 from sim import runtime
 from sim.cli import common
-from sim.cli.common import app, console, fail, guard
+from sim.cli.common import app, console, fail, guard, note
 
 
 # -------------------------------------------------------------- setup & demo
@@ -97,7 +97,7 @@ def demo(
     from sim import demo as demo_mod
 
     cfg, prof = common.cfg(), common.prof()
-    runtime.ensure_up(prof, cfg)
+    runtime.ensure_up(prof, cfg, say=note)
     result = demo_mod.run(prof, cfg, rows=rows, console=None if as_json else console)
     if as_json:
         print(json.dumps(result, indent=1, default=str))

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from sim import progress, runtime
-from sim.cli.common import app, cfg, console, err_console, fail, guard, prof
+from sim.cli.common import app, cfg, console, err_console, fail, guard, note, prof
 from sim.emulator import server
 
 
@@ -63,7 +63,7 @@ def run(
     lab = harness.find(lab_id)
     c, p = cfg(), prof()
     lab.require_importable()
-    runtime.ensure_up(p, c)
+    runtime.ensure_up(p, c, say=note)
     console.print(
         f"running lab {lab.info.id} {lab.info.title} "
         f"({'solution' if solution else 'lab.py'}) on profile {p.name}"
@@ -138,7 +138,7 @@ def check(
     lab = harness.find(lab_id)
     c, p = cfg(), prof()
     lab.require_importable()
-    runtime.ensure_up(p, c)
+    runtime.ensure_up(p, c, say=note)
     results = harness.run_checks(lab, harness.context(lab, p, c))
     harness.record(c, lab, p.name, results)
     passed = sum(r.passed for r in results)
@@ -185,7 +185,7 @@ def reset(
         from labs import harness
 
         lab = harness.find(lab_id)
-        runtime.ensure_up(p, c)
+        runtime.ensure_up(p, c, say=note)
         removed = lab.reset(harness.context(lab, p, c))
         harness.forget(c, lab, p.name)
         console.print(f"lab {lab.info.id} reset ({removed} objects removed)")

@@ -237,7 +237,8 @@ def describe_owner(owner: dict[str, Any], host: str, port: int) -> str:
         f"{host}:{port} is served by another bdlab emulator (pid {owner.get('pid')}, "
         f"version {owner.get('version')}, state in {owner.get('state_dir')}): stop it with "
         f"`bdlab --state-dir {owner.get('state_dir')} down` (or `bdlab down` in its checkout), "
-        f"or use another port here (`bdlab up --port {port + 1}`)."
+        f"or give this checkout its own port (`bdlab up --port {port + 1}`; the other verbs "
+        f"then find it, or set BDLAB_PORT={port + 1})."
     )
 
 

@@ -91,3 +91,12 @@ def test_checks_after_a_failed_one_say_skipped(env: dict[str, str]) -> None:
     assert later and all(c["hint"] for c in checks if not c["passed"])
     assert not any("IndexError" in c["found"] or "KeyError" in c["found"] for c in checks)
     assert any(c["skipped"] and "1번 확인" in c["hint"] for c in later)
+
+
+def test_one_cause_is_reported_once(env: dict[str, str]) -> None:
+    """1.2.5 not run: its results file is missing; checks that read it say skipped instead of
+    repeating check 1's failure."""
+    checks = json.loads(run_bdlab(["check", "1.2.5", "--json"], env).stdout)["checks"]
+    failed = [c for c in checks if not c["passed"] and not c["skipped"]]
+    assert len(failed) == 1 and failed[0]["order"] == 1, failed
+    assert all("번 확인을 통과하세요" in c["hint"] for c in checks[1:])

@@ -72,7 +72,7 @@ def test_another_state_folders_emulator_is_named_not_used(tmp_path: Path) -> Non
             assert r.returncode == 2, (verb, r.stdout, r.stderr)
             line = r.stderr.strip()
             assert line.count("\n") == 0 and str(tmp_path / "first") in line
-            assert "--port" in line and "Traceback" not in line
+            assert "--port" in line and "BDLAB_PORT=" in line and "Traceback" not in line
         st = json.loads(run_bdlab(["status", "--json"], second).stdout)
         assert st["emulator"] == "other"
         assert st["other_emulator"]["state_dir"] == str(tmp_path / "first")
@@ -92,9 +92,14 @@ def test_up_takes_a_port_and_doctor_ignores_time_wait(tmp_path: Path) -> None:
     r = run_bdlab(["up", "--port", str(port)], env)
     assert r.returncode == 0 and f":{port}" in r.stdout, r.stderr
     penv = {**env, "BDLAB_PORT": str(port)}
+    # The other verbs find this state folder's emulator on its port without being told.
+    st = json.loads(run_bdlab(["status", "--json"], env).stdout)
+    assert st["emulator"] == "running" and st["endpoint"].endswith(f":{port}")
+    conf = json.loads(run_bdlab(["config", "--json"], env).stdout)
+    port_row = {row["name"]: row for row in conf["settings"]}["port"]
+    assert port_row["value"] == port and "running emulator" in port_row["source"]
     # A request leaves a connection in TIME-WAIT on the server side once it is closed.
-    assert json.loads(run_bdlab(["status", "--json"], penv).stdout)["emulator"] == "running"
-    assert "stopped pid" in run_bdlab(["down"], penv).stdout
+    assert "stopped pid" in run_bdlab(["down"], env).stdout
     doc = {d["name"]: d for d in json.loads(run_bdlab(["doctor", "--json"], penv).stdout)}
     assert doc["port"]["level"] == "ok" and "free" in doc["port"]["found"]
     r = run_bdlab(["up", "--port", "99999"], env)
