@@ -1,0 +1,547 @@
+"""Kinesis Data Streams' rules in plain Python (no HTTP): streams and shards with hash-key
+ranges, MD5 routing, AWS-shaped sequence numbers and shard ids, per-shard write and read limits
+on the emulator clock, shard iterators that expire after 5 minutes, retention.
+
+Follows shared/aws-semantics.md ("Kinesis Data Streams") and the API reference
+(docs.aws.amazon.com/kinesis/latest/APIReference). Errors are ``AwsError`` with Kinesis's codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.emulator.clock import Clock
+from sim.emulator.protocol import AwsError
+from sim.emulator.providers.kinesis.store import ShardLog, StoredRecord, load_meta, save_meta
+
+MAX_HASH = 2**128 - 1
+ITERATOR_TTL_S = 300.0
+MAX_PUT_RECORDS = 500
+MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_RECORD_KIB = 1024
+MAX_GET_RECORDS = 10_000
+MAX_GET_BYTES = 10 * 1024 * 1024
+DEFAULT_RETENTION_H = 24
+MAX_RETENTION_H = 8760
+# Sequence numbers: 56 decimal digits, increasing within a shard, distinct across shards.
+_SEQ_BASE = 49 * 10**54
+_SEQ_SHARD = 10**40
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-shard limits (AWS's by default; a demo may relax them, never silently)."""
+
+    write_bytes_per_s: float = 1024 * 1024
+    write_records_per_s: float = 1000
+    read_calls_per_s: float = 5
+    read_bytes_per_s: float = 2 * 1024 * 1024
+    enforce: bool = True
+
+
+def sequence_number(shard_index: int, number: int) -> str:
+    return str(_SEQ_BASE + shard_index * _SEQ_SHARD + number)
+
+
+def parse_sequence(seq: str) -> tuple[int, int]:
+    """(shard index, record number) of a sequence number this emulator issued."""
+    try:
+        value = int(seq) - _SEQ_BASE
+    except ValueError:
+        value = -1
+    if value < 0 or len(seq) != 56:
+        raise AwsError(
+            "InvalidArgumentException",
+            f"StartingSequenceNumber {seq} used in GetShardIterator "
+            "on shard is not a valid sequence number.",
+        )
+    return divmod(value, _SEQ_SHARD)
+
+
+def shard_id(index: int) -> str:
+    return f"shardId-{index:012d}"
+
+
+def hash_key(partition_key: str, explicit: str | None = None) -> int:
+    """The 128-bit hash key a record routes by: ExplicitHashKey, else MD5 of the key."""
+    if explicit is not None:
+        try:
+            value = int(explicit)
+        except ValueError:
+            value = -1
+        if not 0 <= value <= MAX_HASH:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, {MAX_HASH}]. "
+                f"Specified value was {explicit}",
+            )
+        return value
+    return int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")
+
+
+class _Rate:
+    """A token bucket on the emulator clock: ``rate`` per second, at most one second of it."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate, self.tokens, self.at = rate, rate, now
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.rate, self.tokens + max(0.0, now - self.at) * self.rate)
+        self.at = now
+
+    def take(self, amount: float, now: float) -> bool:
+        self.refill(now)
+        if self.tokens >= amount:
+            self.tokens -= amount
+            return True
+        return False
+
+
+@dataclass
+class Shard:
+    index: int
+    start_hash: int
+    end_hash: int
+    created: float
+    parent: str | None = None
+    adjacent_parent: str | None = None
+    closed_at_number: int | None = None  # None while OPEN; the next number when it closed
+
+    @property
+    def id(self) -> str:
+        return shard_id(self.index)
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at_number is None
+
+    def doc(self, first_number: int) -> dict[str, Any]:
+        """The Shard structure of DescribeStream / ListShards."""
+        seq = {"StartingSequenceNumber": sequence_number(self.index, first_number)}
+        if self.closed_at_number is not None:
+            seq["EndingSequenceNumber"] = sequence_number(self.index, self.closed_at_number - 1)
+        out: dict[str, Any] = {
+            "ShardId": self.id,
+            "HashKeyRange": {
+                "StartingHashKey": str(self.start_hash),
+                "EndingHashKey": str(self.end_hash),
+            },
+            "SequenceNumberRange": seq,
+        }
+        if self.parent:
+            out["ParentShardId"] = self.parent
+        if self.adjacent_parent:
+            out["AdjacentParentShardId"] = self.adjacent_parent
+        return out
+
+
+@dataclass
+class Stream:
+    name: str
+    arn: str
+    created: float
+    shards: list[Shard]
+    mode: str = "PROVISIONED"
+    retention_h: int = DEFAULT_RETENTION_H
+    max_record_kib: int = DEFAULT_MAX_RECORD_KIB
+    status: str = "ACTIVE"
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def open_shards(self) -> list[Shard]:
+        return [s for s in self.shards if s.open]
+
+    def shard(self, sid: str) -> Shard:
+        for s in self.shards:
+            if s.id == sid:
+                return s
+        raise AwsError(
+            "ResourceNotFoundException",
+            f"Could not find shard {sid} in stream {self.name} under account ...",
+        )
+
+    def route(self, hk: int) -> Shard:
+        for s in self.open_shards():
+            if s.start_hash <= hk <= s.end_hash:
+                return s
+        raise AwsError("InternalFailure", "no open shard covers the hash key", 500, sender=False)
+
+
+@dataclass(frozen=True)
+class PutResult:
+    shard_id: str = ""
+    sequence_number: str = ""
+    error_code: str = ""
+    error_message: str = ""
+
+
+@dataclass(frozen=True)
+class GetResult:
+    records: list[tuple[str, StoredRecord]]  # (sequence number, record)
+    next_iterator: str | None
+    millis_behind_latest: int
+    child_shards: list[dict[str, Any]]
+
+
+class KinesisBackend:
+    """All streams of one emulator; ``root`` holds their logs and metadata."""
+
+    def __init__(
+        self,
+        root: Path,
+        clock: Clock,
+        account: str = "123456789012",
+        region: str = "us-east-1",
+        limits: Limits | None = None,
+        fsync: bool = False,
+    ) -> None:
+        self.root = root
+        self.clock = clock
+        self.account = account
+        self.region = region
+        self.limits = limits or Limits()
+        self.fsync = fsync
+        root.mkdir(parents=True, exist_ok=True)
+        self.streams: dict[str, Stream] = {}
+        self.logs: dict[tuple[str, str], ShardLog] = {}
+        self._write: dict[tuple[str, str], tuple[_Rate, _Rate]] = {}
+        self._read: dict[tuple[str, str], tuple[_Rate, _Rate, list[float]]] = {}
+        self._load()
+
+    # ------------------------------------------------------------------ persistence
+    def _meta_path(self) -> Path:
+        return self.root / "meta.json"
+
+    def _load(self) -> None:
+        for name, d in load_meta(self._meta_path())["streams"].items():
+            shards = [Shard(**s) for s in d.pop("shards")]
+            self.streams[name] = Stream(shards=shards, **d)
+            for s in shards:
+                self._log(name, s.id)
+
+    def _save(self) -> None:
+        data = {
+            "streams": {
+                n: {
+                    "name": st.name,
+                    "arn": st.arn,
+                    "created": st.created,
+                    "mode": st.mode,
+                    "retention_h": st.retention_h,
+                    "max_record_kib": st.max_record_kib,
+                    "status": st.status,
+                    "tags": st.tags,
+                    "shards": [vars(s) for s in st.shards],
+                }
+                for n, st in self.streams.items()
+            }
+        }
+        save_meta(self._meta_path(), data)
+
+    def _log(self, stream: str, sid: str) -> ShardLog:
+        log = self.logs.get((stream, sid))
+        if log is None:
+            log = ShardLog(self.root / stream / sid, self.fsync)
+            self.logs[(stream, sid)] = log
+        return log
+
+    # ------------------------------------------------------------------ control plane
+    def stream(self, name: str) -> Stream:
+        st = self.streams.get(name)
+        if st is None:
+            raise AwsError(
+                "ResourceNotFoundException",
+                f"Stream {name} under account {self.account} not found.",
+            )
+        return st
+
+    def create_stream(
+        self, name: str, shard_count: int | None, mode: str = "PROVISIONED"
+    ) -> Stream:
+        """CreateStream; ResourceInUseException if it exists, InvalidArgumentException for a
+        bad name or shard count."""
+        if name in self.streams:
+            raise AwsError(
+                "ResourceInUseException",
+                f"Stream {name} under account {self.account} already exists.",
+            )
+        if mode == "ON_DEMAND":
+            shard_count = shard_count or 4  # AWS starts an on-demand stream with 4 shards
+        if not shard_count or shard_count < 1:
+            raise AwsError(
+                "InvalidArgumentException",
+                "ShardCount must be at least 1 for a provisioned stream.",
+            )
+        now = self.clock.now()
+        step = (MAX_HASH + 1) // shard_count
+        shards = [
+            Shard(i, i * step, MAX_HASH if i == shard_count - 1 else (i + 1) * step - 1, now)
+            for i in range(shard_count)
+        ]
+        st = Stream(
+            name,
+            f"arn:aws:kinesis:{self.region}:{self.account}:stream/{name}",
+            now,
+            shards,
+            mode,
+        )
+        self.streams[name] = st
+        for s in shards:
+            self._log(name, s.id)
+        self._save()
+        return st
+
+    def delete_stream(self, name: str) -> None:
+        st = self.stream(name)
+        for s in st.shards:
+            log = self.logs.pop((name, s.id), None)
+            if log is not None:
+                log.close()
+                for seg in log.folder.glob("*.log"):
+                    seg.unlink()
+                log.folder.rmdir()
+        del self.streams[name]
+        self._save()
+
+    def first_number(self, stream: str, sid: str) -> int:
+        return self._log(stream, sid).first
+
+    # ------------------------------------------------------------------ writes
+    def put_records(
+        self, name: str, entries: list[tuple[bytes, str, str | None]]
+    ) -> list[PutResult]:
+        """PutRecords: per-entry results in order. Throttled entries get
+        ProvisionedThroughputExceededException inside the (successful) call; the others are
+        appended to their shard's log, one write per shard, before this returns."""
+        st = self.stream(name)
+        if not entries:
+            raise AwsError("InvalidArgumentException", "Records must contain at least 1 entry.")
+        if len(entries) > MAX_PUT_RECORDS:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"1 validation error detected: Value '{len(entries)}' at 'records' failed to "
+                "satisfy constraint: Member must have length less than or equal to 500",
+            )
+        limit = st.max_record_kib * 1024
+        total = 0
+        for i, (data, key, _ehk) in enumerate(entries):
+            size = len(data) + len(key.encode())
+            total += size
+            if not 1 <= len(key) <= 256:
+                raise AwsError(
+                    "InvalidArgumentException",
+                    f"1 validation error detected: Value at 'records.{i + 1}.member.partitionKey' "
+                    "failed to satisfy constraint: Member must have length between 1 and 256",
+                )
+            if size > limit:
+                raise AwsError(
+                    "InvalidArgumentException",
+                    f"1 validation error detected: Value at 'records.{i + 1}.member.data' failed "
+                    f"to satisfy constraint: Member must have length less than or equal to {limit}",
+                )
+        if total > MAX_PUT_RECORDS_BYTES:
+            raise AwsError(
+                "InvalidArgumentException",
+                "Records size exceeds 5 MB limit",
+            )
+        now = self.clock.now()
+        results: list[PutResult] = []
+        batches: dict[str, list[tuple[int, float, str, bytes]]] = {}
+        for i, (data, key, ehk) in enumerate(entries):
+            shard = st.route(hash_key(key, ehk))
+            if not self._admit_write(name, shard.id, len(data) + len(key.encode()), now):
+                results.append(
+                    PutResult(
+                        error_code="ProvisionedThroughputExceededException",
+                        error_message=(
+                            f"Rate exceeded for shard {shard.id} in stream {name} under account "
+                            f"{self.account}."
+                        ),
+                    )
+                )
+                continue
+            batches.setdefault(shard.id, []).append((i, now, key, data))
+            results.append(PutResult(shard_id=shard.id))
+        for sid, items in batches.items():
+            numbers = self._log(name, sid).append([(t, k, d) for _, t, k, d in items])
+            index = st.shard(sid).index
+            for (i, *_), number in zip(items, numbers, strict=True):
+                results[i] = PutResult(sid, sequence_number(index, number))
+        return results
+
+    def _admit_write(self, stream: str, sid: str, size: int, now: float) -> bool:
+        if not self.limits.enforce:
+            return True
+        rates = self._write.get((stream, sid))
+        if rates is None:
+            rates = (
+                _Rate(self.limits.write_records_per_s, now),
+                _Rate(self.limits.write_bytes_per_s, now),
+            )
+            self._write[(stream, sid)] = rates
+        recs, byts = rates
+        recs.refill(now)
+        byts.refill(now)
+        if recs.tokens >= 1 and byts.tokens >= size:
+            recs.tokens -= 1
+            byts.tokens -= size
+            return True
+        return False
+
+    # ------------------------------------------------------------------ reads
+    def iterator(
+        self,
+        name: str,
+        sid: str,
+        kind: str,
+        sequence: str | None = None,
+        timestamp: float | None = None,
+    ) -> str:
+        """GetShardIterator: an opaque iterator valid for 5 minutes on the emulator clock."""
+        st = self.stream(name)
+        shard = st.shard(sid)
+        log = self._log(name, sid)
+        if kind == "TRIM_HORIZON":
+            position = log.first
+        elif kind == "LATEST":
+            position = log.next
+        elif kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+            if sequence is None:
+                raise AwsError(
+                    "InvalidArgumentException",
+                    f"StartingSequenceNumber must be specified for ShardIteratorType {kind}",
+                )
+            index, number = parse_sequence(sequence)
+            if index != shard.index:
+                raise AwsError(
+                    "InvalidArgumentException",
+                    f"Invalid StartingSequenceNumber. It encodes {shard_id(index)}, while it was "
+                    f"used in a call to a shard with {sid}",
+                )
+            position = number + (1 if kind == "AFTER_SEQUENCE_NUMBER" else 0)
+        elif kind == "AT_TIMESTAMP":
+            if timestamp is None:
+                raise AwsError(
+                    "InvalidArgumentException",
+                    "Timestamp must be specified for ShardIteratorType AT_TIMESTAMP",
+                )
+            position = log.first_at_or_after(timestamp)
+        else:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"1 validation error detected: Value '{kind}' at 'shardIteratorType' failed to "
+                "satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, "
+                "AT_SEQUENCE_NUMBER, AT_TIMESTAMP, TRIM_HORIZON, LATEST]",
+            )
+        return self._encode(name, sid, position)
+
+    def _encode(self, name: str, sid: str, position: int) -> str:
+        body = json.dumps([name, sid, position, self.clock.now()], separators=(",", ":"))
+        return base64.urlsafe_b64encode(body.encode()).decode()
+
+    def _decode(self, iterator: str) -> tuple[str, str, int, float]:
+        try:
+            name, sid, position, issued = json.loads(base64.urlsafe_b64decode(iterator.encode()))
+            return str(name), str(sid), int(position), float(issued)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            raise AwsError("InvalidArgumentException", "Invalid ShardIterator.") from None
+
+    def get_records(self, iterator: str, limit: int | None = None) -> GetResult:
+        """GetRecords: up to ``limit`` (default and maximum 10,000) records and 10 MiB.
+        ExpiredIteratorException after 5 minutes, ProvisionedThroughputExceededException over
+        5 calls/s or 2 MB/s per shard (and for 5 s after a 10 MiB read). A closed shard read to
+        its end returns no NextShardIterator and its children."""
+        name, sid, position, issued = self._decode(iterator)
+        now = self.clock.now()
+        if now - issued > ITERATOR_TTL_S:
+            raise AwsError(
+                "ExpiredIteratorException",
+                f"Iterator expired. The iterator was created at time {issued * 1000:.0f} while "
+                f"right now it is {now * 1000:.0f} which is further in the future than the "
+                f"tolerated delay of {ITERATOR_TTL_S * 1000:.0f} milliseconds.",
+            )
+        st = self.stream(name)
+        shard = st.shard(sid)
+        n = MAX_GET_RECORDS if limit is None else limit
+        if not 1 <= n <= MAX_GET_RECORDS:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"1 validation error detected: Value '{n}' at 'limit' failed to satisfy "
+                "constraint: Member must have value less than or equal to 10000",
+            )
+        self._admit_read_call(name, sid, now)
+        log = self._log(name, sid)
+        end = shard.closed_at_number if shard.closed_at_number is not None else log.next
+        n = min(n, max(0, end - max(position, log.first)))
+        records = log.read(position, n, MAX_GET_BYTES) if n else []
+        size = sum(len(r.data) + len(r.partition_key.encode()) for r in records)
+        self._charge_read(name, sid, size, now)
+        nxt = records[-1].number + 1 if records else max(position, log.first)
+        behind = 0
+        if nxt < log.next:
+            arrival = log.arrival_of(nxt)
+            behind = int(max(0.0, now - arrival) * 1000) if arrival is not None else 0
+        children: list[dict[str, Any]] = []
+        next_iterator: str | None = self._encode(name, sid, nxt)
+        if shard.closed_at_number is not None and nxt >= shard.closed_at_number:
+            next_iterator = None
+            children = [
+                {"ShardId": c.id, "ParentShards": [p for p in (c.parent, c.adjacent_parent) if p]}
+                for c in st.shards
+                if sid in (c.parent, c.adjacent_parent)
+            ]
+        return GetResult(
+            [(sequence_number(shard.index, r.number), r) for r in records],
+            next_iterator,
+            behind,
+            children,
+        )
+
+    def _read_rates(self, name: str, sid: str, now: float) -> tuple[_Rate, _Rate, list[float]]:
+        rates = self._read.get((name, sid))
+        if rates is None:
+            rates = (
+                _Rate(self.limits.read_calls_per_s, now),
+                _Rate(self.limits.read_bytes_per_s, now),
+                [0.0],  # throttled until (after a large read)
+            )
+            self._read[(name, sid)] = rates
+        return rates
+
+    def _admit_read_call(self, name: str, sid: str, now: float) -> None:
+        if not self.limits.enforce:
+            return
+        calls, byts, until = self._read_rates(name, sid, now)
+        byts.refill(now)
+        if now < until[0] or not calls.take(1, now) or byts.tokens <= 0:
+            raise AwsError(
+                "ProvisionedThroughputExceededException",
+                f"Rate exceeded for Shard - {self.account}/{name}/{sid}",
+            )
+
+    def _charge_read(self, name: str, sid: str, size: int, now: float) -> None:
+        if not self.limits.enforce:
+            return
+        _calls, byts, until = self._read_rates(name, sid, now)
+        byts.tokens -= size  # may go negative: the debt throttles the next calls
+        if size >= MAX_GET_BYTES:
+            until[0] = now + 5.0  # AWS: calls in the next 5 s after a 10 MiB read fail
+
+    # ------------------------------------------------------------------ retention
+    def expire(self) -> int:
+        """Drop records older than each stream's retention (whole segments); returns how
+        many records went."""
+        now = self.clock.now()
+        gone = 0
+        for name, st in self.streams.items():
+            for s in st.shards:
+                gone += self._log(name, s.id).expire_before(now - st.retention_h * 3600)
+        return gone
+
+    def close(self) -> None:
+        for log in self.logs.values():
+            log.close()
