@@ -26,6 +26,8 @@ from sim.emulator.providers.emr.api import EmrProvider
 from sim.emulator.providers.emr.model import EmrBackend
 from sim.emulator.providers.emr.runner import StepLauncher, StepRunner
 from sim.emulator.providers.iam.api import IamProvider
+from sim.emulator.providers.kinesis.api import KinesisProvider
+from sim.emulator.providers.kinesis.model import KinesisBackend
 from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
 from sim.emulator.providers.s3.api import S3Provider
 from sim.emulator.providers.s3.costs import CostModel
@@ -55,7 +57,10 @@ class Gateway:
         fsync: bool = False,
         launcher: StepLauncher | None = None,
         host: str = "127.0.0.1",
+        own_kinesis: bool = False,
     ) -> None:
+        # own_kinesis: serve Kinesis from bdlab's provider (issue 13, in progress) instead of
+        # moto. Tests turn it on; it becomes the default once the control plane is complete.
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self.port = port
@@ -85,6 +90,10 @@ class Gateway:
         }
         for name in SEAM_SERVICES:
             self.providers[name] = SeamProvider(name, self.moto, SEAM_THROTTLING.get(name))
+        self.kinesis: KinesisBackend | None = None
+        if own_kinesis:
+            self.kinesis = KinesisBackend(state_dir / "kinesis", self.clock, fsync=fsync)
+            self.providers["kinesis"] = KinesisProvider(self.kinesis)
         self.counts: Counter[str] = Counter()
 
     # ------------------------------------------------------------- ASGI
@@ -194,6 +203,8 @@ class Gateway:
         self.s3.close()
         self.emr.close()
         self.journal.close()
+        if self.kinesis is not None:
+            self.kinesis.close()
 
     # ------------------------------------------------------------- admin
     def health(self) -> dict[str, Any]:

@@ -311,12 +311,19 @@ class ThreadedEmulator:
         clock_speed: float = 1.0,
         fsync: bool = False,
         launcher: StepLauncher | None = None,
+        own_kinesis: bool = False,
     ) -> None:
         self.sock = bind(host, port)
         self.host = host
         self.port = self.sock.getsockname()[1]
         self.gateway = Gateway(
-            state_dir, self.port, clock_speed, fsync, launcher=launcher, host=host
+            state_dir,
+            self.port,
+            clock_speed,
+            fsync,
+            launcher=launcher,
+            host=host,
+            own_kinesis=own_kinesis,
         )
         self.server = uvicorn.Server(_config(self.gateway, "warning"))
         self.thread = threading.Thread(

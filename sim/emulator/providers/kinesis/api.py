@@ -1,0 +1,329 @@
+"""The ``kinesis`` service over HTTP: parses JSON 1.1 requests (``X-Amz-Target:
+Kinesis_20131202.<Operation>``), calls the model, renders AWS's response shapes. Requests are
+first checked against botocore's model (required members, lengths, ranges), as AWS does.
+Operations the provider does not implement yet answer 501 in AWS's JSON error shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from sim.emulator.protocol import AwsError, Request, Response
+from sim.emulator.providers.base import Provider
+from sim.emulator.providers.kinesis.model import (
+    DEFAULT_RETENTION_H,
+    MAX_RETENTION_H,
+    KinesisBackend,
+    Shard,
+    Stream,
+)
+from sim.emulator.validation import validate
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class KinesisProvider(Provider):
+    service = "kinesis"
+
+    def __init__(self, backend: KinesisBackend) -> None:
+        self.backend = backend
+        self._expired_at = 0.0
+
+    def _expire(self) -> None:
+        """Retention runs at most once a (simulated) second, before the call it precedes."""
+        now = self.backend.clock.now()
+        if now - self._expired_at >= 1.0:
+            self._expired_at = now
+            self.backend.expire()
+
+    def fault_error(self, kind: str) -> AwsError:
+        if kind == "throttle":
+            return AwsError(
+                "ProvisionedThroughputExceededException",
+                "Rate exceeded for shard (bdlab fault: throttle_rate).",
+                400,
+            )
+        return super().fault_error(kind)
+
+    async def handle(self, req: Request) -> Response:
+        body = await req.read()
+        validate(req, body)
+        op = req.target.rsplit(".", 1)[-1]
+        req.operation = op
+        params = json.loads(body) if body.strip() else {}
+        self._expire()
+        fn = getattr(self, f"op_{op}", None)
+        if fn is None:
+            raise AwsError(
+                "NotImplemented",
+                f"bdlab's Kinesis provider does not implement {op} yet.",
+                501,
+                sender=False,
+            )
+        return Response.json(fn(params))
+
+    # ------------------------------------------------------------------ helpers
+    def _stream(self, p: dict[str, Any]) -> Stream:
+        name = p.get("StreamName")
+        arn = p.get("StreamARN")
+        if not name and arn:
+            name = str(arn).rsplit("/", 1)[-1]
+        if not name:
+            raise AwsError(
+                "InvalidArgumentException", "Either StreamName or StreamARN must be provided."
+            )
+        return self.backend.stream(str(name))
+
+    def _shard_doc(self, st: Stream, s: Shard) -> dict[str, Any]:
+        return s.doc(self.backend.first_number(st.name, s.id))
+
+    @staticmethod
+    def _mode(st: Stream) -> dict[str, str]:
+        return {"StreamMode": st.mode}
+
+    # ------------------------------------------------------------------ control plane
+    def op_CreateStream(self, p: dict[str, Any]) -> dict[str, Any]:
+        mode = (p.get("StreamModeDetails") or {}).get("StreamMode", "PROVISIONED")
+        st = self.backend.create_stream(p["StreamName"], p.get("ShardCount"), mode)
+        if p.get("Tags"):
+            st.tags.update(p["Tags"])
+        return {}
+
+    def op_DeleteStream(self, p: dict[str, Any]) -> dict[str, Any]:
+        self.backend.delete_stream(self._stream(p).name)
+        return {}
+
+    def op_DescribeStreamSummary(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        return {
+            "StreamDescriptionSummary": {
+                "StreamName": st.name,
+                "StreamARN": st.arn,
+                "StreamStatus": st.status,
+                "StreamModeDetails": self._mode(st),
+                "RetentionPeriodHours": st.retention_h,
+                "StreamCreationTimestamp": st.created,
+                "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
+                "EncryptionType": "NONE",
+                "OpenShardCount": len(st.open_shards()),
+                "ConsumerCount": 0,
+            }
+        }
+
+    def op_DescribeStream(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        limit = int(p.get("Limit") or 100)
+        after = p.get("ExclusiveStartShardId")
+        shards = [s for s in st.shards if not after or s.id > after]
+        return {
+            "StreamDescription": {
+                "StreamName": st.name,
+                "StreamARN": st.arn,
+                "StreamStatus": st.status,
+                "StreamModeDetails": self._mode(st),
+                "Shards": [self._shard_doc(st, s) for s in shards[:limit]],
+                "HasMoreShards": len(shards) > limit,
+                "RetentionPeriodHours": st.retention_h,
+                "StreamCreationTimestamp": st.created,
+                "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
+                "EncryptionType": "NONE",
+            }
+        }
+
+    def op_ListStreams(self, p: dict[str, Any]) -> dict[str, Any]:
+        limit = int(p.get("Limit") or 100)
+        start = p.get("ExclusiveStartStreamName") or ""
+        token = p.get("NextToken")
+        if token:
+            start = base64.urlsafe_b64decode(token.encode()).decode()
+        names = sorted(n for n in self.backend.streams if n > start)
+        page = names[:limit]
+        out: dict[str, Any] = {
+            "StreamNames": page,
+            "HasMoreStreams": len(names) > limit,
+            "StreamSummaries": [
+                {
+                    "StreamName": n,
+                    "StreamARN": self.backend.streams[n].arn,
+                    "StreamStatus": self.backend.streams[n].status,
+                    "StreamModeDetails": self._mode(self.backend.streams[n]),
+                    "StreamCreationTimestamp": self.backend.streams[n].created,
+                }
+                for n in page
+            ],
+        }
+        if len(names) > limit:
+            out["NextToken"] = base64.urlsafe_b64encode(page[-1].encode()).decode()
+        return out
+
+    def op_ListShards(self, p: dict[str, Any]) -> dict[str, Any]:
+        token = p.get("NextToken")
+        if token:
+            if p.get("StreamName") or p.get("StreamARN"):
+                raise AwsError(
+                    "InvalidArgumentException",
+                    "NextToken and StreamName cannot be provided together.",
+                )
+            try:
+                name, after = json.loads(base64.urlsafe_b64decode(token.encode()))
+            except (ValueError, binascii.Error):
+                raise AwsError("InvalidArgumentException", "Invalid NextToken.") from None
+            st = self.backend.stream(name)
+        else:
+            st = self._stream(p)
+            after = p.get("ExclusiveStartShardId") or ""
+        flt = p.get("ShardFilter") or {}
+        pool = st.shards
+        if flt.get("Type") == "AFTER_SHARD_ID":
+            after = max(after, flt.get("ShardId") or "")
+        elif flt.get("Type") == "AT_LATEST":
+            pool = st.open_shards()
+        # The trim-horizon and timestamp filters keep every shard until resharding closes some.
+        limit = int(p.get("MaxResults") or 1000)
+        shards = [s for s in pool if s.id > after]
+        out: dict[str, Any] = {"Shards": [self._shard_doc(st, s) for s in shards[:limit]]}
+        if len(shards) > limit:
+            out["NextToken"] = base64.urlsafe_b64encode(
+                json.dumps([st.name, shards[limit - 1].id]).encode()
+            ).decode()
+        return out
+
+    def op_AddTagsToStream(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        st.tags.update(p.get("Tags") or {})
+        if len(st.tags) > 50:
+            raise AwsError("InvalidArgumentException", "A stream cannot have more than 50 tags.")
+        self.backend._save()
+        return {}
+
+    def op_RemoveTagsFromStream(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        for k in p.get("TagKeys") or []:
+            st.tags.pop(k, None)
+        self.backend._save()
+        return {}
+
+    def op_ListTagsForStream(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        start = p.get("ExclusiveStartTagKey") or ""
+        limit = int(p.get("Limit") or 50)
+        keys = sorted(k for k in st.tags if k > start)
+        return {
+            "Tags": [{"Key": k, "Value": st.tags[k]} for k in keys[:limit]],
+            "HasMoreTags": len(keys) > limit,
+        }
+
+    def op_IncreaseStreamRetentionPeriod(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        hours = int(p["RetentionPeriodHours"])
+        if hours < st.retention_h:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"Requested retention period ({hours} hours) for stream {st.name} can not be "
+                f"shorter than existing retention period ({st.retention_h} hours). Use "
+                "DecreaseRetentionPeriod API.",
+            )
+        if hours > MAX_RETENTION_H:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"Maximum allowed retention period is {MAX_RETENTION_H} hours. Requested "
+                f"retention period ({hours} hours) is too long.",
+            )
+        st.retention_h = hours
+        self.backend._save()
+        return {}
+
+    def op_DecreaseStreamRetentionPeriod(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        hours = int(p["RetentionPeriodHours"])
+        if hours > st.retention_h:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"Requested retention period ({hours} hours) for stream {st.name} can not be "
+                f"longer than existing retention period ({st.retention_h} hours). Use "
+                "IncreaseRetentionPeriod API.",
+            )
+        if hours < DEFAULT_RETENTION_H:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"Minimum allowed retention period is {DEFAULT_RETENTION_H} hours. Requested "
+                f"retention period ({hours} hours) is too short.",
+            )
+        st.retention_h = hours
+        self.backend._save()
+        return {}
+
+    # ------------------------------------------------------------------ data plane
+    @staticmethod
+    def _data(raw: Any) -> bytes:
+        try:
+            return base64.b64decode(str(raw), validate=True)
+        except (ValueError, binascii.Error):
+            raise AwsError("SerializationException", "Data is not valid base64.") from None
+
+    def op_PutRecord(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        r = self.backend.put_records(
+            st.name, [(self._data(p["Data"]), p["PartitionKey"], p.get("ExplicitHashKey"))]
+        )[0]
+        if r.error_code:
+            raise AwsError(r.error_code, r.error_message)
+        return {
+            "ShardId": r.shard_id,
+            "SequenceNumber": r.sequence_number,
+            "EncryptionType": "NONE",
+        }
+
+    def op_PutRecords(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        entries = [
+            (self._data(e["Data"]), e["PartitionKey"], e.get("ExplicitHashKey"))
+            for e in p["Records"]
+        ]
+        results = self.backend.put_records(st.name, entries)
+        out = []
+        failed = 0
+        for r in results:
+            if r.error_code:
+                failed += 1
+                out.append({"ErrorCode": r.error_code, "ErrorMessage": r.error_message})
+            else:
+                out.append({"SequenceNumber": r.sequence_number, "ShardId": r.shard_id})
+        return {"FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE"}
+
+    def op_GetShardIterator(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        ts = p.get("Timestamp")
+        it = self.backend.iterator(
+            st.name,
+            p["ShardId"],
+            p["ShardIteratorType"],
+            p.get("StartingSequenceNumber"),
+            float(ts) if ts is not None else None,
+        )
+        return {"ShardIterator": it}
+
+    def op_GetRecords(self, p: dict[str, Any]) -> dict[str, Any]:
+        res = self.backend.get_records(p["ShardIterator"], p.get("Limit"))
+        out: dict[str, Any] = {
+            "Records": [
+                {
+                    "SequenceNumber": seq,
+                    "ApproximateArrivalTimestamp": r.arrival,
+                    "Data": _b64(r.data),
+                    "PartitionKey": r.partition_key,
+                }
+                for seq, r in res.records
+            ],
+            "MillisBehindLatest": res.millis_behind_latest,
+        }
+        if res.next_iterator is not None:
+            out["NextShardIterator"] = res.next_iterator
+        if res.child_shards:
+            out["ChildShards"] = res.child_shards
+        return out
