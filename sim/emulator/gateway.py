@@ -27,7 +27,7 @@ from sim.emulator.providers.emr.model import EmrBackend
 from sim.emulator.providers.emr.runner import StepLauncher, StepRunner
 from sim.emulator.providers.iam.api import IamProvider
 from sim.emulator.providers.kinesis.api import KinesisProvider
-from sim.emulator.providers.kinesis.model import KinesisBackend
+from sim.emulator.providers.kinesis.model import KinesisBackend, Limits
 from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
 from sim.emulator.providers.s3.api import S3Provider
 from sim.emulator.providers.s3.costs import CostModel
@@ -58,6 +58,7 @@ class Gateway:
         launcher: StepLauncher | None = None,
         host: str = "127.0.0.1",
         own_kinesis: bool = False,
+        kinesis_limits: bool = True,
     ) -> None:
         # own_kinesis: serve Kinesis from bdlab's provider (issue 13, in progress) instead of
         # moto. Tests turn it on; it becomes the default once the control plane is complete.
@@ -92,7 +93,12 @@ class Gateway:
             self.providers[name] = SeamProvider(name, self.moto, SEAM_THROTTLING.get(name))
         self.kinesis: KinesisBackend | None = None
         if own_kinesis:
-            self.kinesis = KinesisBackend(state_dir / "kinesis", self.clock, fsync=fsync)
+            limits = Limits(enforce=kinesis_limits)
+            if not kinesis_limits:
+                log.warning("Kinesis per-shard limits are OFF (AWS enforces them)")
+            self.kinesis = KinesisBackend(
+                state_dir / "kinesis", self.clock, limits=limits, fsync=fsync
+            )
             self.providers["kinesis"] = KinesisProvider(self.kinesis)
         self.counts: Counter[str] = Counter()
 

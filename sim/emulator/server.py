@@ -89,7 +89,9 @@ def pid_file(state_dir: Path) -> Path:
     return state_dir / "emulator.pid"
 
 
-def serve(config: EmulatorConfig, launcher: StepLauncher | None = None) -> None:
+def serve(
+    config: EmulatorConfig, launcher: StepLauncher | None = None, **gateway_options: bool
+) -> None:
     """Run the emulator in this process until SIGTERM/SIGINT (Ctrl-C stops it cleanly)."""
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     sock = bind(config.host, config.port)
@@ -100,6 +102,7 @@ def serve(config: EmulatorConfig, launcher: StepLauncher | None = None) -> None:
         config.fsync,
         launcher=launcher,
         host=config.host,
+        **gateway_options,
     )
     pf = pid_file(config.state_dir)
     identity = {
