@@ -117,14 +117,44 @@ def validate(req: Request, body: bytes) -> None:
         _validate_query(model, req, body)
 
 
-def _validate_json(model: Any, req: Request, body: bytes) -> None:
-    op_name = req.target.rsplit(".", 1)[-1]
-    if op_name not in model.operation_names:
-        raise AwsError("UnknownOperationException", f"Unknown operation {op_name}")
+def parse_json(req: Request, body: bytes) -> dict[str, Any]:
+    """The JSON body of an API call, or SerializationException as AWS answers it."""
     try:
         params = json.loads(body) if body.strip() else {}
     except (ValueError, UnicodeDecodeError) as exc:
         raise AwsError("SerializationException", f"Invalid JSON body: {exc}") from exc
+    if not isinstance(params, dict):
+        raise AwsError(
+            "SerializationException", "Start of structure or map found where not expected."
+        )
+    return params
+
+
+def validate_params(service: str, op_name: str, params: dict[str, Any]) -> None:
+    """Check already-parsed ``params`` of a JSON operation against botocore's model."""
+    model = _model(service)
+    if model is None:
+        return
+    if op_name not in model.operation_names:
+        raise AwsError("UnknownOperationException", f"Unknown operation {op_name}")
+    shape = model.operation_model(op_name).input_shape
+    if shape is None:
+        return
+    errors: list[str] = []
+    _constraint_errors(shape, params, "", errors)
+    if errors:
+        n = len(errors)
+        raise AwsError(
+            "ValidationException",
+            f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(errors),
+        )
+
+
+def _validate_json(model: Any, req: Request, body: bytes) -> None:
+    op_name = req.target.rsplit(".", 1)[-1]
+    if op_name not in model.operation_names:
+        raise AwsError("UnknownOperationException", f"Unknown operation {op_name}")
+    params = parse_json(req, body)
     shape = model.operation_model(op_name).input_shape
     if shape is None:
         return

@@ -9,6 +9,7 @@ Follows shared/aws-semantics.md ("Kinesis Data Streams") and the API reference
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -328,8 +329,10 @@ class KinesisBackend:
             )
         limit = st.max_record_kib * 1024
         total = 0
-        for i, (data, key, _ehk) in enumerate(entries):
-            size = len(data) + len(key.encode())
+        keyed: list[tuple[bytes, bytes, str, str | None]] = []
+        for i, (data, key, ehk) in enumerate(entries):
+            kb = key.encode()
+            size = len(data) + len(kb)
             total += size
             if not 1 <= len(key) <= 256:
                 raise AwsError(
@@ -343,35 +346,39 @@ class KinesisBackend:
                     f"1 validation error detected: Value at 'records.{i + 1}.member.data' failed "
                     f"to satisfy constraint: Member must have length less than or equal to {limit}",
                 )
+            keyed.append((data, kb, key, ehk))
         if total > MAX_PUT_RECORDS_BYTES:
-            raise AwsError(
-                "InvalidArgumentException",
-                "Records size exceeds 5 MB limit",
-            )
+            raise AwsError("InvalidArgumentException", "Records size exceeds 5 MB limit")
         now = self.clock.now()
-        results: list[PutResult] = []
-        batches: dict[str, list[tuple[int, float, str, bytes]]] = {}
-        for i, (data, key, ehk) in enumerate(entries):
-            shard = st.route(hash_key(key, ehk))
-            if not self._admit_write(name, shard.id, len(data) + len(key.encode()), now):
-                results.append(
-                    PutResult(
-                        error_code="ProvisionedThroughputExceededException",
-                        error_message=(
-                            f"Rate exceeded for shard {shard.id} in stream {name} under account "
-                            f"{self.account}."
-                        ),
-                    )
+        # Open shards partition the hash space; sorted, a bisect finds a key's shard.
+        shards = sorted(st.open_shards(), key=lambda s: s.start_hash)
+        starts = [s.start_hash for s in shards]
+        results: list[PutResult | None] = [None] * len(entries)
+        batches: dict[int, list[tuple[int, float, str, bytes]]] = {}
+        enforce = self.limits.enforce
+        for i, (data, kb, key, ehk) in enumerate(keyed):
+            hk = (
+                int.from_bytes(hashlib.md5(kb).digest(), "big")
+                if ehk is None
+                else hash_key(key, ehk)
+            )
+            pos = bisect.bisect_right(starts, hk) - 1
+            if enforce and not self._admit_write(name, shards[pos].id, len(data) + len(kb), now):
+                results[i] = PutResult(
+                    error_code="ProvisionedThroughputExceededException",
+                    error_message=(
+                        f"Rate exceeded for shard {shards[pos].id} in stream {name} under "
+                        f"account {self.account}."
+                    ),
                 )
                 continue
-            batches.setdefault(shard.id, []).append((i, now, key, data))
-            results.append(PutResult(shard_id=shard.id))
-        for sid, items in batches.items():
-            numbers = self._log(name, sid).append([(t, k, d) for _, t, k, d in items])
-            index = st.shard(sid).index
+            batches.setdefault(pos, []).append((i, now, key, data))
+        for pos, items in batches.items():
+            shard = shards[pos]
+            numbers = self._log(name, shard.id).append([(t, k, d) for _, t, k, d in items])
             for (i, *_), number in zip(items, numbers, strict=True):
-                results[i] = PutResult(sid, sequence_number(index, number))
-        return results
+                results[i] = PutResult(shard.id, sequence_number(shard.index, number))
+        return [r for r in results if r is not None]
 
     def _admit_write(self, stream: str, sid: str, size: int, now: float) -> bool:
         if not self.limits.enforce:

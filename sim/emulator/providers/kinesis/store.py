@@ -130,18 +130,26 @@ class ShardLog:
         for first, path, offsets in self.segments:
             if start >= first + len(offsets):
                 continue
+            i = start - first
+            j = min(len(offsets), i + max_records - len(out))
+            # One read for the whole run of frames, parsed from memory.
             with open(path, "rb") as fh:
-                i = start - first
-                while i < len(offsets) and len(out) < max_records:
-                    fh.seek(offsets[i])
-                    length, num, arrival, klen = _HEAD.unpack(fh.read(_HEAD.size))
-                    body = fh.read(length - (_HEAD.size - 4))
-                    key, data = body[:klen].decode(), body[klen:]
-                    if out and size + len(data) + klen > max_bytes:
-                        return out
-                    out.append(StoredRecord(num, arrival, key, data))
-                    size += len(data) + klen
-                    i += 1
+                fh.seek(offsets[i])
+                end = offsets[j] if j < len(offsets) else None
+                buf = fh.read() if end is None else fh.read(end - offsets[i])
+            pos = 0
+            while i < j and pos + _HEAD.size <= len(buf):
+                length, num, arrival, klen = _HEAD.unpack_from(buf, pos)
+                body_at = pos + _HEAD.size
+                stop = pos + 4 + length
+                key = buf[body_at : body_at + klen].decode()
+                data = buf[body_at + klen : stop]
+                if out and size + len(data) + klen > max_bytes:
+                    return out
+                out.append(StoredRecord(num, arrival, key, data))
+                size += len(data) + klen
+                pos = stop
+                i += 1
             start = first + len(offsets)
             if len(out) >= max_records:
                 break
