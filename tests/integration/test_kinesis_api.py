@@ -100,6 +100,7 @@ def test_throttling_is_per_record_inside_a_200(kin: Any, stream: str) -> None:
 
 
 def test_errors_as_aws_answers_them(kin: Any, stream: str, kprofile: Any) -> None:
+    arn = kin.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
     cases = [
         (
             lambda: kin.describe_stream_summary(StreamName="nope-stream"),
@@ -123,9 +124,7 @@ def test_errors_as_aws_answers_them(kin: Any, stream: str, kprofile: Any) -> Non
             call()
         assert e.value.response["Error"]["Code"] == code
     with pytest.raises(ClientError) as e:  # not implemented yet: 501, never silently ignored
-        kin.split_shard(
-            StreamName=stream, ShardToSplit="shardId-000000000000", NewStartingHashKey="1"
-        )
+        kin.register_stream_consumer(StreamARN=f"{arn}", ConsumerName="efo")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
     # Iterators expire after 5 minutes of the emulator clock.
     shard = kin.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
@@ -188,3 +187,69 @@ def test_kill_9_during_puts_loses_nothing_acknowledged(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
         clients.clear_cache()
+
+
+def test_split_while_producing_parent_drains_then_children(kin: Any, unique: Any) -> None:
+    name = unique("rs")
+    kin.create_stream(StreamName=name, ShardCount=1)
+    try:
+        before = [
+            kin.put_record(StreamName=name, Data=f"a{i}".encode(), PartitionKey=f"k{i}")
+            for i in range(20)
+        ]
+        kin.split_shard(
+            StreamName=name, ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**127)
+        )
+        after = [
+            kin.put_record(StreamName=name, Data=f"b{i}".encode(), PartitionKey=f"k{i}")
+            for i in range(20)
+        ]
+        assert {r["ShardId"] for r in before} == {"shardId-000000000000"}
+        assert {r["ShardId"] for r in after} <= {"shardId-000000000001", "shardId-000000000002"}
+        shards = {s["ShardId"]: s for s in kin.list_shards(StreamName=name)["Shards"]}
+        parent = shards["shardId-000000000000"]
+        assert "EndingSequenceNumber" in parent["SequenceNumberRange"]
+        assert shards["shardId-000000000001"]["ParentShardId"] == "shardId-000000000000"
+        it = kin.get_shard_iterator(
+            StreamName=name, ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        r = kin.get_records(ShardIterator=it)
+        assert [x["Data"] for x in r["Records"]] == [f"a{i}".encode() for i in range(20)]
+        if "NextShardIterator" in r:  # one more call reaches the end of the closed shard
+            r = kin.get_records(ShardIterator=r["NextShardIterator"])
+        assert "NextShardIterator" not in r
+        assert {c["ShardId"] for c in r["ChildShards"]} == {
+            "shardId-000000000001",
+            "shardId-000000000002",
+        }
+        latest = kin.list_shards(StreamName=name, ShardFilter={"Type": "AT_LATEST"})["Shards"]
+        assert {s["ShardId"] for s in latest} == {"shardId-000000000001", "shardId-000000000002"}
+        kin.merge_shards(
+            StreamName=name,
+            ShardToMerge="shardId-000000000001",
+            AdjacentShardToMerge="shardId-000000000002",
+        )
+        merged = kin.list_shards(StreamName=name, ShardFilter={"Type": "AT_LATEST"})["Shards"]
+        assert [s["ShardId"] for s in merged] == ["shardId-000000000003"]
+        assert merged[0]["AdjacentParentShardId"] == "shardId-000000000002"
+        with pytest.raises(ClientError) as e:
+            kin.merge_shards(
+                StreamName=name,
+                ShardToMerge="shardId-000000000001",
+                AdjacentShardToMerge="shardId-000000000002",
+            )
+        assert e.value.response["Error"]["Code"] == "ResourceInUseException"
+        out = kin.update_shard_count(
+            StreamName=name, TargetShardCount=2, ScalingType="UNIFORM_SCALING"
+        )
+        assert (out["CurrentShardCount"], out["TargetShardCount"]) == (1, 2)
+        with pytest.raises(ClientError) as e:
+            kin.update_shard_count(
+                StreamName=name, TargetShardCount=8, ScalingType="UNIFORM_SCALING"
+            )
+        assert e.value.response["Error"]["Code"] == "InvalidArgumentException"
+        summary = kin.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+        assert summary["OpenShardCount"] == 2
+        assert len(kin.list_shards(StreamName=name)["Shards"]) == 6
+    finally:
+        kin.delete_stream(StreamName=name)

@@ -200,13 +200,9 @@ class KinesisProvider(Provider):
         else:
             st = self._stream(p)
             after = p.get("ExclusiveStartShardId") or ""
-        flt = p.get("ShardFilter") or {}
-        pool = st.shards
-        if flt.get("Type") == "AFTER_SHARD_ID":
-            after = max(after, flt.get("ShardId") or "")
-        elif flt.get("Type") == "AT_LATEST":
-            pool = st.open_shards()
-        # The trim-horizon and timestamp filters keep every shard until resharding closes some.
+        pool = self._filtered(st, p.get("ShardFilter") or {})
+        if (p.get("ShardFilter") or {}).get("Type") == "AFTER_SHARD_ID":
+            after = max(after, p["ShardFilter"].get("ShardId") or "")
         limit = int(p.get("MaxResults") or 1000)
         shards = [s for s in pool if s.id > after]
         out: dict[str, Any] = {"Shards": [self._shard_doc(st, s) for s in shards[:limit]]}
@@ -215,6 +211,36 @@ class KinesisProvider(Provider):
                 json.dumps([st.name, shards[limit - 1].id]).encode()
             ).decode()
         return out
+
+    def _filtered(self, st: Stream, flt: dict[str, Any]) -> list[Shard]:
+        """ListShards' ShardFilter: which shards were open when (API_ShardFilter.html)."""
+        kind = flt.get("Type")
+        now = self.backend.clock.now()
+        horizon = now - st.retention_h * 3600
+
+        def open_at(s: Shard, ts: float) -> bool:
+            return s.created <= ts and (s.closed_time is None or s.closed_time > ts)
+
+        if kind == "AT_LATEST":
+            return st.open_shards()
+        if kind == "AT_TRIM_HORIZON":
+            return [
+                s
+                for s in st.shards
+                if open_at(s, horizon) or (s.created > horizon and s.parent is None)
+            ]
+        if kind == "FROM_TRIM_HORIZON":
+            return [s for s in st.shards if s.closed_time is None or s.closed_time >= horizon]
+        if kind in ("AT_TIMESTAMP", "FROM_TIMESTAMP"):
+            if flt.get("Timestamp") is None:
+                raise AwsError(
+                    "InvalidArgumentException", f"Timestamp must be specified for {kind}."
+                )
+            ts = float(flt["Timestamp"])
+            if kind == "AT_TIMESTAMP":
+                return [s for s in st.shards if open_at(s, ts)]
+            return [s for s in st.shards if s.closed_time is None or s.closed_time >= ts]
+        return list(st.shards)
 
     def op_AddTagsToStream(self, p: dict[str, Any]) -> dict[str, Any]:
         st = self._stream(p)
@@ -278,6 +304,42 @@ class KinesisProvider(Provider):
                 f"retention period ({hours} hours) is too short.",
             )
         st.retention_h = hours
+        self.backend._save()
+        return {}
+
+    # ------------------------------------------------------------------ resharding, modes
+    def op_SplitShard(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        self.backend.split_shard(st.name, p["ShardToSplit"], p["NewStartingHashKey"])
+        return {}
+
+    def op_MergeShards(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        self.backend.merge_shards(st.name, p["ShardToMerge"], p["AdjacentShardToMerge"])
+        return {}
+
+    def op_UpdateShardCount(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        target = int(p["TargetShardCount"])
+        before = self.backend.update_shard_count(st.name, target)
+        return {
+            "StreamName": st.name,
+            "CurrentShardCount": before,
+            "TargetShardCount": target,
+            "StreamARN": st.arn,
+        }
+
+    def op_UpdateStreamMode(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        st.mode = p["StreamModeDetails"]["StreamMode"]
+        self.backend._save()
+        return {}
+
+    def op_UpdateMaxRecordSize(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not p.get("StreamARN"):
+            raise AwsError("InvalidArgumentException", "StreamARN must be provided.")
+        st = self._stream(p)
+        st.max_record_kib = int(p["MaxRecordSizeInKiB"])
         self.backend._save()
         return {}
 

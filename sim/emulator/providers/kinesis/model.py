@@ -112,6 +112,7 @@ class Shard:
     parent: str | None = None
     adjacent_parent: str | None = None
     closed_at_number: int | None = None  # None while OPEN; the next number when it closed
+    closed_time: float | None = None
 
     @property
     def id(self) -> str:
@@ -310,6 +311,98 @@ class KinesisBackend:
 
     def first_number(self, stream: str, sid: str) -> int:
         return self._log(stream, sid).first
+
+    # ------------------------------------------------------------------ resharding
+    def _close(self, name: str, shard: Shard, now: float) -> None:
+        shard.closed_at_number = self._log(name, shard.id).next
+        shard.closed_time = now
+
+    def _child(self, st: Stream, start: int, end: int, now: float, parent: str,
+               adjacent: str | None = None) -> Shard:  # fmt: skip
+        child = Shard(max(s.index for s in st.shards) + 1, start, end, now, parent, adjacent)
+        st.shards.append(child)
+        self._log(st.name, child.id)
+        return child
+
+    def _open_shard(self, st: Stream, sid: str) -> Shard:
+        shard = st.shard(sid)
+        if not shard.open:
+            raise AwsError(
+                "ResourceInUseException",
+                f"Shard {sid} in stream {st.name} under account {self.account} has already been "
+                "merged or split, and thus is not eligible for merging or splitting.",
+            )
+        return shard
+
+    def split_shard(self, name: str, sid: str, new_start: str) -> None:
+        """SplitShard: the parent closes; two children take [start, h-1] and [h, end]."""
+        st = self.stream(name)
+        shard = self._open_shard(st, sid)
+        try:
+            h = int(new_start)
+        except ValueError:
+            h = -1
+        if not shard.start_hash < h <= shard.end_hash:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"NewStartingHashKey {new_start} used in SplitShard() on shard {sid} in stream "
+                f"{name} under account {self.account} is not both greater than one plus the "
+                f"shard's StartingHashKey {shard.start_hash} and less than the shard's "
+                f"EndingHashKey {shard.end_hash}.",
+            )
+        now = self.clock.now()
+        self._close(name, shard, now)
+        self._child(st, shard.start_hash, h - 1, now, shard.id)
+        self._child(st, h, shard.end_hash, now, shard.id)
+        self._save()
+
+    def merge_shards(self, name: str, sid: str, adjacent: str) -> None:
+        """MergeShards: two adjacent open shards close; one child covers both ranges."""
+        st = self.stream(name)
+        a, b = self._open_shard(st, sid), self._open_shard(st, adjacent)
+        lo, hi = sorted((a, b), key=lambda s: s.start_hash)
+        if lo.end_hash + 1 != hi.start_hash:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"Shards {sid} and {adjacent} in stream {name} under account {self.account} are "
+                "not an adjacent pair of shards eligible for merging",
+            )
+        now = self.clock.now()
+        self._close(name, a, now)
+        self._close(name, b, now)
+        self._child(st, lo.start_hash, hi.end_hash, now, a.id, b.id)
+        self._save()
+
+    def update_shard_count(self, name: str, target: int) -> int:
+        """UpdateShardCount (UNIFORM_SCALING): every open shard closes and ``target`` shards
+        split the hash space evenly; each child's parents are the old shards its range starts
+        and ends in. AWS allows at most double and at least half the open count. Returns the
+        previous open count."""
+        st = self.stream(name)
+        old = sorted(st.open_shards(), key=lambda s: s.start_hash)
+        if target > 2 * len(old) or target * 2 < len(old):
+            raise AwsError(
+                "InvalidArgumentException",
+                f"UpdateShardCount cannot scale from {len(old)} to {target} shards: the target "
+                "must be at most double and at least half the current open shard count.",
+            )
+        if target == len(old):
+            return len(old)
+        now = self.clock.now()
+        for s in old:
+            self._close(name, s, now)
+        step = (MAX_HASH + 1) // target
+
+        def owner(hk: int) -> Shard:
+            return next(s for s in old if s.start_hash <= hk <= s.end_hash)
+
+        for i in range(target):
+            start = i * step
+            end = MAX_HASH if i == target - 1 else (i + 1) * step - 1
+            first, last = owner(start), owner(end)
+            self._child(st, start, end, now, first.id, last.id if last is not first else None)
+        self._save()
+        return len(old)
 
     # ------------------------------------------------------------------ writes
     def put_records(
