@@ -63,7 +63,8 @@ _SPECS: dict[str, ProfileSpec] = {
         runners=MappingProxyType(
             {
                 "s3": "bdlab emulator (own provider, durable on disk)",
-                "kinesis": "bdlab emulator (moto backend behind its own seam; no limits yet)",
+                "kinesis": "bdlab emulator (own provider: per-shard limits, durable shard logs; "
+                "no enhanced fan-out reads or CBOR yet)",
                 "firehose": "bdlab emulator (moto backend behind its own seam)",
                 "cloudwatch": "bdlab emulator (moto backend behind its own seam; no alarms)",
                 "emr_steps": "bdlab emulator: each step a local spark-submit, logs to LogUri",

@@ -37,7 +37,7 @@ def command(target: str, port: int, workdir: Path) -> list[str]:
     if target == "bdlab":
         return [
             s3b.PY, "-m", "sim.emulator", "--host", "127.0.0.1", "--port", str(port),
-            "--state-dir", str(workdir / "state"), "--own-kinesis", "--no-kinesis-limits",
+            "--state-dir", str(workdir / "state"), "--no-kinesis-limits",
         ]  # fmt: skip
     return list(_S3_COMMAND(target, port, workdir))
 

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clock-speed", type=float, default=1.0)
     p.add_argument("--fsync", action="store_true")
     p.add_argument("--log-level", default="warning")
-    p.add_argument("--own-kinesis", action="store_true", help="bdlab's Kinesis provider (WIP)")
+    p.add_argument("--moto-kinesis", action="store_true", help="Kinesis from moto (comparisons)")
     p.add_argument(
         "--no-kinesis-limits", action="store_true", help="benchmarks: no per-shard limits"
     )
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.state_dir).resolve(), a.host, a.port, a.clock_speed, a.fsync, a.log_level
     )
     try:
-        serve(config, own_kinesis=a.own_kinesis, kinesis_limits=not a.no_kinesis_limits)
+        serve(config, own_kinesis=not a.moto_kinesis, kinesis_limits=not a.no_kinesis_limits)
     except EmulatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

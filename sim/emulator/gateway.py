@@ -39,11 +39,7 @@ log = logging.getLogger("bdlab.gateway")
 VERSION = "0.1.0"
 
 # Services a later issue makes faithful; each already has its own seam in the table.
-SEAM_SERVICES = ("kinesis", "firehose", "cloudwatch")
-# Their own throttling errors (the rest answer ThrottlingException).
-SEAM_THROTTLING = {
-    "kinesis": ("ProvisionedThroughputExceededException", "Rate exceeded for shard", 400),
-}
+SEAM_SERVICES = ("firehose", "cloudwatch")
 
 
 class Gateway:
@@ -57,11 +53,11 @@ class Gateway:
         fsync: bool = False,
         launcher: StepLauncher | None = None,
         host: str = "127.0.0.1",
-        own_kinesis: bool = False,
+        own_kinesis: bool = True,
         kinesis_limits: bool = True,
     ) -> None:
-        # own_kinesis: serve Kinesis from bdlab's provider (issue 13, in progress) instead of
-        # moto. Tests turn it on; it becomes the default once the control plane is complete.
+        # own_kinesis=False serves Kinesis from moto (for comparisons; the default is bdlab's
+        # provider). kinesis_limits=False lifts the per-shard limits (benchmarks; logged).
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self.port = port
@@ -90,9 +86,15 @@ class Gateway:
             "iam": IamProvider(self.moto, self.iam),
         }
         for name in SEAM_SERVICES:
-            self.providers[name] = SeamProvider(name, self.moto, SEAM_THROTTLING.get(name))
+            self.providers[name] = SeamProvider(name, self.moto)
         self.kinesis: KinesisBackend | None = None
-        if own_kinesis:
+        if not own_kinesis:
+            self.providers["kinesis"] = SeamProvider(
+                "kinesis",
+                self.moto,
+                ("ProvisionedThroughputExceededException", "Rate exceeded for shard", 400),
+            )
+        else:
             limits = Limits(enforce=kinesis_limits)
             if not kinesis_limits:
                 log.warning("Kinesis per-shard limits are OFF (AWS enforces them)")
@@ -219,6 +221,7 @@ class Gateway:
             for name in (
                 "s3",
                 "emr",
+                "kinesis",
                 *SEAM_SERVICES,
                 "sts",
                 "iam",

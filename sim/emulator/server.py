@@ -314,7 +314,7 @@ class ThreadedEmulator:
         clock_speed: float = 1.0,
         fsync: bool = False,
         launcher: StepLauncher | None = None,
-        own_kinesis: bool = False,
+        own_kinesis: bool = True,
     ) -> None:
         self.sock = bind(host, port)
         self.host = host

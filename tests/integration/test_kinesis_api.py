@@ -1,6 +1,5 @@
-"""bdlab's own Kinesis provider over HTTP with real boto3 (issue 13, first slice). The shared
-test emulator still serves Kinesis from moto; these tests run their own emulator with the
-provider switched on, so they prove the provider before it becomes the default."""
+"""bdlab's own Kinesis provider over HTTP with real boto3 (issue 13). These tests run their own
+emulator so that the clock they advance is theirs."""
 
 from __future__ import annotations
 
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def kin_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedEmulator]:
-    emu = ThreadedEmulator(tmp_path_factory.mktemp("kinesis-state"), own_kinesis=True).start()
+    emu = ThreadedEmulator(tmp_path_factory.mktemp("kinesis-state")).start()
     yield emu
     emu.stop()
 
@@ -124,7 +123,7 @@ def test_errors_as_aws_answers_them(kin: Any, stream: str, kprofile: Any) -> Non
             call()
         assert e.value.response["Error"]["Code"] == code
     with pytest.raises(ClientError) as e:  # not implemented yet: 501, never silently ignored
-        kin.register_stream_consumer(StreamARN=f"{arn}", ConsumerName="efo")
+        kin.get_resource_policy(ResourceARN=arn)
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
     # Iterators expire after 5 minutes of the emulator clock.
     shard = kin.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
@@ -146,7 +145,7 @@ def test_kill_9_during_puts_loses_nothing_acknowledged(tmp_path: Path) -> None:
         "from sim.emulator.gateway import Gateway; import uvicorn;"
         "from sim.emulator.server import bind, _config;"
         f"sock = bind('127.0.0.1', {port});"
-        f"gw = Gateway(Path({str(state)!r}), {port}, own_kinesis=True);"
+        f"gw = Gateway(Path({str(state)!r}), {port});"
         "uvicorn.Server(_config(gw, 'warning')).run(sockets=[sock])"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -253,3 +252,31 @@ def test_split_while_producing_parent_drains_then_children(kin: Any, unique: Any
         assert len(kin.list_shards(StreamName=name)["Shards"]) == 6
     finally:
         kin.delete_stream(StreamName=name)
+
+
+def test_consumers_tags_monitoring_encryption(kin: Any, stream: str) -> None:
+    arn = kin.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    c = kin.register_stream_consumer(StreamARN=arn, ConsumerName="app")["Consumer"]
+    assert c["ConsumerARN"].startswith(f"{arn}/consumer/app:") and c["ConsumerStatus"] == "ACTIVE"
+    d = kin.describe_stream_consumer(ConsumerARN=c["ConsumerARN"])["ConsumerDescription"]
+    assert d["StreamARN"] == arn and d["ConsumerName"] == "app"
+    assert [x["ConsumerName"] for x in kin.list_stream_consumers(StreamARN=arn)["Consumers"]] == [
+        "app"
+    ]
+    with pytest.raises(ClientError) as e:
+        kin.register_stream_consumer(StreamARN=arn, ConsumerName="app")
+    assert e.value.response["Error"]["Code"] == "ResourceInUseException"
+    kin.deregister_stream_consumer(StreamARN=arn, ConsumerName="app")
+    with pytest.raises(ClientError) as e:
+        kin.describe_stream_consumer(StreamARN=arn, ConsumerName="app")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    kin.tag_resource(ResourceARN=arn, Tags={"owner": "bdlab"})
+    assert kin.list_tags_for_resource(ResourceARN=arn)["Tags"] == [
+        {"Key": "owner", "Value": "bdlab"}
+    ]
+    out = kin.enable_enhanced_monitoring(StreamName=stream, ShardLevelMetrics=["IncomingRecords"])
+    assert out["DesiredShardLevelMetrics"] == ["IncomingRecords"]
+    kin.start_stream_encryption(StreamName=stream, EncryptionType="KMS", KeyId="alias/aws/kinesis")
+    put = kin.put_record(StreamName=stream, Data=b"x", PartitionKey="k")
+    assert put["EncryptionType"] == "KMS"
+    assert kin.describe_limits()["OpenShardCount"] >= 2

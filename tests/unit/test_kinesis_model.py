@@ -152,3 +152,15 @@ def test_retention_really_removes_old_records(
     assert len(got) < 25
     at = k.iterator("s", "shardId-000000000000", "AT_TIMESTAMP", timestamp=clock.now() - 10)
     assert [r.data for _, r in k.get_records(at).records] == [b"r0", b"r1", b"r2", b"r3", b"r4"]
+
+
+def test_records_past_retention_are_never_returned(tmp_path: Path, clock: Clock) -> None:
+    """Segments go whole, but a read never returns a record older than the retention."""
+    k = backend(tmp_path, clock, limits=Limits(enforce=False))
+    k.create_stream("s", 1)
+    put(k, "s", 5)
+    clock.advance(23 * 3600)
+    put(k, "s", 3)
+    clock.advance(1.5 * 3600)  # the first five are now 24.5 h old
+    it = k.iterator("s", "shardId-000000000000", "TRIM_HORIZON")
+    assert [r.data for _, r in k.get_records(it).records] == [b"r0", b"r1", b"r2"]

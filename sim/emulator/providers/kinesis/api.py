@@ -131,10 +131,11 @@ class KinesisProvider(Provider):
                 "StreamModeDetails": self._mode(st),
                 "RetentionPeriodHours": st.retention_h,
                 "StreamCreationTimestamp": st.created,
-                "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
-                "EncryptionType": "NONE",
+                "EnhancedMonitoring": [{"ShardLevelMetrics": st.shard_metrics}],
+                "EncryptionType": st.encryption,
+                **({"KeyId": st.key_id} if st.key_id else {}),
                 "OpenShardCount": len(st.open_shards()),
-                "ConsumerCount": 0,
+                "ConsumerCount": len(st.consumers),
             }
         }
 
@@ -153,8 +154,9 @@ class KinesisProvider(Provider):
                 "HasMoreShards": len(shards) > limit,
                 "RetentionPeriodHours": st.retention_h,
                 "StreamCreationTimestamp": st.created,
-                "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
-                "EncryptionType": "NONE",
+                "EnhancedMonitoring": [{"ShardLevelMetrics": st.shard_metrics}],
+                "EncryptionType": st.encryption,
+                **({"KeyId": st.key_id} if st.key_id else {}),
             }
         }
 
@@ -343,6 +345,150 @@ class KinesisProvider(Provider):
         self.backend._save()
         return {}
 
+    # ------------------------------------------------------------------ monitoring, encryption
+    _METRICS = (
+        "IncomingBytes",
+        "IncomingRecords",
+        "OutgoingBytes",
+        "OutgoingRecords",
+        "WriteProvisionedThroughputExceeded",
+        "ReadProvisionedThroughputExceeded",
+        "IteratorAgeMilliseconds",
+    )
+
+    def _metrics(self, p: dict[str, Any], enable: bool) -> dict[str, Any]:
+        st = self._stream(p)
+        asked = list(p["ShardLevelMetrics"])
+        if "ALL" in asked:
+            asked = list(self._METRICS)
+        current = list(st.shard_metrics)
+        if enable:
+            st.shard_metrics = sorted(set(current) | set(asked))
+        else:
+            st.shard_metrics = sorted(set(current) - set(asked))
+        self.backend._save()
+        return {
+            "StreamName": st.name,
+            "CurrentShardLevelMetrics": current,
+            "DesiredShardLevelMetrics": st.shard_metrics,
+            "StreamARN": st.arn,
+        }
+
+    def op_EnableEnhancedMonitoring(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self._metrics(p, True)
+
+    def op_DisableEnhancedMonitoring(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self._metrics(p, False)
+
+    def op_StartStreamEncryption(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        st.encryption, st.key_id = p["EncryptionType"], p["KeyId"]
+        self.backend._save()
+        return {}
+
+    def op_StopStreamEncryption(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream(p)
+        st.encryption, st.key_id = "NONE", ""
+        self.backend._save()
+        return {}
+
+    def op_DescribeLimits(self, p: dict[str, Any]) -> dict[str, Any]:
+        streams = self.backend.streams.values()
+        return {
+            "ShardLimit": 500,
+            "OpenShardCount": sum(len(s.open_shards()) for s in streams),
+            "OnDemandStreamCount": sum(1 for s in streams if s.mode == "ON_DEMAND"),
+            "OnDemandStreamCountLimit": 50,
+        }
+
+    # ------------------------------------------------------------------ tags by ARN
+    def _by_arn(self, arn: str) -> Stream:
+        if "/consumer/" in arn:
+            raise AwsError(
+                "InvalidArgumentException", "bdlab tags streams only, not consumers, by ARN."
+            )
+        return self._stream({"StreamARN": arn})
+
+    def op_TagResource(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self.op_AddTagsToStream(
+            {"StreamName": self._by_arn(p["ResourceARN"]).name, "Tags": p["Tags"]}
+        )
+
+    def op_UntagResource(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self.op_RemoveTagsFromStream(
+            {"StreamName": self._by_arn(p["ResourceARN"]).name, "TagKeys": p["TagKeys"]}
+        )
+
+    def op_ListTagsForResource(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._by_arn(p["ResourceARN"])
+        return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(st.tags.items())]}
+
+    # ------------------------------------------------------------------ consumers (EFO)
+    def _consumer(self, p: dict[str, Any]) -> tuple[Stream, str, dict[str, Any]]:
+        arn = p.get("ConsumerARN")
+        if arn:
+            stream_arn, _, rest = str(arn).partition("/consumer/")
+            st = self._stream({"StreamARN": stream_arn})
+            name = rest.split(":", 1)[0]
+        else:
+            if not p.get("StreamARN") or not p.get("ConsumerName"):
+                raise AwsError(
+                    "InvalidArgumentException",
+                    "Either ConsumerARN or both StreamARN and ConsumerName must be provided.",
+                )
+            st = self._stream({"StreamARN": p["StreamARN"]})
+            name = p["ConsumerName"]
+        c = st.consumers.get(name)
+        if c is None:
+            raise AwsError(
+                "ResourceNotFoundException",
+                f"Consumer {name} under stream {st.name} under account "
+                f"{self.backend.account} not found.",
+            )
+        return st, name, c
+
+    @staticmethod
+    def _consumer_doc(name: str, c: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ConsumerName": name,
+            "ConsumerARN": c["arn"],
+            "ConsumerStatus": "ACTIVE",
+            "ConsumerCreationTimestamp": c["created"],
+        }
+
+    def op_RegisterStreamConsumer(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream({"StreamARN": p["StreamARN"]})
+        name = p["ConsumerName"]
+        if name in st.consumers:
+            raise AwsError(
+                "ResourceInUseException",
+                f"Consumer {name} under stream {st.name} under account "
+                f"{self.backend.account} already exists.",
+            )
+        if len(st.consumers) >= 20:
+            raise AwsError(
+                "LimitExceededException", "A stream can have at most 20 registered consumers."
+            )
+        created = self.backend.clock.now()
+        c = {"arn": f"{st.arn}/consumer/{name}:{int(created)}", "created": created}
+        st.consumers[name] = c
+        self.backend._save()
+        return {"Consumer": self._consumer_doc(name, c)}
+
+    def op_DescribeStreamConsumer(self, p: dict[str, Any]) -> dict[str, Any]:
+        st, name, c = self._consumer(p)
+        return {"ConsumerDescription": {**self._consumer_doc(name, c), "StreamARN": st.arn}}
+
+    def op_ListStreamConsumers(self, p: dict[str, Any]) -> dict[str, Any]:
+        st = self._stream({"StreamARN": p["StreamARN"]})
+        return {"Consumers": [self._consumer_doc(n, c) for n, c in sorted(st.consumers.items())]}
+
+    def op_DeregisterStreamConsumer(self, p: dict[str, Any]) -> dict[str, Any]:
+        st, name, _c = self._consumer(p)
+        del st.consumers[name]
+        self.backend._save()
+        return {}
+
     # ------------------------------------------------------------------ data plane
     @staticmethod
     def _data(raw: Any) -> bytes:
@@ -361,7 +507,7 @@ class KinesisProvider(Provider):
         return {
             "ShardId": r.shard_id,
             "SequenceNumber": r.sequence_number,
-            "EncryptionType": "NONE",
+            "EncryptionType": st.encryption,
         }
 
     def op_PutRecords(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -379,7 +525,7 @@ class KinesisProvider(Provider):
                 out.append({"ErrorCode": r.error_code, "ErrorMessage": r.error_message})
             else:
                 out.append({"SequenceNumber": r.sequence_number, "ShardId": r.shard_id})
-        return {"FailedRecordCount": failed, "Records": out, "EncryptionType": "NONE"}
+        return {"FailedRecordCount": failed, "Records": out, "EncryptionType": st.encryption}
 
     def op_GetShardIterator(self, p: dict[str, Any]) -> dict[str, Any]:
         st = self._stream(p)

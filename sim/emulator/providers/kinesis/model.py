@@ -153,6 +153,10 @@ class Stream:
     max_record_kib: int = DEFAULT_MAX_RECORD_KIB
     status: str = "ACTIVE"
     tags: dict[str, str] = field(default_factory=dict)
+    shard_metrics: list[str] = field(default_factory=list)  # enhanced monitoring
+    encryption: str = "NONE"  # NONE | KMS
+    key_id: str = ""
+    consumers: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> arn, created
 
     def open_shards(self) -> list[Shard]:
         return [s for s in self.shards if s.open]
@@ -237,6 +241,10 @@ class KinesisBackend:
                     "max_record_kib": st.max_record_kib,
                     "status": st.status,
                     "tags": st.tags,
+                    "shard_metrics": st.shard_metrics,
+                    "encryption": st.encryption,
+                    "key_id": st.key_id,
+                    "consumers": st.consumers,
                     "shards": [vars(s) for s in st.shards],
                 }
                 for n, st in self.streams.items()
@@ -506,7 +514,7 @@ class KinesisBackend:
         shard = st.shard(sid)
         log = self._log(name, sid)
         if kind == "TRIM_HORIZON":
-            position = log.first
+            position = self._horizon(st, log)
         elif kind == "LATEST":
             position = log.next
         elif kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
@@ -575,8 +583,10 @@ class KinesisBackend:
             )
         self._admit_read_call(name, sid, now)
         log = self._log(name, sid)
+        # Records past retention are gone even while their segment file still exists.
+        position = max(position, self._horizon(st, log))
         end = shard.closed_at_number if shard.closed_at_number is not None else log.next
-        n = min(n, max(0, end - max(position, log.first)))
+        n = min(n, max(0, end - position))
         records = log.read(position, n, MAX_GET_BYTES) if n else []
         size = sum(len(r.data) + len(r.partition_key.encode()) for r in records)
         self._charge_read(name, sid, size, now)
@@ -632,6 +642,10 @@ class KinesisBackend:
             until[0] = now + 5.0  # AWS: calls in the next 5 s after a 10 MiB read fail
 
     # ------------------------------------------------------------------ retention
+    def _horizon(self, st: Stream, log: ShardLog) -> int:
+        """Number of the oldest record still within the stream's retention."""
+        return log.first_at_or_after(self.clock.now() - st.retention_h * 3600)
+
     def expire(self) -> int:
         """Drop records older than each stream's retention (whole segments); returns how
         many records went."""
