@@ -13,9 +13,10 @@ import logging
 import os
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from sim.emulator.clock import Clock
 from sim.emulator.faults import FaultError, Faults
@@ -101,7 +102,7 @@ class Gateway:
             self.kinesis = KinesisBackend(
                 state_dir / "kinesis", self.clock, limits=limits, fsync=fsync
             )
-            self.providers["kinesis"] = KinesisProvider(self.kinesis)
+            self.providers["kinesis"] = KinesisProvider(self.kinesis, self.put_metric_data)
         self.counts: Counter[str] = Counter()
 
     # ------------------------------------------------------------- ASGI
@@ -213,6 +214,41 @@ class Gateway:
         self.journal.close()
         if self.kinesis is not None:
             self.kinesis.close()
+
+    async def put_metric_data(self, namespace: str, data: list[dict[str, Any]]) -> None:
+        """PutMetricData to whatever serves CloudWatch (moto's backend today), as a request
+        through its provider, so it is validated and journaled like a client's."""
+        fields = {"Action": "PutMetricData", "Version": "2010-08-01", "Namespace": namespace}
+        for i, d in enumerate(data, 1):
+            p = f"MetricData.member.{i}."
+            fields[p + "MetricName"] = d["MetricName"]
+            fields[p + "Unit"] = d["Unit"]
+            fields[p + "Timestamp"] = datetime.fromtimestamp(d["Timestamp"], UTC).isoformat()
+            for j, dim in enumerate(d["Dimensions"], 1):
+                fields[f"{p}Dimensions.member.{j}.Name"] = dim["Name"]
+                fields[f"{p}Dimensions.member.{j}.Value"] = dim["Value"]
+            for k, v in d["StatisticValues"].items():
+                fields[f"{p}StatisticValues.{k}"] = repr(float(v))
+        body = urlencode(fields).encode()
+        req = Request(
+            "POST",
+            "/",
+            "",
+            {
+                "content-type": "application/x-www-form-urlencoded",
+                "host": f"127.0.0.1:{self.port}",
+                # moto routes by the credential scope: CloudWatch signs as "monitoring".
+                "authorization": "AWS4-HMAC-SHA256 Credential=bdlab/20260101/us-east-1/"
+                "monitoring/aws4_request, SignedHeaders=host, Signature=0",
+            },
+            None,
+            body,
+        )
+        req.service, req.region = "cloudwatch", "us-east-1"
+        provider = self.providers.get("cloudwatch", self.moto)
+        resp = await provider.handle(req)
+        if resp.status >= 300:
+            log.warning("AWS/Kinesis metrics not stored (%s): %r", resp.status, resp.body)
 
     # ------------------------------------------------------------- admin
     def health(self) -> dict[str, Any]:

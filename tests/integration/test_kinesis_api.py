@@ -280,3 +280,37 @@ def test_consumers_tags_monitoring_encryption(kin: Any, stream: str) -> None:
     put = kin.put_record(StreamName=stream, Data=b"x", PartitionKey="k")
     assert put["EncryptionType"] == "KMS"
     assert kin.describe_limits()["OpenShardCount"] >= 2
+
+
+def test_aws_kinesis_metrics_reach_cloudwatch_on_the_emulator_clock(
+    kin: Any, kprofile: Any, unique: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    name = unique("met")
+    kin.create_stream(StreamName=name, ShardCount=1)
+    recs = [{"Data": b"y" * 100, "PartitionKey": f"k{i}"} for i in range(500)]
+    for _ in range(3):  # the third call is throttled: 1,000 records a second per shard
+        kin.put_records(StreamName=name, Records=recs)
+    now = Admin.of(kprofile).clock()["now"]
+    Admin.of(kprofile).set_clock(advance=61)
+    kin.describe_stream_summary(StreamName=name)  # any call flushes the finished minute
+    cw = clients.client("cloudwatch", kprofile)
+    t = datetime.fromtimestamp(now, UTC)
+
+    def total(metric: str, stat: str = "Sum") -> float:
+        points = cw.get_metric_statistics(
+            Namespace="AWS/Kinesis",
+            MetricName=metric,
+            Dimensions=[{"Name": "StreamName", "Value": name}],
+            StartTime=t - timedelta(minutes=5),
+            EndTime=t + timedelta(minutes=5),
+            Period=60,
+            Statistics=[stat],
+        )["Datapoints"]
+        return sum(p[stat] for p in points)
+
+    incoming, throttled = total("IncomingRecords"), total("WriteProvisionedThroughputExceeded")
+    assert incoming + throttled == 1500 and incoming >= 1000 and throttled > 0
+    assert total("IncomingBytes") == incoming * 100
+    kin.delete_stream(StreamName=name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sim.emulator.protocol import AwsError, Request, Response
@@ -46,9 +47,48 @@ def _check_entries(records: list[Any]) -> None:
 class KinesisProvider(Provider):
     service = "kinesis"
 
-    def __init__(self, backend: KinesisBackend) -> None:
+    def __init__(
+        self,
+        backend: KinesisBackend,
+        put_metrics: Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None = None,
+    ) -> None:
         self.backend = backend
         self._expired_at = 0.0
+        # Where AWS/Kinesis metrics go: the gateway hands in its CloudWatch provider's door.
+        self.put_metrics = put_metrics
+
+    async def _flush_metrics(self) -> None:
+        """Finished minutes of AWS/Kinesis metrics to CloudWatch, stamped on the emulator
+        clock (stream-level dimension StreamName)."""
+        if self.put_metrics is None:
+            return
+        data = []
+        for stream, minute, metric, (total, n, high, low) in self.backend.take_metrics(
+            self.backend.clock.now()
+        ):
+            unit = (
+                "Bytes"
+                if metric.endswith("Bytes")
+                else "Milliseconds"
+                if metric.endswith("Milliseconds")
+                else "Count"
+            )
+            data.append(
+                {
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "StreamName", "Value": stream}],
+                    "Timestamp": minute,
+                    "StatisticValues": {
+                        "SampleCount": n,
+                        "Sum": total,
+                        "Minimum": low,
+                        "Maximum": high,
+                    },
+                    "Unit": unit,
+                }
+            )
+        if data:
+            await self.put_metrics("AWS/Kinesis", data)
 
     def _expire(self) -> None:
         """Retention runs at most once a (simulated) second, before the call it precedes."""
@@ -80,6 +120,7 @@ class KinesisProvider(Provider):
         else:
             validate_params("kinesis", op, params)
         self._expire()
+        await self._flush_metrics()
         fn = getattr(self, f"op_{op}", None)
         if fn is None:
             raise AwsError(

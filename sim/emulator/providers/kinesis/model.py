@@ -213,6 +213,9 @@ class KinesisBackend:
         self.fsync = fsync
         root.mkdir(parents=True, exist_ok=True)
         self.streams: dict[str, Stream] = {}
+        # AWS/Kinesis metrics of the current minute of the emulator clock, per stream:
+        # {(stream, minute start): {metric: [sum, count, max]}}; flushed by the provider.
+        self.metrics: dict[tuple[str, float], dict[str, list[float]]] = {}
         self.logs: dict[tuple[str, str], ShardLog] = {}
         self._write: dict[tuple[str, str], tuple[_Rate, _Rate]] = {}
         self._read: dict[tuple[str, str], tuple[_Rate, _Rate, list[float]]] = {}
@@ -474,12 +477,42 @@ class KinesisBackend:
                 )
                 continue
             batches.setdefault(pos, []).append((i, now, key, data))
+        acked = sum(len(items) for items in batches.values())
+        self._count(name, now, "IncomingRecords", acked)
+        self._count(
+            name, now, "IncomingBytes", sum(len(d) for it in batches.values() for *_, d in it)
+        )
+        self._count(name, now, "PutRecords.TotalRecords", len(entries))
+        self._count(name, now, "PutRecords.SuccessfulRecords", acked)
+        self._count(name, now, "PutRecords.ThrottledRecords", len(entries) - acked)
+        self._count(name, now, "WriteProvisionedThroughputExceeded", len(entries) - acked)
         for pos, items in batches.items():
             shard = shards[pos]
             numbers = self._log(name, shard.id).append([(t, k, d) for _, t, k, d in items])
             for (i, *_), number in zip(items, numbers, strict=True):
                 results[i] = PutResult(shard.id, sequence_number(shard.index, number))
         return [r for r in results if r is not None]
+
+    def _count(self, stream: str, now: float, metric: str, value: float) -> None:
+        cell = self.metrics.setdefault((stream, now - now % 60), {}).setdefault(
+            metric, [0.0, 0.0, float("-inf"), float("inf")]
+        )
+        cell[0] += value
+        cell[1] += 1
+        cell[2] = max(cell[2], value)
+        cell[3] = min(cell[3], value)
+
+    def take_metrics(self, before: float) -> list[tuple[str, float, str, list[float]]]:
+        """The finished minutes (starting before ``before``): ``(stream, minute, metric,
+        [sum, samples, max, min])``, removed from the buffer."""
+        done = [k for k in self.metrics if k[0] in self.streams and k[1] + 60 <= before]
+        out = []
+        for key in sorted(done, key=lambda k: k[1]):
+            for metric, cell in self.metrics.pop(key).items():
+                out.append((key[0], key[1], metric, cell))
+        for key in [k for k in self.metrics if k[0] not in self.streams]:
+            del self.metrics[key]
+        return out
 
     def _admit_write(self, stream: str, sid: str, size: int, now: float) -> bool:
         if not self.limits.enforce:
@@ -591,6 +624,11 @@ class KinesisBackend:
         size = sum(len(r.data) + len(r.partition_key.encode()) for r in records)
         self._charge_read(name, sid, size, now)
         nxt = records[-1].number + 1 if records else max(position, log.first)
+        self._count(name, now, "GetRecords.Records", len(records))
+        self._count(name, now, "GetRecords.Bytes", size)
+        self._count(name, now, "GetRecords.Success", 1)
+        age = (now - records[-1].arrival) * 1000 if records else 0.0
+        self._count(name, now, "GetRecords.IteratorAgeMilliseconds", age)
         behind = 0
         if nxt < log.next:
             arrival = log.arrival_of(nxt)
@@ -628,6 +666,7 @@ class KinesisBackend:
         calls, byts, until = self._read_rates(name, sid, now)
         byts.refill(now)
         if now < until[0] or not calls.take(1, now) or byts.tokens <= 0:
+            self._count(name, now, "ReadProvisionedThroughputExceeded", 1)
             raise AwsError(
                 "ProvisionedThroughputExceededException",
                 f"Rate exceeded for Shard - {self.account}/{name}/{sid}",
