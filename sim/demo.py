@@ -64,23 +64,23 @@ def _run(
     from spark.session import get_session
 
     t = time.perf_counter()
-    status(f"1/3 generating {rows:,} events and uploading them to s3://{bucket}/raw/")
+    status(f"1/4 generating {rows:,} events and uploading them to s3://{bucket}/raw/")
     raw = write_raw(profile, bucket, rows)
     timings["generate+upload"] = time.perf_counter() - t
     say(
-        f"[bold]1/3[/] {raw['rows']:,} events -> s3://{bucket}/raw/events/dt=*/ "
+        f"[bold]1/4[/] {raw['rows']:,} events -> s3://{bucket}/raw/events/dt=*/ "
         f"({raw['files']} partitions, {timings['generate+upload']:.1f} s)"
     )
     t = time.perf_counter()
-    status("2/3 starting Spark (local, s3a -> the profile's S3)")
+    status("2/4 starting Spark (local, s3a -> the profile's S3)")
     spark = get_session(profile, cfg, app_name="bdlab-demo")
     timings["spark start"] = time.perf_counter() - t
     say(
-        f"[bold]2/3[/] Spark {spark.version} local session with s3a -> {profile.endpoint_url or 'AWS'}"
+        f"[bold]2/4[/] Spark {spark.version} local session with s3a -> {profile.endpoint_url or 'AWS'}"
         f" ({timings['spark start']:.1f} s)"
     )
     t = time.perf_counter()
-    status("3/3 Spark job: raw Parquet -> daily revenue Delta table")
+    status("3/4 Spark job: raw Parquet -> daily revenue Delta table")
     target = f"s3a://{bucket}/gold/daily_revenue"
     result = daily_revenue.run(spark, f"s3a://{bucket}/raw/events/", target)
     rows_out = [
@@ -89,7 +89,7 @@ def _run(
     timings["spark job"] = time.perf_counter() - t
     history = spark.sql(f"DESCRIBE HISTORY delta.`{target}`").select("version").collect()
     say(
-        f"[bold]3/3[/] Delta table {target} ({len(rows_out)} rows, version "
+        f"[bold]3/4[/] Delta table {target} ({len(rows_out)} rows, version "
         f"{max(r.version for r in history)}, {timings['spark job']:.1f} s)"
     )
     if console:
@@ -114,11 +114,80 @@ def _run(
                 f"{top['country']} ({top['revenue']:,.2f})",
             )
         console.print(table)
+    t = time.perf_counter()
+    status(f"4/4 streaming {STREAM_EVENTS:,} events through Kinesis (AWS's per-shard limits on)")
+    streaming = stream_stage(profile, STREAM_EVENTS)
+    timings["streaming"] = time.perf_counter() - t
+    say(
+        f"[bold]4/4[/] {streaming['produced']:,} events -> Kinesis stream {streaming['stream']} "
+        f"({streaming['shards']} shards; {streaming['throttled']:,} throttled entries resent) "
+        f"-> consumer read {streaming['consumed']:,} ({timings['streaming']:.1f} s)"
+    )
+    if console:
+        counts = Table("event_type", "events", title="events per type (read back from Kinesis)")
+        for kind, n in sorted(streaming["by_type"].items(), key=lambda kv: -kv[1]):
+            counts.add_row(kind, f"{n:,}")
+        console.print(counts)
     return {
         "bucket": bucket,
         "raw": raw,
         "delta_table": target,
         "result_rows": len(rows_out),
         "rows": rows_out,
+        "streaming": streaming,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+
+
+STREAM_EVENTS = 6_000
+STREAM_SHARDS = 4
+
+
+def stream_stage(profile: profiles.Profile, events: int) -> dict[str, Any]:
+    """Clickstream events as JSON into a Kinesis stream with the producer (batching, resend of
+    throttled entries), then read back with the KCL-style consumer (checkpoints in DynamoDB)."""
+    import json
+
+    from sim.datagen import clickstream
+    from sim.kinesis.consumer import Consumer
+    from sim.kinesis.producer import Producer
+
+    kin = clients.client("kinesis", profile, retries=False)
+    account = clients.client("sts", profile).get_caller_identity()["Account"]
+    stream = f"bdlab-{account}-demo-clicks"
+    try:
+        kin.delete_stream(StreamName=stream)
+        kin.get_waiter("stream_not_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1})
+    except kin.exceptions.ResourceNotFoundException:
+        pass
+    tags = {"Tags": {"bdlab": "true"}} if profile.tag_resources else {}
+    kin.create_stream(StreamName=stream, ShardCount=STREAM_SHARDS, **tags)
+    kin.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1})
+    table = clickstream.generate(events, START, DAYS, seed=11)
+    rows = table.select(["event_id", "user_id", "event_type", "country"]).to_pylist()
+    producer = Producer(kin, stream)
+    stats = producer.put((json.dumps(r).encode(), str(r["user_id"])) for r in rows)
+    by_type: dict[str, int] = {}
+
+    def count(_shard: str, records: list[dict[str, Any]]) -> None:
+        for rec in records:
+            kind = json.loads(rec["Data"])["event_type"]
+            by_type[kind] = by_type.get(kind, 0) + 1
+
+    app = f"{stream}-counter"  # the stream is new each run: so is its lease table
+    ddb = clients.client("dynamodb", profile)
+    try:
+        ddb.delete_table(TableName=app)
+        ddb.get_waiter("table_not_exists").wait(TableName=app, WaiterConfig={"Delay": 1})
+    except ddb.exceptions.ResourceNotFoundException:
+        pass
+    consumer = Consumer(kin, ddb, stream, app, count)
+    read = consumer.run(idle_passes=2, idle_sleep_s=0.5)
+    return {
+        "stream": stream,
+        "shards": STREAM_SHARDS,
+        "produced": stats.sent,
+        "throttled": stats.throttled,
+        "consumed": read.records,
+        "by_type": by_type,
     }

@@ -94,6 +94,9 @@ def test_demo_main_job(spark: Any, profile: Any, cfg: Any) -> None:
     assert out["raw"]["files"] == 7 and out["result_rows"] > 0
     assert {r["dt"] for r in out["rows"]} == {f"2026-01-{d}" for d in range(12, 19)}
     assert all(r["revenue"] > 0 for r in out["rows"])
+    # The streaming stage: every event produced is read back, with AWS's limits on.
+    st = out["streaming"]
+    assert st["produced"] == st["consumed"] == sum(st["by_type"].values()) == demo.STREAM_EVENTS
 
 
 def test_missing_jars_is_one_clear_line(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
