@@ -56,6 +56,15 @@ def profile(cfg: settings.Settings) -> profiles.Profile:
     return profiles.resolve(cfg, "embedded")
 
 
+@pytest.fixture(scope="module")
+def private_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[profiles.Profile]:
+    """A profile on an emulator of this test module's own (its clock can be advanced without
+    moving the session emulator's)."""
+    emu = ThreadedEmulator(tmp_path_factory.mktemp("private-state")).start()
+    yield profiles.resolve(settings_for(emu.gateway.state_dir, port=emu.port), "embedded")
+    emu.stop()
+
+
 @pytest.fixture(scope="session")
 def aws(profile: profiles.Profile) -> Callable[[str], Any]:
     """aws("s3") -> a real boto3 client on the test emulator."""

@@ -154,18 +154,7 @@ def _validate_json(model: Any, req: Request, body: bytes) -> None:
     op_name = req.target.rsplit(".", 1)[-1]
     if op_name not in model.operation_names:
         raise AwsError("UnknownOperationException", f"Unknown operation {op_name}")
-    params = parse_json(req, body)
-    shape = model.operation_model(op_name).input_shape
-    if shape is None:
-        return
-    errors: list[str] = []
-    _constraint_errors(shape, params, "", errors)
-    if errors:
-        n = len(errors)
-        raise AwsError(
-            "ValidationException",
-            f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(errors),
-        )
+    validate_params(req.service, op_name, parse_json(req, body))
 
 
 def _validate_query(model: Any, req: Request, body: bytes) -> None:

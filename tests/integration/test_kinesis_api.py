@@ -17,23 +17,14 @@ from botocore.exceptions import ClientError
 
 from sim import clients, profiles
 from sim.admin import Admin
-from sim.emulator.server import ThreadedEmulator
 from tests.conftest import free_port, settings_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def kin_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedEmulator]:
-    emu = ThreadedEmulator(tmp_path_factory.mktemp("kinesis-state")).start()
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture(scope="module")
-def kprofile(kin_emulator: ThreadedEmulator) -> profiles.Profile:
-    cfg = settings_for(kin_emulator.gateway.state_dir, port=kin_emulator.port)
-    return profiles.resolve(cfg, "embedded")
+def kprofile(private_profile: profiles.Profile) -> profiles.Profile:
+    return private_profile
 
 
 @pytest.fixture()

@@ -4,26 +4,21 @@ parent is drained before its children. Waits fast-forward the emulator clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from sim import clients, profiles
 from sim.admin import Admin
-from sim.emulator.server import ThreadedEmulator
 from sim.kinesis.consumer import Consumer
 from sim.kinesis.producer import Producer
-from tests.conftest import settings_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def kprofile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[profiles.Profile]:
-    emu = ThreadedEmulator(tmp_path_factory.mktemp("consumer-state")).start()
-    yield profiles.resolve(settings_for(emu.gateway.state_dir, port=emu.port), "embedded")
-    emu.stop()
+def kprofile(private_profile: profiles.Profile) -> profiles.Profile:
+    return private_profile
 
 
 def produce(kin: Any, admin: Admin, stream: str, tag: str, n: int) -> None:
