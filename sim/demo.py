@@ -120,7 +120,8 @@ def _run(
     timings["streaming"] = time.perf_counter() - t
     say(
         f"[bold]4/4[/] {streaming['produced']:,} events -> Kinesis stream {streaming['stream']} "
-        f"({streaming['shards']} shards; {streaming['throttled']:,} throttled entries resent) "
+        f"({streaming['shards']} shards; {streaming['throttled']:,} entries over a shard's "
+        "1,000 records/s were throttled, as on AWS, and resent) "
         f"-> consumer read {streaming['consumed']:,} ({timings['streaming']:.1f} s)"
     )
     if console:

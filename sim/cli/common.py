@@ -21,7 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="bdlab: local AWS big-data pipeline lab (embedded | localstack | aws).",
 )
-console = Console()
+# soft_wrap: a long line stays one line when output goes to a file or a pipe (80 columns).
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 

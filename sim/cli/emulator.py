@@ -136,7 +136,7 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         if k == "emulator" and health:
             val = (
                 f"[green]running[/] pid {health['pid']}, up {health['uptime_s']:.0f} s, "
-                f"{health['s3']['buckets']} buckets / {health['s3']['objects']} objects"
+                f"{health['s3']['buckets']} bucket(s) / {health['s3']['objects']} object(s)"
                 + (", [yellow]faults active[/]" if health["faults_active"] else "")
             )
         elif k == "emulator" and other:
