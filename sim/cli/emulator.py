@@ -124,9 +124,10 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         "capabilities": sorted(p.capabilities),
         "runners": dict(p.runners),
         "health": health,
+        "streams": _streams(p, health) if (health or not p.uses_emulator) else [],
     }
     if as_json:
-        print(json.dumps(info, indent=1))
+        print(json.dumps(info, indent=1, default=str))
         return
     t = Table(show_header=False, box=None)
     for k in ("profile", "summary", "endpoint", "region", "credentials", "state_dir", "emulator"):
@@ -151,6 +152,64 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     for what, where in p.runners.items():
         r.add_row(what, where)
     console.print(r)
+    if info["streams"]:
+        streams = Table(
+            "stream",
+            "open shards",
+            "closed",
+            "iterator age (max, 5 min)",
+            title="Kinesis streams",
+            title_justify="left",
+        )
+        for st in info["streams"]:
+            age = st["iterator_age_ms"]
+            streams.add_row(
+                st["name"],
+                str(st["open_shards"]),
+                str(st["closed_shards"]),
+                "no reads" if age is None else f"{age / 1000:,.1f} s",
+            )
+        console.print(streams)
+
+
+def _streams(p: Any, health: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Streams with their shards and how far their readers are behind (the maximum
+    GetRecords.IteratorAgeMilliseconds of the last 5 minutes, from CloudWatch)."""
+    from datetime import timedelta
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from sim import clients
+
+    try:
+        kin = clients.client("kinesis", p, retries=False)
+        cw = clients.client("cloudwatch", p, retries=False)
+        names = kin.list_streams(Limit=20)["StreamNames"]
+        now = datetime.fromtimestamp(health["clock"]["now"], UTC) if health else datetime.now(UTC)
+        out = []
+        for name in names:
+            shards = kin.list_shards(StreamName=name)["Shards"]
+            closed = sum("EndingSequenceNumber" in s["SequenceNumberRange"] for s in shards)
+            points = cw.get_metric_statistics(
+                Namespace="AWS/Kinesis",
+                MetricName="GetRecords.IteratorAgeMilliseconds",
+                Dimensions=[{"Name": "StreamName", "Value": name}],
+                StartTime=now - timedelta(minutes=5),
+                EndTime=now + timedelta(minutes=1),
+                Period=60,
+                Statistics=["Maximum"],
+            )["Datapoints"]
+            out.append(
+                {
+                    "name": name,
+                    "open_shards": len(shards) - closed,
+                    "closed_shards": closed,
+                    "iterator_age_ms": max((d["Maximum"] for d in points), default=None),
+                }
+            )
+        return out
+    except (BotoCoreError, ClientError):
+        return []  # no Kinesis reachable (or no credentials): status still answers
 
 
 @app.command()

@@ -3,6 +3,7 @@ emulator so that the clock they advance is theirs."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -305,3 +306,39 @@ def test_aws_kinesis_metrics_reach_cloudwatch_on_the_emulator_clock(
     assert incoming + throttled == 1500 and incoming >= 1000 and throttled > 0
     assert total("IncomingBytes") == incoming * 100
     kin.delete_stream(StreamName=name)
+
+
+def test_bdlab_status_lists_streams_with_shards_and_reader_lag(tmp_path: Path) -> None:
+    from tests.conftest import bdlab_env, run_bdlab
+
+    env = bdlab_env(tmp_path / "state", free_port())
+    assert run_bdlab(["up"], env).returncode == 0
+    try:
+        port = int(env["BDLAB_PORT"])
+        prof = profiles.resolve(settings_for(tmp_path / "state", port=port), "embedded")
+        kin = clients.client("kinesis", prof, retries=False)
+        kin.create_stream(StreamName="clicks", ShardCount=2)
+        kin.put_record(StreamName="clicks", Data=b"x", PartitionKey="a")
+        kin.split_shard(
+            StreamName="clicks", ShardToSplit="shardId-000000000000", NewStartingHashKey="1"
+        )
+        shard = kin.put_record(StreamName="clicks", Data=b"y", PartitionKey="a")["ShardId"]
+        it = kin.get_shard_iterator(
+            StreamName="clicks", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        kin.get_records(ShardIterator=it)
+        Admin.of(prof).set_clock(advance=90)  # the minute of the read is finished
+        st = json.loads(run_bdlab(["status", "--json"], env).stdout)["streams"]
+        assert st == [
+            {
+                "name": "clicks",
+                "open_shards": 3,
+                "closed_shards": 1,
+                "iterator_age_ms": st[0]["iterator_age_ms"],
+            }
+        ]
+        assert st[0]["iterator_age_ms"] is not None and st[0]["iterator_age_ms"] >= 0
+        assert "Kinesis streams" in run_bdlab(["status"], env).stdout
+    finally:
+        run_bdlab(["down"], env)
+        clients.clear_cache()
