@@ -90,12 +90,13 @@ def append_file(src: BinaryIO, out: BinaryIO) -> None:
             while offset < size:
                 n = copy_range(src.fileno(), out.fileno(), size - offset)
                 if n == 0:
-                    break
+                    break  # some file systems copy nothing instead of failing: finish below
                 offset += n
-            return
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
                 raise
+        if offset >= size:
+            return
     src.seek(offset)
     out.seek(0, os.SEEK_END)
     shutil.copyfileobj(src, out, 1 << 20)
