@@ -21,10 +21,15 @@ pytestmark = pytest.mark.integration
 @pytest.fixture()
 def stranger() -> Iterator[subprocess.Popen[bytes]]:
     """An unrelated program whose pid a stale pid file names (after a reboot or kill -9)."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    # It blocks on its stdin (no timer): it lives exactly as long as the test holds it.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
     yield proc
     proc.kill()
     proc.wait()
+    if proc.stdin is not None:
+        proc.stdin.close()
 
 
 def _alive(pid: int) -> bool:
