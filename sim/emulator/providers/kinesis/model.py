@@ -19,6 +19,7 @@ from typing import Any
 from sim.emulator.clock import Clock
 from sim.emulator.protocol import AwsError
 from sim.emulator.providers.kinesis.store import ShardLog, StoredRecord, load_meta, save_meta
+from sim.emulator.ratelimit import TokenBucket
 
 MAX_HASH = 2**128 - 1
 ITERATOR_TTL_S = 300.0
@@ -83,24 +84,6 @@ def hash_key(partition_key: str, explicit: str | None = None) -> int:
             )
         return value
     return int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")
-
-
-class _Rate:
-    """A token bucket on the emulator clock: ``rate`` per second, at most one second of it."""
-
-    def __init__(self, rate: float, now: float) -> None:
-        self.rate, self.tokens, self.at = rate, rate, now
-
-    def refill(self, now: float) -> None:
-        self.tokens = min(self.rate, self.tokens + max(0.0, now - self.at) * self.rate)
-        self.at = now
-
-    def take(self, amount: float, now: float) -> bool:
-        self.refill(now)
-        if self.tokens >= amount:
-            self.tokens -= amount
-            return True
-        return False
 
 
 @dataclass
@@ -217,8 +200,8 @@ class KinesisBackend:
         # {(stream, minute start): {metric: [sum, count, max]}}; flushed by the provider.
         self.metrics: dict[tuple[str, float], dict[str, list[float]]] = {}
         self.logs: dict[tuple[str, str], ShardLog] = {}
-        self._write: dict[tuple[str, str], tuple[_Rate, _Rate]] = {}
-        self._read: dict[tuple[str, str], tuple[_Rate, _Rate, list[float]]] = {}
+        self._write: dict[tuple[str, str], tuple[TokenBucket, TokenBucket]] = {}
+        self._read: dict[tuple[str, str], tuple[TokenBucket, TokenBucket, list[float]]] = {}
         self._load()
 
     # ------------------------------------------------------------------ persistence
@@ -520,8 +503,8 @@ class KinesisBackend:
         rates = self._write.get((stream, sid))
         if rates is None:
             rates = (
-                _Rate(self.limits.write_records_per_s, now),
-                _Rate(self.limits.write_bytes_per_s, now),
+                TokenBucket(self.limits.write_records_per_s, now),
+                TokenBucket(self.limits.write_bytes_per_s, now),
             )
             self._write[(stream, sid)] = rates
         recs, byts = rates
@@ -649,12 +632,14 @@ class KinesisBackend:
             children,
         )
 
-    def _read_rates(self, name: str, sid: str, now: float) -> tuple[_Rate, _Rate, list[float]]:
+    def _read_rates(
+        self, name: str, sid: str, now: float
+    ) -> tuple[TokenBucket, TokenBucket, list[float]]:
         rates = self._read.get((name, sid))
         if rates is None:
             rates = (
-                _Rate(self.limits.read_calls_per_s, now),
-                _Rate(self.limits.read_bytes_per_s, now),
+                TokenBucket(self.limits.read_calls_per_s, now),
+                TokenBucket(self.limits.read_bytes_per_s, now),
                 [0.0],  # throttled until (after a large read)
             )
             self._read[(name, sid)] = rates

@@ -27,31 +27,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from sim.emulator.ratelimit import TokenBucket
+
 READ_OPS = frozenset({"GetObject", "HeadObject", "HeadBucket"})
 COPY_OPS = frozenset({"CopyObject", "UploadPartCopy"})
 READS_PER_S = 5_500
 WRITES_PER_S = 3_500
 _READ_PREFIXES = ("Get", "Head", "List")
-
-
-@dataclass
-class _Bucket:
-    """A token bucket refilled at ``rate`` per second, holding at most one second of it."""
-
-    rate: float
-    tokens: float = 0.0
-    at: float = field(default_factory=time.monotonic)
-
-    def __post_init__(self) -> None:
-        self.tokens = self.rate
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 @dataclass
@@ -63,7 +45,7 @@ class CostModel:
     reads_per_s: float = READS_PER_S
     writes_per_s: float = WRITES_PER_S
     enabled: bool = False
-    _buckets: dict[tuple[str, bool], _Bucket] = field(default_factory=dict)
+    _buckets: dict[tuple[str, bool], TokenBucket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def state(self) -> dict[str, object]:
@@ -93,12 +75,13 @@ class CostModel:
         if not self.enabled or not bucket:
             return True
         read = self.is_read(operation)
+        now = time.monotonic()
         with self._lock:
             tb = self._buckets.get((bucket, read))
             if tb is None:
-                tb = _Bucket(self.reads_per_s if read else self.writes_per_s)
+                tb = TokenBucket(self.reads_per_s if read else self.writes_per_s, now)
                 self._buckets[(bucket, read)] = tb
-            return tb.take(time.monotonic())
+            return tb.take(1, now)
 
     def delay_s(self, operation: str, moved_bytes: int) -> float:
         """Seconds one request takes under the model: first byte plus the bytes it moves
