@@ -169,14 +169,26 @@ def _id_of(slug: str) -> str:
     return ".".join(slug[1:4])
 
 
+def _frames_in(folder: Path, exc: BaseException) -> list[traceback.FrameSummary]:
+    """The traceback frames of ``exc`` that ran code in ``folder`` (the learner's files)."""
+    return [f for f in traceback.extract_tb(exc.__traceback__) if str(folder) in (f.filename or "")]
+
+
+def _aws_error(exc: BaseException) -> tuple[str, str] | None:
+    """(code, message) when ``exc`` is an error AWS answered (botocore's ClientError)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        err = response["Error"]
+        return str(err.get("Code")), str(err.get("Message", ""))
+    return None
+
+
 def _import_problem(folder: Path, exc: BaseException) -> str:
     """One line naming the learner's file and line that keep a lab from loading."""
     if isinstance(exc, SyntaxError):
         where = f"{exc.filename}:{exc.lineno}" if exc.filename else str(folder / "lab.py")
         return f"{where}: {type(exc).__name__}: {exc.msg}. Fix that line, then run again."
-    frames = [
-        f for f in traceback.extract_tb(exc.__traceback__) if str(folder) in (f.filename or "")
-    ]
+    frames = _frames_in(folder, exc)
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else str(folder / "lab.py")
     return f"{where}: {type(exc).__name__}: {exc}. Fix that line, then run again."
 
@@ -184,22 +196,15 @@ def _import_problem(folder: Path, exc: BaseException) -> str:
 def student_traceback(lab: Lab, exc: BaseException) -> str:
     """The learner's view of an exception raised while their code ran: the frames in the
     lab's folder (lab.py with line numbers), then what AWS (or Python) answered."""
-    frames = [
-        f for f in traceback.extract_tb(exc.__traceback__) if str(lab.path) in (f.filename or "")
-    ]
+    frames = _frames_in(lab.path, exc)
     lines = ["Traceback (your code, most recent call last):"]
     for f in frames:
         lines.append(f'  File "{f.filename}", line {f.lineno}, in {f.name}')
         if f.line:
             lines.append(f"    {f.line}")
-    code = (
-        getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if hasattr(exc, "response")
-        else None
-    )
-    if code:
-        message = exc.response.get("Error", {}).get("Message", "")  # type: ignore[attr-defined]
-        lines.append(f"AWS answered {code}: {message}")
+    aws = _aws_error(exc)
+    if aws:
+        lines.append(f"AWS answered {aws[0]}: {aws[1]}")
     else:
         lines.append(f"{type(exc).__name__}: {exc}")
     return "\n".join(lines)
@@ -278,10 +283,9 @@ def run_checks(lab: Lab, ctx: LabContext, stop_at_first: bool = False) -> list[C
 
 def _plain_error(exc: BaseException) -> str:
     """What went wrong in one line: AWS's error code and message, or the exception's text."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict) and "Error" in response:
-        err = response["Error"]
-        return f"AWS: {err.get('Code')}: {err.get('Message', '')}"
+    aws = _aws_error(exc)
+    if aws:
+        return f"AWS: {aws[0]}: {aws[1]}"
     return traceback.format_exception_only(exc)[-1].strip()
 
 
