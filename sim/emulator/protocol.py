@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 from xml.sax.saxutils import escape
 
+import cbor2
+
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 # Request ids: a per-process random prefix and a counter (uuid4 costs a syscall per request).
 _RID_PREFIX = uuid.uuid4().hex[:22]
@@ -158,28 +160,6 @@ def protocol_of(req: Request) -> str:
     return "query"
 
 
-def _cbor_encode(value: Any) -> bytes:
-    """Minimal CBOR for error bodies (maps of text strings only)."""
-
-    def head(major: int, n: int) -> bytes:
-        if n < 24:
-            return bytes([major << 5 | n])
-        if n < 256:
-            return bytes([major << 5 | 24, n])
-        if n < 65536:
-            return bytes([major << 5 | 25]) + n.to_bytes(2, "big")
-        return bytes([major << 5 | 26]) + n.to_bytes(4, "big")
-
-    if isinstance(value, str):
-        raw = value.encode()
-        return head(3, len(raw)) + raw
-    if isinstance(value, dict):
-        return head(5, len(value)) + b"".join(
-            _cbor_encode(str(k)) + _cbor_encode(v) for k, v in value.items()
-        )
-    return _cbor_encode(str(value))
-
-
 def error_response(req: Request, err: AwsError) -> Response:
     """Render ``err`` in the caller's protocol."""
     proto = protocol_of(req)
@@ -206,7 +186,7 @@ def error_response(req: Request, err: AwsError) -> Response:
         return Response(
             err.status,
             headers + [("content-type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")],
-            _cbor_encode({"__type": err.code, "message": err.message}),
+            cbor2.dumps({"__type": err.code, "message": err.message}),
         )
     kind = "Sender" if err.sender else "Receiver"
     body = (

@@ -18,7 +18,8 @@ from sim.emulator.protocol import AwsError, Request
 
 
 @lru_cache(maxsize=64)
-def _model(service: str) -> Any:
+def service_model(service: str) -> Any:
+    """botocore's model of ``service`` (None when botocore does not know it), cached."""
     import botocore.session
     from botocore.exceptions import UnknownServiceError
 
@@ -107,7 +108,7 @@ def _field(path: str, name: str) -> str:
 
 def validate(req: Request, body: bytes) -> None:
     """Raise the AwsError AWS would answer for a malformed JSON or query request."""
-    model = _model(req.service)
+    model = service_model(req.service)
     if model is None:
         return
     protocol = model.protocol
@@ -132,7 +133,7 @@ def parse_json(req: Request, body: bytes) -> dict[str, Any]:
 
 def validate_params(service: str, op_name: str, params: dict[str, Any]) -> None:
     """Check already-parsed ``params`` of a JSON operation against botocore's model."""
-    model = _model(service)
+    model = service_model(service)
     if model is None:
         return
     if op_name not in model.operation_names:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sim.emulator import awscbor
 from sim.emulator.protocol import AwsError, Request, Response
 from sim.emulator.providers.base import Provider
 from sim.emulator.providers.kinesis.model import (
@@ -21,7 +22,7 @@ from sim.emulator.providers.kinesis.model import (
     Shard,
     Stream,
 )
-from sim.emulator.validation import parse_json, validate_params
+from sim.emulator.validation import parse_json, service_model, validate_params
 
 
 def _b64(data: bytes) -> str:
@@ -36,7 +37,7 @@ def _check_entries(records: list[Any]) -> None:
                 "SerializationException", "Start of structure or map found where not expected."
             )
         for member, wire in (("Data", "data"), ("PartitionKey", "partitionKey")):
-            if not isinstance(e.get(member), str):
+            if not isinstance(e.get(member), str | bytes):
                 raise AwsError(
                     "ValidationException",
                     f"1 validation error detected: Value null at 'records.{i}.member.{wire}' "
@@ -106,11 +107,26 @@ class KinesisProvider(Provider):
             )
         return super().fault_error(kind)
 
+    def error_response(self, req: Request, err: AwsError) -> Response:
+        if not awscbor.is_cbor(req):
+            return super().error_response(req, err)
+        rid = req.request_id
+        return Response(
+            err.status,
+            [
+                ("x-amzn-requestid", rid),
+                ("content-type", awscbor.CONTENT_TYPE),
+                ("x-amzn-errortype", err.code),
+            ],
+            awscbor.error_body(err.code, err.message),
+        )
+
     async def handle(self, req: Request) -> Response:
         body = await req.read()
         op = req.target.rsplit(".", 1)[-1]
         req.operation = op
-        params = parse_json(req, body)
+        cbor = awscbor.is_cbor(req)
+        params = awscbor.decode_input(body) if cbor else parse_json(req, body)
         records = params.get("Records")
         if op == "PutRecords" and isinstance(records, list) and len(records) > 1:
             # botocore's model checks the call with its first entry (the walk over 500
@@ -129,7 +145,10 @@ class KinesisProvider(Provider):
                 501,
                 sender=False,
             )
-        return Response.json(fn(params))
+        out = fn(params)
+        if cbor:
+            return awscbor.response(out, service_model("kinesis").operation_model(op).output_shape)
+        return Response.json(out)
 
     # ------------------------------------------------------------------ helpers
     def _stream(self, p: dict[str, Any]) -> Stream:
@@ -533,6 +552,8 @@ class KinesisProvider(Provider):
     # ------------------------------------------------------------------ data plane
     @staticmethod
     def _data(raw: Any) -> bytes:
+        if isinstance(raw, bytes):  # AWS CBOR carries blobs as byte strings
+            return raw
         try:
             return base64.b64decode(str(raw), validate=True)
         except (ValueError, binascii.Error):
