@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 
 from sim.emulator.gateway import VERSION, Gateway
+from sim.emulator.http2 import SniffingProtocol
 from sim.emulator.providers.emr.runner import StepLauncher
 
 # Every emulator process carries this in its argv, so that a pid can be verified as ours.
@@ -57,7 +58,8 @@ def _config(app: Gateway, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        # HTTP/1.1 through httptools, and h2c for the Java SDK (see sim/emulator/http2.py)
+        http=SniffingProtocol,
         lifespan="on",
         log_level=log_level,
         access_log=False,

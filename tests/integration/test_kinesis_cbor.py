@@ -131,3 +131,54 @@ def test_cbor_errors_come_back_in_cbor_with_aws_codes(private_profile: profiles.
     status, _, out = call(private_profile, "PutRecord", cbor2.dumps({"StreamName": "x"}))
     assert status == 400 and out["__type"] == "ValidationException"
     assert "Member must not be null" in out["message"]
+
+
+def test_http2_prior_knowledge_as_the_java_sdk_connects(private_profile: profiles.Profile) -> None:
+    """The Java SDK v2 opens Kinesis connections with the HTTP/2 preface (h2c); the same port
+    serves them, several streams on one connection, and HTTP/1.1 as before."""
+    import httpx
+
+    kin = clients.client("kinesis", private_profile, retries=False)
+    kin.create_stream(StreamName="h2-a", ShardCount=1)
+    url = f"{private_profile.endpoint_url}/"
+    creds = Credentials(private_profile.access_key or "test", private_profile.secret_key or "t")
+
+    def signed(op: str, body: bytes) -> dict[str, str]:
+        req = AWSRequest(
+            "POST",
+            url,
+            data=body,
+            headers={"Content-Type": CBOR, "X-Amz-Target": f"Kinesis_20131202.{op}"},
+        )
+        SigV4Auth(creds, "kinesis", private_profile.region or "us-east-1").add_auth(req)
+        return dict(req.headers)
+
+    big = b"x" * 300_000  # beyond the default 64 KiB HTTP/2 window: flow control must work
+    with httpx.Client(http1=False, http2=True, timeout=30) as h2c:
+        for i in range(3):
+            body = cbor2.dumps({"StreamName": "h2-a", "Data": big, "PartitionKey": f"k{i}"})
+            r = h2c.post(url, content=body, headers=signed("PutRecord", body))
+            assert r.http_version == "HTTP/2" and r.status_code == 200, r.content[:200]
+        body = cbor2.dumps(
+            {
+                "StreamName": "h2-a",
+                "ShardId": "shardId-000000000000",
+                "ShardIteratorType": "TRIM_HORIZON",
+            }
+        )
+        it = cbor2.loads(
+            h2c.post(url, content=body, headers=signed("GetShardIterator", body)).content
+        )
+        body = cbor2.dumps({"ShardIterator": it["ShardIterator"]})
+        r = h2c.post(url, content=body, headers=signed("GetRecords", body))
+        assert r.http_version == "HTTP/2"
+        got = cbor2.loads(r.content, semantic_decoders={1: lambda v, _i: v})
+        assert [rec["Data"] for rec in got["Records"]] == [big] * 3
+        # an error over HTTP/2 keeps AWS's shape
+        body = cbor2.dumps({"StreamName": "no-such"})
+        r = h2c.post(url, content=body, headers=signed("DescribeStreamSummary", body))
+        assert r.status_code == 400 and r.headers["x-amzn-errortype"] == "ResourceNotFoundException"
+    with httpx.Client(http1=True, http2=False, timeout=30) as h1:
+        body = cbor2.dumps({"StreamName": "h2-a"})
+        r = h1.post(url, content=body, headers=signed("DescribeStreamSummary", body))
+        assert r.http_version == "HTTP/1.1" and r.status_code == 200
