@@ -154,11 +154,11 @@ def missing_jars(
     return [s for s in specs if not _is_present(s, cache, verify)]
 
 
-def _summary(missing: list[JarSpec], total: int, cache_dir: Path) -> str:
+def _summary(missing: list[JarSpec], total: int, cache_dir: Path, label: str = "Spark") -> str:
     names = ", ".join(s.filename for s in missing[:3])
     if len(missing) > 3:
         names += ", ..."
-    return f"Spark jars missing in {cache_dir}: {len(missing)} of {total} ({names})."
+    return f"{label} jars missing in {cache_dir}: {len(missing)} of {total} ({names})."
 
 
 def _download_http(spec: JarSpec, dest: Path, progress: Progress | None, repo: str) -> None:
@@ -247,8 +247,12 @@ def ensure_jars(
     offline: bool = False,
     progress: Progress | None = None,
     repo: str = DEFAULT_MAVEN_REPO,
+    lock: Path = LOCK_PATH,
+    setup_command: str = "bdlab setup",
+    label: str = "Spark",
 ) -> list[Path]:
-    """Make sure every locked jar is in the cache and return their paths in lock order.
+    """Make sure every jar of ``lock`` (Spark's by default) is in the cache and return their
+    paths in lock order.
 
     Missing jars are downloaded (HTTPS, sha1-checked, tmp file + rename, a few retries,
     then ``mvn dependency:copy`` if Maven is installed).  With ``offline=True`` nothing
@@ -256,12 +260,12 @@ def ensure_jars(
     when jars are still missing.
     """
     cache = cache_dir.expanduser()
-    specs = load_lock()
+    specs = load_lock(lock)
     missing = missing_jars(cache, lock=specs)
     if missing and offline:
         raise JarsMissingError(
-            f"{_summary(missing, len(specs), cache)} "
-            "Run `bdlab setup` while online (or copy the jars there).",
+            f"{_summary(missing, len(specs), cache, label)} "
+            f"Run `{setup_command}` while online (or copy the jars there).",
             missing,
         )
     if missing:
@@ -269,7 +273,7 @@ def ensure_jars(
             cache.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise JarsMissingError(
-                f"{_summary(missing, len(specs), cache)} Cannot create the folder ({exc.strerror}); "
+                f"{_summary(missing, len(specs), cache, label)} Cannot create the folder ({exc.strerror}); "
                 "set BDLAB_JARS_DIR to a writable folder.",
                 missing,
             ) from exc
@@ -281,8 +285,8 @@ def ensure_jars(
             # mirror is usually down for all: stop here instead of retrying each one.
             failed = missing[index:]
             raise JarsMissingError(
-                f"{_summary(failed, len(specs), cache)} Download failed ({reason}). "
-                "Run `bdlab setup` while online, set BDLAB_MAVEN_REPO to a reachable Maven "
+                f"{_summary(failed, len(specs), cache, label)} Download failed ({reason}). "
+                f"Run `{setup_command}` while online, set BDLAB_MAVEN_REPO to a reachable Maven "
                 "mirror, or copy the jars there.",
                 failed,
             )

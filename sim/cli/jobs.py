@@ -22,6 +22,9 @@ from sim.cli.common import app, console, fail, guard, note
 def setup(
     offline: bool = typer.Option(False, "--offline", help="only verify the cache"),
     cds: bool = typer.Option(True, "--cds/--no-cds", help="train the Spark class archive"),
+    kcl: bool = typer.Option(
+        False, "--kcl", help="also fetch the Kinesis Client Library (Java, 76 MB) and amazon_kclpy"
+    ),
 ) -> None:
     """Fetch Spark's extra jars once into the project's cache (then it works offline) and
     train the driver's class-data-sharing archive (faster Spark starts)."""
@@ -35,6 +38,24 @@ def setup(
         _fetch_jars(cache, missing, offline)
     if cds:
         _train_cds(cache, verify_only=offline)
+    if kcl:
+        _fetch_kcl(cache, offline)
+
+
+def _fetch_kcl(cache: Path, offline: bool) -> None:
+    from sim.kinesis import kcl
+    from spark import jars
+
+    lock = jars.load_lock(kcl.LOCK)
+    if kcl.missing(cache) == 0:
+        console.print(f"kcl: all {len(lock)} jars and amazon_kclpy present in {cache / 'kcl'}")
+        return
+    with console.status("fetching the KCL's jars and amazon_kclpy (once)"):
+        try:
+            install = kcl.ensure_kcl(cache, offline=offline, repo=common.cfg().maven_repo)
+        except kcl.KclMissingError as exc:
+            common.fail(str(exc))
+    console.print(f"kcl: {len(install.jars)} jars and amazon_kclpy in {cache / 'kcl'}")
 
 
 def _fetch_jars(cache: Path, missing: list[Any], offline: bool) -> None:

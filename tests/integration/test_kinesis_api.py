@@ -213,6 +213,9 @@ def test_split_while_producing_parent_drains_then_children(kin: Any, unique: Any
             "shardId-000000000001",
             "shardId-000000000002",
         }
+        for child in r["ChildShards"]:  # every member the API calls required (KCL reads them)
+            assert child["ParentShards"] == ["shardId-000000000000"]
+            assert child["HashKeyRange"] == shards[child["ShardId"]]["HashKeyRange"]
         latest = kin.list_shards(StreamName=name, ShardFilter={"Type": "AT_LATEST"})["Shards"]
         assert {s["ShardId"] for s in latest} == {"shardId-000000000001", "shardId-000000000002"}
         kin.merge_shards(

@@ -621,7 +621,15 @@ class KinesisBackend:
         if shard.closed_at_number is not None and nxt >= shard.closed_at_number:
             next_iterator = None
             children = [
-                {"ShardId": c.id, "ParentShards": [p for p in (c.parent, c.adjacent_parent) if p]}
+                {
+                    "ShardId": c.id,
+                    "ParentShards": [p for p in (c.parent, c.adjacent_parent) if p],
+                    # required by the API (ChildShard): the KCL builds child leases from it
+                    "HashKeyRange": {
+                        "StartingHashKey": str(c.start_hash),
+                        "EndingHashKey": str(c.end_hash),
+                    },
+                }
                 for c in st.shards
                 if sid in (c.parent, c.adjacent_parent)
             ]
