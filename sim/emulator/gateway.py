@@ -8,6 +8,7 @@ errors. No request ever gets a Python traceback: unexpected failures become a 50
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -79,6 +80,7 @@ class Gateway:
         self._scheduler: asyncio.Task[None] | None = None
         self.lifecycle = LifecycleRunner(self.s3)
         self._lifecycle_task: asyncio.Task[None] | None = None
+        self._kinesis_task: asyncio.Task[None] | None = None
         self.iam = IamEnforcer(state_dir / "iam.json")
         self.costs = CostModel()
         self.providers: dict[str, Provider] = {
@@ -194,10 +196,19 @@ class Gateway:
                 loop = asyncio.get_running_loop()
                 self._scheduler = loop.create_task(self.steps.run_forever())
                 self._lifecycle_task = loop.create_task(self.lifecycle.run_forever())
+                kinesis = self.providers.get("kinesis")
+                if isinstance(kinesis, KinesisProvider):
+                    self._kinesis_task = loop.create_task(kinesis.run_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.steps.stop()
                 self.lifecycle.stop()
+                kinesis = self.providers.get("kinesis")
+                if isinstance(kinesis, KinesisProvider) and self._kinesis_task is not None:
+                    kinesis.stop()
+                    self._kinesis_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._kinesis_task
                 if self._lifecycle_task is not None:
                     await self._lifecycle_task
                 if self._scheduler is not None:

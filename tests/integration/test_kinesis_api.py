@@ -311,6 +311,46 @@ def test_aws_kinesis_metrics_reach_cloudwatch_on_the_emulator_clock(
     kin.delete_stream(StreamName=name)
 
 
+def test_metrics_of_the_open_minute_arrive_without_another_call(
+    kin: Any, kprofile: Any, unique: Any
+) -> None:
+    """The background flush sends the minute so far (CloudWatch sums the parts), so an
+    alarm or a lab check sees a burst within seconds, with no Kinesis call after it."""
+    from datetime import UTC, datetime, timedelta
+
+    name = unique("met")
+    kin.create_stream(StreamName=name, ShardCount=1)
+    for _ in range(3):  # 1,500 records in the same second: 500 throttled
+        kin.put_records(
+            StreamName=name, Records=[{"Data": b"z", "PartitionKey": f"{i}"} for i in range(500)]
+        )
+    t = datetime.fromtimestamp(Admin.of(kprofile).clock()["now"], UTC)
+    cw = clients.client("cloudwatch", kprofile)
+
+    def total(metric: str) -> float:
+        points = cw.get_metric_statistics(
+            Namespace="AWS/Kinesis",
+            MetricName=metric,
+            Dimensions=[{"Name": "StreamName", "Value": name}],
+            StartTime=t - timedelta(minutes=2),
+            EndTime=t + timedelta(minutes=2),
+            Period=60,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return sum(p["Sum"] for p in points)
+
+    deadline = time.monotonic() + 15  # the flush runs every 2 wall seconds
+
+    def both() -> float:
+        return total("WriteProvisionedThroughputExceeded") + total("IncomingRecords")
+
+    while both() < 1500 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert both() == 1500
+    assert total("WriteProvisionedThroughputExceeded") >= 400  # the bucket refills meanwhile
+    kin.delete_stream(StreamName=name)
+
+
 def test_bdlab_status_lists_streams_with_shards_and_reader_lag(tmp_path: Path) -> None:
     from tests.conftest import bdlab_env, run_bdlab
 

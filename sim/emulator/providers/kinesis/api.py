@@ -6,9 +6,11 @@ Operations the provider does not implement yet answer 501 in AWS's JSON error sh
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +25,8 @@ from sim.emulator.providers.kinesis.model import (
     Stream,
 )
 from sim.emulator.validation import parse_json, service_model, validate_params
+
+log = logging.getLogger("bdlab.kinesis")
 
 
 def _b64(data: bytes) -> str:
@@ -55,17 +59,34 @@ class KinesisProvider(Provider):
     ) -> None:
         self.backend = backend
         self._expired_at = 0.0
+        self._running = False
         # Where AWS/Kinesis metrics go: the gateway hands in its CloudWatch provider's door.
         self.put_metrics = put_metrics
 
-    async def _flush_metrics(self) -> None:
-        """Finished minutes of AWS/Kinesis metrics to CloudWatch, stamped on the emulator
-        clock (stream-level dimension StreamName)."""
+    async def run_forever(self, every_s: float = 2.0) -> None:
+        """Background duty while the gateway runs: retention, and AWS/Kinesis metrics sent
+        every ``every_s`` wall seconds, the current minute included, so a metric shows in
+        CloudWatch within seconds (AWS: about a minute) even when no Kinesis call comes."""
+        self._running = True
+        while self._running:
+            await asyncio.sleep(every_s)
+            try:
+                self._expire()
+                await self._flush_metrics(open_minutes=True)
+            except Exception:  # a bad flush must not end the loop; the next one retries
+                log.exception("Kinesis background duty failed")
+
+    def stop(self) -> None:
+        self._running = False
+
+    async def _flush_metrics(self, open_minutes: bool = False) -> None:
+        """AWS/Kinesis metrics to CloudWatch, stamped on the emulator clock (stream-level
+        dimension StreamName): the finished minutes, and the open one if asked."""
         if self.put_metrics is None:
             return
         data = []
         for stream, minute, metric, (total, n, high, low) in self.backend.take_metrics(
-            self.backend.clock.now()
+            self.backend.clock.now(), open_minutes
         ):
             unit = (
                 "Bytes"
@@ -88,8 +109,8 @@ class KinesisProvider(Provider):
                     "Unit": unit,
                 }
             )
-        if data:
-            await self.put_metrics("AWS/Kinesis", data)
+        for i in range(0, len(data), 1000):  # PutMetricData takes 1,000 metrics a call
+            await self.put_metrics("AWS/Kinesis", data[i : i + 1000])
 
     def _expire(self) -> None:
         """Retention runs at most once a (simulated) second, before the call it precedes."""

@@ -485,10 +485,18 @@ class KinesisBackend:
         cell[2] = max(cell[2], value)
         cell[3] = min(cell[3], value)
 
-    def take_metrics(self, before: float) -> list[tuple[str, float, str, list[float]]]:
-        """The finished minutes (starting before ``before``): ``(stream, minute, metric,
-        [sum, samples, max, min])``, removed from the buffer."""
-        done = [k for k in self.metrics if k[0] in self.streams and k[1] + 60 <= before]
+    def take_metrics(
+        self, before: float, open_minutes: bool = False
+    ) -> list[tuple[str, float, str, list[float]]]:
+        """The finished minutes (starting before ``before``), and with ``open_minutes`` the
+        current one so far: ``(stream, minute, metric, [sum, samples, max, min])``, removed
+        from the buffer. A minute taken in parts is whole again in CloudWatch, which
+        aggregates every datapoint of a period (StatisticValues add up)."""
+        done = [
+            k
+            for k in self.metrics
+            if k[0] in self.streams and (open_minutes or k[1] + 60 <= before)
+        ]
         out = []
         for key in sorted(done, key=lambda k: k[1]):
             for metric, cell in self.metrics.pop(key).items():
