@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +40,10 @@ class ProducerStats:
     calls: int = 0  # PutRecords calls made
     retried: int = 0  # entries resent after a per-record failure
     throttled: int = 0  # of those, ProvisionedThroughputExceededException
-    sequence_numbers: list[str] = field(default_factory=list)  # in acknowledgement order
+    # records acknowledged per shard (where the partition keys landed: a hot shard shows)
+    shards: Counter[str] = field(default_factory=Counter)
+    # the newest acknowledged sequence number per shard (bounded: one per shard)
+    last_sequence_number: dict[str, str] = field(default_factory=dict)
 
 
 class Producer:
@@ -106,7 +109,8 @@ class Producer:
                 code = entry.get("ErrorCode")
                 if code is None:
                     self.stats.sent += 1
-                    self.stats.sequence_numbers.append(entry["SequenceNumber"])
+                    self.stats.shards[entry["ShardId"]] += 1
+                    self.stats.last_sequence_number[entry["ShardId"]] = entry["SequenceNumber"]
                     continue
                 if code not in RETRYABLE:
                     raise ProducerError(f"{code}: {entry.get('ErrorMessage')}", [(data, key)])

@@ -120,7 +120,6 @@ class KinesisSink:
             self.stats.sent += p.sent - before[1]
             self.stats.retried += p.retried - before_retry[0]
             self.stats.throttled += p.throttled - before_retry[1]
-            p.sequence_numbers.clear()  # the producer keeps them all; an agent runs for days
 
 
 class FirehoseSink:
