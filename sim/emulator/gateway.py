@@ -132,7 +132,7 @@ class Gateway:
             resp = await self._admin(req)
         else:
             resp = await self.dispatch(req)
-        await _send(send, resp, req.request_id)
+        await _send(send, resp, req.request_id, receive)
 
     async def dispatch(self, req: Request) -> Response:
         req.service, req.region = identify(req)
@@ -351,7 +351,7 @@ class Gateway:
         )
 
 
-async def _send(send: Any, resp: Response, request_id: str) -> None:
+async def _send(send: Any, resp: Response, request_id: str, receive: Any = None) -> None:
     headers = [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in resp.headers]
     names = {k.lower() for k, _ in resp.headers}
     if "x-amz-request-id" not in names:
@@ -363,6 +363,28 @@ async def _send(send: Any, resp: Response, request_id: str) -> None:
         await send({"type": "http.response.body", "body": bytes(resp.body)})
         return
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-    async for chunk in resp.body:
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
+    # A long-lived stream (SubscribeToShard's events) ends when the client goes away: ASGI's
+    # receive() answers http.disconnect then (the request body was read before).
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while receive is not None:
+            msg = await receive()
+            if msg.get("type") == "http.disconnect":
+                gone.set()
+                return
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    body = resp.body
+    try:
+        async for chunk in body:
+            if gone.is_set():
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if not gone.is_set():
+            await send({"type": "http.response.body", "body": b""})
+    finally:
+        watcher.cancel()
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None:
+            await aclose()

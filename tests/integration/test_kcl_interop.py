@@ -50,14 +50,21 @@ def wait_for(out: Path, n: int, daemon: kcl.MultiLangDaemon, timeout_s: float = 
     pytest.fail(f"KCL processed {got} of {n} records in {timeout_s} s:\n{daemon.tail()}")
 
 
-@pytest.fixture()
+@pytest.fixture(params=["POLLING", "FANOUT"])
 def daemon(
-    install: kcl.KclInstall, private_profile: profiles.Profile, tmp_path: Path
-) -> Iterator[tuple[kcl.MultiLangDaemon, Path]]:
+    install: kcl.KclInstall,
+    private_profile: profiles.Profile,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[kcl.MultiLangDaemon, Path, str]]:
+    """A KCL worker reading with GetRecords (POLLING) or SubscribeToShard over HTTP/2
+    (FANOUT, enhanced fan-out: the KCL registers its consumer itself)."""
     out = tmp_path / "out.jsonl"
+    mode = request.param
     props = kcl.properties(
-        stream="kcl-interop",
-        application="kcl-interop-app",
+        stream=f"kcl-{mode.lower()}",
+        application=f"kcl-{mode.lower()}-app",
+        retrieval_mode=mode,
         executable=f"{sys.executable} {PROCESSOR}",
         endpoint_url=private_profile.endpoint_url,
         region=private_profile.region or "us-east-1",
@@ -72,17 +79,18 @@ def daemon(
             "KCL_OUT": str(out),
         },
     )
-    yield d, out
+    yield d, out, mode
     d.stop()
 
 
 def test_kcl_reads_the_stream_through_a_split(
-    private_profile: profiles.Profile, daemon: tuple[kcl.MultiLangDaemon, Path]
+    private_profile: profiles.Profile, daemon: tuple[kcl.MultiLangDaemon, Path, str]
 ) -> None:
-    d, out = daemon
+    d, out, mode = daemon
+    stream = f"kcl-{mode.lower()}"
     kin = clients.client("kinesis", private_profile)
-    kin.create_stream(StreamName="kcl-interop", ShardCount=2)
-    producer = Producer(kin, "kcl-interop", ordered=True)
+    kin.create_stream(StreamName=stream, ShardCount=2)
+    producer = Producer(kin, stream, ordered=True)
     keys = [f"user-{i}" for i in range(10)]
 
     def batch(start: int, n: int) -> None:
@@ -93,10 +101,10 @@ def test_kcl_reads_the_stream_through_a_split(
     wait_for(out, 200, d)
 
     # reshard while the KCL runs: shard 0 splits in two, the next records go to its children
-    shard0 = kin.list_shards(StreamName="kcl-interop")["Shards"][0]
+    shard0 = kin.list_shards(StreamName=stream)["Shards"][0]
     lo, hi = (int(shard0["HashKeyRange"][k]) for k in ("StartingHashKey", "EndingHashKey"))
     kin.split_shard(
-        StreamName="kcl-interop",
+        StreamName=stream,
         ShardToSplit=shard0["ShardId"],
         NewStartingHashKey=str((lo + hi) // 2),
     )
@@ -119,7 +127,7 @@ def test_kcl_reads_the_stream_through_a_split(
     while True:
         leases = {
             i["leaseKey"]["S"]: i.get("checkpoint", {}).get("S")
-            for i in ddb.scan(TableName="kcl-interop-app")["Items"]
+            for i in ddb.scan(TableName=f"{stream}-app")["Items"]
         }
         if leases.get(shard0["ShardId"]) == "SHARD_END" or time.monotonic() > deadline:
             break

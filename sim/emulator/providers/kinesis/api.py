@@ -11,18 +11,21 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from sim.emulator import awscbor
+from sim.emulator import awscbor, eventstream
 from sim.emulator.protocol import AwsError, Request, Response
 from sim.emulator.providers.base import Provider
 from sim.emulator.providers.kinesis.model import (
     DEFAULT_RETENTION_H,
     MAX_RETENTION_H,
+    GetResult,
     KinesisBackend,
     Shard,
     Stream,
+    Subscription,
 )
 from sim.emulator.validation import parse_json, service_model, validate_params
 
@@ -158,6 +161,8 @@ class KinesisProvider(Provider):
             validate_params("kinesis", op, params)
         self._expire()
         await self._flush_metrics()
+        if op == "SubscribeToShard":
+            return self._subscribe(params, cbor)
         fn = getattr(self, f"op_{op}", None)
         if fn is None:
             raise AwsError(
@@ -622,18 +627,22 @@ class KinesisProvider(Provider):
         )
         return {"ShardIterator": it}
 
+    @staticmethod
+    def _records(res: GetResult) -> list[dict[str, Any]]:
+        return [
+            {
+                "SequenceNumber": seq,
+                "ApproximateArrivalTimestamp": r.arrival,
+                "Data": _b64(r.data),
+                "PartitionKey": r.partition_key,
+            }
+            for seq, r in res.records
+        ]
+
     def op_GetRecords(self, p: dict[str, Any]) -> dict[str, Any]:
         res = self.backend.get_records(p["ShardIterator"], p.get("Limit"))
         out: dict[str, Any] = {
-            "Records": [
-                {
-                    "SequenceNumber": seq,
-                    "ApproximateArrivalTimestamp": r.arrival,
-                    "Data": _b64(r.data),
-                    "PartitionKey": r.partition_key,
-                }
-                for seq, r in res.records
-            ],
+            "Records": self._records(res),
             "MillisBehindLatest": res.millis_behind_latest,
         }
         if res.next_iterator is not None:
@@ -641,3 +650,62 @@ class KinesisProvider(Provider):
         if res.child_shards:
             out["ChildShards"] = res.child_shards
         return out
+
+    # ------------------------------------------------------------------ enhanced fan-out
+    def _subscribe(self, p: dict[str, Any], cbor: bool) -> Response:
+        """SubscribeToShard: HTTP 200 with an event stream (initial-response, then
+        SubscribeToShardEvent messages as records arrive) for up to 5 minutes of the
+        emulator clock. Over HTTP/1.1 for boto3, HTTP/2 for the Java SDK and the KCL.
+        https://docs.aws.amazon.com/kinesis/latest/APIReference/API_SubscribeToShard.html"""
+        st, _name, _c = self._consumer({"ConsumerARN": p["ConsumerARN"]})
+        pos = p["StartingPosition"]
+        ts = pos.get("Timestamp")
+        sub = self.backend.subscribe(
+            p["ConsumerARN"],
+            st.name,
+            p["ShardId"],
+            pos["Type"],
+            pos.get("SequenceNumber"),
+            float(ts) if ts is not None else None,
+        )
+        return Response(
+            200,
+            [("content-type", "application/vnd.amazon.eventstream")],
+            self._events(sub, cbor),
+        )
+
+    async def _events(self, sub: Subscription, cbor: bool) -> AsyncIterator[bytes]:
+        ctype = awscbor.CONTENT_TYPE if cbor else "application/x-amz-json-1.1"
+        shape = service_model("kinesis").shape_for("SubscribeToShardEvent")
+
+        def encode(doc: dict[str, Any]) -> bytes:
+            return awscbor.encode_output(doc, shape) if cbor else json.dumps(doc).encode()
+
+        yield eventstream.event("initial-response", encode({}), ctype)
+        last_event = 0.0
+        while True:
+            res = self.backend.push(sub)
+            if res is None:
+                return
+            if res.records or res.child_shards or time.monotonic() - last_event >= 1.0:
+                doc: dict[str, Any] = {
+                    "Records": self._records(res),
+                    "MillisBehindLatest": res.millis_behind_latest,
+                }
+                if res.next_iterator is None:
+                    # the end of a closed shard: children and no continuation (the KCL
+                    # rejects an event with both, DataRetrievalUtil.isValidResult)
+                    doc["ChildShards"] = res.child_shards
+                else:
+                    # checkpoint with it: the last record pushed, or the shard's start bound
+                    doc["ContinuationSequenceNumber"] = self.backend.sequence_at(
+                        sub.stream, sub.shard_id, sub.position - 1
+                    )
+                yield eventstream.event("SubscribeToShardEvent", encode(doc), ctype)
+                last_event = time.monotonic()
+            if sub.ended:
+                return
+            if not res.records:
+                # an idle shard: look again shortly (wall time; the records' arrival times
+                # and the 5-minute lifetime are on the emulator clock)
+                await asyncio.sleep(0.1)

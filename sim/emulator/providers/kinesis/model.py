@@ -23,6 +23,8 @@ from sim.emulator.ratelimit import TokenBucket
 
 MAX_HASH = 2**128 - 1
 ITERATOR_TTL_S = 300.0
+SUBSCRIPTION_S = 300.0  # SubscribeToShard: events for up to 5 minutes, then resubscribe
+RESUBSCRIBE_S = 5.0  # a second subscription of a consumer to a shard within 5 s is refused
 MAX_PUT_RECORDS = 500
 MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_RECORD_KIB = 1024
@@ -47,7 +49,10 @@ class Limits:
 
 
 def sequence_number(shard_index: int, number: int) -> str:
-    return str(_SEQ_BASE + shard_index * _SEQ_SHARD + number)
+    """The sequence number of record ``number`` of a shard. Number -1 gives the shard's
+    starting bound, below every record (as AWS's StartingSequenceNumber; a subscription on
+    an empty shard continues after it)."""
+    return str(_SEQ_BASE + shard_index * _SEQ_SHARD + number + 1)
 
 
 def parse_sequence(seq: str) -> tuple[int, int]:
@@ -62,7 +67,8 @@ def parse_sequence(seq: str) -> tuple[int, int]:
             f"StartingSequenceNumber {seq} used in GetShardIterator "
             "on shard is not a valid sequence number.",
         )
-    return divmod(value, _SEQ_SHARD)
+    index, rest = divmod(value, _SEQ_SHARD)
+    return index, rest - 1
 
 
 def shard_id(index: int) -> str:
@@ -107,7 +113,7 @@ class Shard:
 
     def doc(self, first_number: int) -> dict[str, Any]:
         """The Shard structure of DescribeStream / ListShards."""
-        seq = {"StartingSequenceNumber": sequence_number(self.index, first_number)}
+        seq = {"StartingSequenceNumber": sequence_number(self.index, first_number - 1)}
         if self.closed_at_number is not None:
             seq["EndingSequenceNumber"] = sequence_number(self.index, self.closed_at_number - 1)
         out: dict[str, Any] = {
@@ -176,6 +182,24 @@ class GetResult:
     child_shards: list[dict[str, Any]]
 
 
+@dataclass
+class Subscription:
+    """One SubscribeToShard of a registered consumer to a shard: enhanced fan-out, with its
+    own 2 MB/s per shard (no 5 calls/s limit), for 5 minutes on the emulator clock."""
+
+    consumer_arn: str
+    stream: str
+    shard_id: str
+    position: int  # the next record number to push
+    started: float
+    bucket: TokenBucket
+    superseded: bool = False  # a newer subscription of the same consumer and shard took over
+    ended: bool = False
+
+    def expired(self, now: float) -> bool:
+        return now - self.started >= SUBSCRIPTION_S
+
+
 class KinesisBackend:
     """All streams of one emulator; ``root`` holds their logs and metadata."""
 
@@ -202,6 +226,7 @@ class KinesisBackend:
         self.logs: dict[tuple[str, str], ShardLog] = {}
         self._write: dict[tuple[str, str], tuple[TokenBucket, TokenBucket]] = {}
         self._read: dict[tuple[str, str], tuple[TokenBucket, TokenBucket, list[float]]] = {}
+        self._subs: dict[tuple[str, str], Subscription] = {}
         self._load()
 
     # ------------------------------------------------------------------ persistence
@@ -554,7 +579,7 @@ class KinesisBackend:
                     f"Invalid StartingSequenceNumber. It encodes {shard_id(index)}, while it was "
                     f"used in a call to a shard with {sid}",
                 )
-            position = number + (1 if kind == "AFTER_SEQUENCE_NUMBER" else 0)
+            position = max(0, number + (1 if kind == "AFTER_SEQUENCE_NUMBER" else 0))
         elif kind == "AT_TIMESTAMP":
             if timestamp is None:
                 raise AwsError(
@@ -596,8 +621,7 @@ class KinesisBackend:
                 f"right now it is {now * 1000:.0f} which is further in the future than the "
                 f"tolerated delay of {ITERATOR_TTL_S * 1000:.0f} milliseconds.",
             )
-        st = self.stream(name)
-        shard = st.shard(sid)
+        self.stream(name).shard(sid)  # ResourceNotFoundException for a gone stream or shard
         n = MAX_GET_RECORDS if limit is None else limit
         if not 1 <= n <= MAX_GET_RECORDS:
             raise AwsError(
@@ -606,28 +630,61 @@ class KinesisBackend:
                 "constraint: Member must have value less than or equal to 10000",
             )
         self._admit_read_call(name, sid, now)
+        res, size, nxt = self.read_at(name, sid, position, n, MAX_GET_BYTES, now, "GetRecords")
+        self._charge_read(name, sid, size, now)
+        if res.next_iterator is None:  # a closed shard read to its end
+            return res
+        return GetResult(res.records, self._encode(name, sid, nxt), res.millis_behind_latest, [])
+
+    def position_of(self, iterator: str) -> tuple[str, str, int]:
+        """Where a fresh iterator points: (stream, shard, record number)."""
+        name, sid, position, _issued = self._decode(iterator)
+        return name, sid, position
+
+    def read_at(
+        self,
+        name: str,
+        sid: str,
+        position: int,
+        n: int,
+        max_bytes: int,
+        now: float,
+        metric: str,
+    ) -> tuple[GetResult, int, int]:
+        """The records of a shard from record number ``position`` on (at most ``n`` and
+        ``max_bytes``), with no call-rate limit: ``(result, bytes, next position)``. The
+        result's ``next_iterator`` is None and ``child_shards`` set once a closed shard is
+        read to its end. ``metric`` prefixes the metrics counted (GetRecords or
+        SubscribeToShardEvent)."""
+        st = self.stream(name)
+        shard = st.shard(sid)
         log = self._log(name, sid)
         # Records past retention are gone even while their segment file still exists.
         position = max(position, self._horizon(st, log))
         end = shard.closed_at_number if shard.closed_at_number is not None else log.next
         n = min(n, max(0, end - position))
-        records = log.read(position, n, MAX_GET_BYTES) if n else []
+        records = log.read(position, n, max_bytes) if n else []
         size = sum(len(r.data) + len(r.partition_key.encode()) for r in records)
-        self._charge_read(name, sid, size, now)
         nxt = records[-1].number + 1 if records else max(position, log.first)
-        self._count(name, now, "GetRecords.Records", len(records))
-        self._count(name, now, "GetRecords.Bytes", size)
-        self._count(name, now, "GetRecords.Success", 1)
-        age = (now - records[-1].arrival) * 1000 if records else 0.0
-        self._count(name, now, "GetRecords.IteratorAgeMilliseconds", age)
+        if metric == "GetRecords":
+            self._count(name, now, "GetRecords.Records", len(records))
+            self._count(name, now, "GetRecords.Bytes", size)
+            self._count(name, now, "GetRecords.Success", 1)
+            age = (now - records[-1].arrival) * 1000 if records else 0.0
+            self._count(name, now, "GetRecords.IteratorAgeMilliseconds", age)
         behind = 0
         if nxt < log.next:
             arrival = log.arrival_of(nxt)
             behind = int(max(0.0, now - arrival) * 1000) if arrival is not None else 0
+        if metric == "SubscribeToShardEvent":
+            self._count(name, now, "SubscribeToShardEvent.Records", len(records))
+            self._count(name, now, "SubscribeToShardEvent.Bytes", size)
+            self._count(name, now, "SubscribeToShardEvent.MillisBehindLatest", behind)
+            self._count(name, now, "SubscribeToShardEvent.Success", 1)
         children: list[dict[str, Any]] = []
-        next_iterator: str | None = self._encode(name, sid, nxt)
+        marker: str | None = ""  # not None: the shard goes on
         if shard.closed_at_number is not None and nxt >= shard.closed_at_number:
-            next_iterator = None
+            marker = None
             children = [
                 {
                     "ShardId": c.id,
@@ -641,12 +698,88 @@ class KinesisBackend:
                 for c in st.shards
                 if sid in (c.parent, c.adjacent_parent)
             ]
-        return GetResult(
+        result = GetResult(
             [(sequence_number(shard.index, r.number), r) for r in records],
-            next_iterator,
+            marker,
             behind,
             children,
         )
+        return result, size, nxt
+
+    # ------------------------------------------------------------------ enhanced fan-out
+    def subscribe(
+        self,
+        consumer_arn: str,
+        name: str,
+        sid: str,
+        kind: str,
+        sequence: str | None = None,
+        timestamp: float | None = None,
+    ) -> Subscription:
+        """SubscribeToShard's rules: the starting position as GetShardIterator reads it; a
+        second subscription of the same consumer to the same shard within 5 s is
+        ResourceInUseException, a later one ends the earlier (API_SubscribeToShard.html)."""
+        position = self.position_of(self.iterator(name, sid, kind, sequence, timestamp))[2]
+        now = self.clock.now()
+        key = (consumer_arn, sid)
+        prev = self._subs.get(key)
+        if prev is not None and not prev.ended:
+            if now - prev.started < RESUBSCRIBE_S:
+                consumer = consumer_arn.split("/consumer/", 1)[-1].split(":", 1)[0]
+                raise AwsError(
+                    "ResourceInUseException",
+                    f"Another active subscription exists for this consumer: "
+                    f"{self.account}:{name}:{sid}:{consumer}",
+                )
+            prev.superseded = True
+        sub = Subscription(
+            consumer_arn, name, sid, position, now, TokenBucket(self.limits.read_bytes_per_s, now)
+        )
+        self._subs[key] = sub
+        return sub
+
+    def push(self, sub: Subscription) -> GetResult | None:
+        """The next SubscribeToShardEvent of ``sub``: the records from its position within
+        its 2 MB/s (at most 10,000 and 1 MiB an event), MillisBehindLatest and, at the end of
+        a closed shard, ChildShards. None when the subscription is over (5 minutes passed,
+        superseded, or the stream or consumer is gone)."""
+        now = self.clock.now()
+        if sub.ended or sub.superseded or sub.expired(now):
+            sub.ended = True
+            return None
+        st = self.streams.get(sub.stream)
+        consumer = sub.consumer_arn.split("/consumer/", 1)[-1].split(":", 1)[0]
+        if st is None or consumer not in st.consumers:
+            sub.ended = True
+            return None
+        budget = 1024 * 1024
+        if self.limits.enforce:
+            sub.bucket.refill(now)
+            budget = int(min(budget, max(0.0, sub.bucket.tokens)))
+        if budget <= 0:
+            res, size, nxt = self.read_at(
+                sub.stream, sub.shard_id, sub.position, 0, 0, now, "SubscribeToShardEvent"
+            )
+        else:
+            res, size, nxt = self.read_at(
+                sub.stream,
+                sub.shard_id,
+                sub.position,
+                MAX_GET_RECORDS,
+                budget,
+                now,
+                "SubscribeToShardEvent",
+            )
+        if self.limits.enforce:
+            sub.bucket.tokens -= size
+        sub.position = nxt
+        if res.next_iterator is None:
+            sub.ended = True  # the shard is closed and read to its end
+        return res
+
+    def sequence_at(self, name: str, sid: str, position: int) -> str:
+        """The sequence number of record ``position`` of a shard (it may not exist yet)."""
+        return sequence_number(self.stream(name).shard(sid).index, position)
 
     def _read_rates(
         self, name: str, sid: str, now: float
