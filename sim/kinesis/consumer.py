@@ -8,7 +8,8 @@
 - the checkpoint is written only after the record processor returned, i.e. after its output is
   durable: a consumer killed mid-batch starts again from the last checkpoint, so nothing is
   skipped and at most the unfinished batch is processed twice (at-least-once, as AWS documents);
-- a throttled read waits and tries again; ``stop()`` finishes the current batch and returns.
+- a throttled read waits and tries again; ``stop()`` finishes the current batch and returns;
+- KPL aggregates are split into their user records (``deaggregate=True``), as KCL does.
 
 It is not KCL (no lease stealing between workers, one worker per application); the interop test
 runs AWS's own KCL against the emulator for that. Works against any profile.
@@ -22,6 +23,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from sim.kinesis import kpl
 
 SHARD_END = "SHARD_END"
 TRIM_HORIZON = "TRIM_HORIZON"
@@ -127,12 +130,14 @@ class Consumer:
         *,
         owner: str | None = None,
         batch_limit: int = 1000,
+        deaggregate: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.kinesis = kinesis
         self.stream = stream
         self.processor = processor
         self.batch_limit = batch_limit
+        self.deaggregate = deaggregate
         self.sleep = sleep
         self.leases = LeaseTable(dynamodb, application, owner or uuid.uuid4().hex)
         self.stats = ConsumerStats()
@@ -196,9 +201,12 @@ class Consumer:
             return 0
         records = out["Records"]
         if records:
-            self.processor(sid, records)  # returns once its output is durable
+            # KPL aggregates reach the processor as their user records (as KCL delivers them);
+            # the checkpoint is the last Kinesis record's, whose user records all went through
+            users = kpl.deaggregate(records) if self.deaggregate else records
+            self.processor(sid, users)  # returns once its output is durable
             self.leases.checkpoint(sid, records[-1]["SequenceNumber"])
-            self.stats.records += len(records)
+            self.stats.records += len(users)
             self.stats.batches += 1
         if "NextShardIterator" not in out:  # a closed shard, read to its end
             self.leases.checkpoint(sid, SHARD_END)

@@ -96,3 +96,32 @@ def test_after_a_split_the_parent_is_drained_before_its_children(
     assert all(shard == "shardId-000000000000" for shard, _ in seen[:first_child])
     assert {d for _, d in seen[:first_child]} == {f"before-{i:04d}".encode() for i in range(120)}
     kin.delete_stream(StreamName=stream)
+
+
+def test_kpl_aggregates_go_past_the_record_limit_and_arrive_as_user_records(
+    kprofile: profiles.Profile, unique: Any
+) -> None:
+    """5,000 small records into one shard at once: as plain records the shard takes 1,000 a
+    second; packed into KPL aggregates it takes them in a few records, and the consumer
+    hands the processor the 5,000 user records, keys and order intact."""
+    kin = clients.client("kinesis", kprofile, retries=False)
+    ddb = clients.client("dynamodb", kprofile)
+    admin = Admin.of(kprofile)
+    stream = unique("kpl")
+    kin.create_stream(StreamName=stream, ShardCount=1)
+    users = [(f"click-{i:05d}".encode(), f"user-{i % 50}") for i in range(5000)]
+    stats = Producer(kin, stream, aggregate=True).put(users)
+    assert stats.user_records == 5000 and stats.sent < 10 and stats.throttled == 0
+    kin.put_record(StreamName=stream, Data=b"plain", PartitionKey="p")  # mixed in: untouched
+    seen: list[tuple[bytes, str]] = []
+    Consumer(
+        kin,
+        ddb,
+        stream,
+        unique("app"),
+        lambda _s, rs: seen.extend((r["Data"], r["PartitionKey"]) for r in rs),
+        sleep=lambda s: admin.set_clock(advance=s),
+    ).run()
+    assert seen == [*users, (b"plain", "p")]
+    with pytest.raises(ValueError, match="do not mix"):
+        Producer(kin, stream, aggregate=True, ordered=True)
