@@ -81,7 +81,8 @@ class Admin:
         return dict(self.call("/_bdlab/faults"))
 
     def set_faults(self, service: str = "*", **knobs: Any) -> dict[str, Any]:
-        """Set fault knobs (throttle_rate, error_rate, latency_ms, outage) for ``service``."""
+        """Set fault knobs (throttle_rate, error_rate, latency_ms, outage, hot_shard,
+        hot_shard_rate) for ``service``."""
         return dict(self.call("/_bdlab/faults", {"service": service, **knobs}))
 
     def reset_faults(self) -> dict[str, Any]:

@@ -58,6 +58,14 @@ KNOBS: tuple[Knob, ...] = (
     Knob("error_rate", 0.0, _prob, "probability a request fails with a 500 InternalError"),
     Knob("latency_ms", 0, _nonneg_int, "extra latency added before each request is served"),
     Knob("outage", False, _bool, "the service answers 503 ServiceUnavailable to everything"),
+    Knob(
+        "hot_shard",
+        "",
+        str,
+        "Kinesis: a shard id (e.g. shardId-000000000000) whose writes are throttled as if "
+        "other producers filled it; every stream's shard of that id",
+    ),
+    Knob("hot_shard_rate", 0.9, _prob, "Kinesis: share of the hot shard's records throttled"),
     Knob("seed", 0, int, "seed of the fault dice, for repeatable runs"),
 )
 _KNOBS = {k.name: k for k in KNOBS}

@@ -104,7 +104,11 @@ class Gateway:
             self.kinesis = KinesisBackend(
                 state_dir / "kinesis", self.clock, limits=limits, fsync=fsync
             )
-            self.providers["kinesis"] = KinesisProvider(self.kinesis, self.put_metric_data)
+            self.providers["kinesis"] = KinesisProvider(
+                self.kinesis,
+                self.put_metric_data,
+                knob=lambda name: self.faults.get(name, "kinesis"),
+            )
         self.counts: Counter[str] = Counter()
 
     # ------------------------------------------------------------- ASGI

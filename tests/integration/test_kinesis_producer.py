@@ -80,3 +80,32 @@ def test_retries_lose_nothing_and_only_the_ordered_producer_keeps_key_order(
     in_order = all(ns == sorted(ns) for ns in orders.values())
     assert in_order == ordered, orders
     kin.delete_stream(StreamName=stream)
+
+
+def test_hot_shard_fault_throttles_one_shard_and_the_producer_gets_through(
+    private_profile: Any, unique: Any
+) -> None:
+    """The fault knob hot_shard makes one shard refuse most writes (as if other producers
+    filled it): only its entries fail, per record; retries deliver every record."""
+    admin = Admin.of(private_profile)
+    kin = clients.client("kinesis", private_profile, retries=False)
+    name = unique("hot")
+    kin.create_stream(StreamName=name, ShardCount=2)
+    admin.set_faults("kinesis", hot_shard="shardId-000000000000", hot_shard_rate=0.8)
+    try:
+        out = kin.put_records(
+            StreamName=name,
+            Records=[{"Data": b"x", "PartitionKey": f"k{i}"} for i in range(200)],
+        )
+        failed = [r for r in out["Records"] if "ErrorCode" in r]
+        ok_shards = {r["ShardId"] for r in out["Records"] if "ShardId" in r}
+        assert failed and all(
+            r["ErrorCode"] == "ProvisionedThroughputExceededException" for r in failed
+        )
+        assert "shardId-000000000001" in ok_shards  # the other shard takes everything
+        stats = Producer(kin, name, sleep=lambda s: None, max_attempts=50).put(
+            (f"r{i}".encode(), f"k{i}") for i in range(300)
+        )
+        assert stats.sent == 300 and stats.throttled > 0
+    finally:
+        admin.reset_faults()

@@ -59,8 +59,11 @@ class KinesisProvider(Provider):
         self,
         backend: KinesisBackend,
         put_metrics: Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None = None,
+        knob: Callable[[str], Any] | None = None,
     ) -> None:
         self.backend = backend
+        # The gateway's fault table, read per call: knob(name) -> value for "kinesis".
+        self.knob = knob
         self._expired_at = 0.0
         self._running = False
         # Where AWS/Kinesis metrics go: the gateway hands in its CloudWatch provider's door.
@@ -161,6 +164,9 @@ class KinesisProvider(Provider):
             validate_params("kinesis", op, params)
         self._expire()
         await self._flush_metrics()
+        if self.knob is not None and op in ("PutRecord", "PutRecords"):
+            hot = str(self.knob("hot_shard") or "")
+            self.backend.hot_shard = (hot, float(self.knob("hot_shard_rate"))) if hot else None
         if op == "SubscribeToShard":
             return self._subscribe(params, cbor)
         fn = getattr(self, f"op_{op}", None)

@@ -12,6 +12,7 @@ import base64
 import bisect
 import hashlib
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,10 @@ class KinesisBackend:
         self._write: dict[tuple[str, str], tuple[TokenBucket, TokenBucket]] = {}
         self._read: dict[tuple[str, str], tuple[TokenBucket, TokenBucket, list[float]]] = {}
         self._subs: dict[tuple[str, str], Subscription] = {}
+        # Fault knob "hot_shard": (shard id, share of its writes throttled), set per call by
+        # the provider from the gateway's fault table; None when off.
+        self.hot_shard: tuple[str, float] | None = None
+        self._hot_rng = random.Random(0)
         self._load()
 
     # ------------------------------------------------------------------ persistence
@@ -468,6 +473,7 @@ class KinesisBackend:
         results: list[PutResult | None] = [None] * len(entries)
         batches: dict[int, list[tuple[int, float, str, bytes]]] = {}
         enforce = self.limits.enforce
+        hot = self.hot_shard
         for i, (data, kb, key, ehk) in enumerate(keyed):
             hk = (
                 int.from_bytes(hashlib.md5(kb).digest(), "big")
@@ -475,7 +481,11 @@ class KinesisBackend:
                 else hash_key(key, ehk)
             )
             pos = bisect.bisect_right(starts, hk) - 1
-            if enforce and not self._admit_write(name, shards[pos].id, len(data) + len(kb), now):
+            if (
+                hot is not None and shards[pos].id == hot[0] and self._hot_rng.random() < hot[1]
+            ) or (
+                enforce and not self._admit_write(name, shards[pos].id, len(data) + len(kb), now)
+            ):
                 results[i] = PutResult(
                     error_code="ProvisionedThroughputExceededException",
                     error_message=(
