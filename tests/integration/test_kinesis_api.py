@@ -385,3 +385,57 @@ def test_bdlab_status_lists_streams_with_shards_and_reader_lag(tmp_path: Path) -
     finally:
         run_bdlab(["down"], env)
         clients.clear_cache()
+
+
+def test_retention_loss_is_announced_by_iterator_age_before_it_happens(
+    kin: Any, kprofile: Any, unique: Any
+) -> None:
+    """A consumer that falls behind sees its IteratorAge (MillisBehindLatest, and the
+    GetRecords.IteratorAgeMilliseconds metric an alarm watches) climb toward the retention
+    period while its records still exist; past retention they are really gone."""
+    from datetime import UTC, datetime, timedelta
+
+    name = unique("ret")
+    kin.create_stream(StreamName=name, ShardCount=1)
+    admin = Admin.of(kprofile)
+    t0 = admin.clock()["now"]
+    put = kin.put_records(
+        StreamName=name,
+        Records=[{"Data": f"r{i}".encode(), "PartitionKey": "k"} for i in range(10)],
+    )
+    first_seq = put["Records"][0]["SequenceNumber"]
+    admin.set_clock(advance=23 * 3600)  # the consumer stalled for 23 of the 24 hours
+    it = kin.get_shard_iterator(
+        StreamName=name,
+        ShardId="shardId-000000000000",
+        ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+        StartingSequenceNumber=first_seq,
+    )["ShardIterator"]
+    r = kin.get_records(ShardIterator=it, Limit=1)
+    assert r["Records"][0]["Data"] == b"r1"  # still there...
+    behind_h = r["MillisBehindLatest"] / 3_600_000
+    assert 22.9 < behind_h < 23.1  # ...and the answer says how close to the edge it is
+    cw = clients.client("cloudwatch", kprofile)
+    deadline = time.monotonic() + 15
+    top = 0.0
+    while top == 0.0 and time.monotonic() < deadline:
+        points = cw.get_metric_statistics(
+            Namespace="AWS/Kinesis",
+            MetricName="GetRecords.IteratorAgeMilliseconds",
+            Dimensions=[{"Name": "StreamName", "Value": name}],
+            StartTime=datetime.fromtimestamp(t0, UTC),
+            EndTime=datetime.fromtimestamp(t0, UTC) + timedelta(hours=25),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        top = max((p["Maximum"] for p in points), default=0.0)
+        if top == 0.0:
+            time.sleep(0.5)  # the metrics flush runs every 2 wall seconds
+    assert top / (24 * 3_600_000) > 0.95  # an alarm at 90% of retention would have fired
+
+    admin.set_clock(advance=2 * 3600)  # 25 h: past retention
+    it = kin.get_shard_iterator(
+        StreamName=name, ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    assert kin.get_records(ShardIterator=it)["Records"] == []  # gone, all ten
+    kin.delete_stream(StreamName=name)
