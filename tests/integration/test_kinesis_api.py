@@ -351,6 +351,51 @@ def test_metrics_of_the_open_minute_arrive_without_another_call(
     kin.delete_stream(StreamName=name)
 
 
+def test_shard_level_metrics_only_when_enhanced_monitoring_is_on(
+    kin: Any, kprofile: Any, unique: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    name = unique("shm")
+    kin.create_stream(StreamName=name, ShardCount=2)
+    kin.put_records(
+        StreamName=name, Records=[{"Data": b"a", "PartitionKey": f"k{i}"} for i in range(50)]
+    )  # before: stream level only
+    kin.enable_enhanced_monitoring(StreamName=name, ShardLevelMetrics=["IncomingRecords"])
+    out = kin.put_records(
+        StreamName=name, Records=[{"Data": b"b", "PartitionKey": f"k{i}"} for i in range(100)]
+    )
+    per_shard: dict[str, int] = {}
+    for r in out["Records"]:
+        per_shard[r["ShardId"]] = per_shard.get(r["ShardId"], 0) + 1
+    t = datetime.fromtimestamp(Admin.of(kprofile).clock()["now"], UTC)
+    cw = clients.client("cloudwatch", kprofile)
+
+    def shard_sum(metric: str, shard: str) -> float:
+        points = cw.get_metric_statistics(
+            Namespace="AWS/Kinesis",
+            MetricName=metric,
+            Dimensions=[
+                {"Name": "StreamName", "Value": name},
+                {"Name": "ShardId", "Value": shard},
+            ],
+            StartTime=t - timedelta(minutes=2),
+            EndTime=t + timedelta(minutes=2),
+            Period=60,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return sum(p["Sum"] for p in points)
+
+    deadline = time.monotonic() + 15  # the flush runs every 2 wall seconds
+    while time.monotonic() < deadline and any(
+        shard_sum("IncomingRecords", s) < n for s, n in per_shard.items()
+    ):
+        time.sleep(0.5)
+    assert {s: shard_sum("IncomingRecords", s) for s in per_shard} == per_shard  # not the 50
+    assert all(shard_sum("IncomingBytes", s) == 0 for s in per_shard)  # not enabled
+    kin.delete_stream(StreamName=name)
+
+
 def test_bdlab_status_lists_streams_with_shards_and_reader_lag(tmp_path: Path) -> None:
     from tests.conftest import bdlab_env, run_bdlab
 

@@ -94,6 +94,10 @@ class KinesisProvider(Provider):
         for stream, minute, metric, (total, n, high, low) in self.backend.take_metrics(
             self.backend.clock.now(), open_minutes
         ):
+            dims = [{"Name": "StreamName", "Value": stream}]
+            metric, _, shard = metric.partition("@")  # shard-level: "IncomingRecords@shardId-..."
+            if shard:
+                dims.append({"Name": "ShardId", "Value": shard})
             unit = (
                 "Bytes"
                 if metric.endswith("Bytes")
@@ -104,7 +108,7 @@ class KinesisProvider(Provider):
             data.append(
                 {
                     "MetricName": metric,
-                    "Dimensions": [{"Name": "StreamName", "Value": stream}],
+                    "Dimensions": dims,
                     "Timestamp": minute,
                     "StatisticValues": {
                         "SampleCount": n,

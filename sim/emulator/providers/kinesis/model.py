@@ -474,6 +474,7 @@ class KinesisBackend:
         batches: dict[int, list[tuple[int, float, str, bytes]]] = {}
         enforce = self.limits.enforce
         hot = self.hot_shard
+        throttled_in: dict[str, int] = {}  # for shard-level metrics
         for i, (data, kb, key, ehk) in enumerate(keyed):
             hk = (
                 int.from_bytes(hashlib.md5(kb).digest(), "big")
@@ -493,6 +494,7 @@ class KinesisBackend:
                         f"account {self.account}."
                     ),
                 )
+                throttled_in[shards[pos].id] = throttled_in.get(shards[pos].id, 0) + 1
                 continue
             batches.setdefault(pos, []).append((i, now, key, data))
         acked = sum(len(items) for items in batches.values())
@@ -504,6 +506,13 @@ class KinesisBackend:
         self._count(name, now, "PutRecords.SuccessfulRecords", acked)
         self._count(name, now, "PutRecords.ThrottledRecords", len(entries) - acked)
         self._count(name, now, "WriteProvisionedThroughputExceeded", len(entries) - acked)
+        if st.shard_metrics:
+            for sid, n in throttled_in.items():
+                self._count_shard(st, sid, now, "WriteProvisionedThroughputExceeded", n)
+            for pos, items in batches.items():
+                sid = shards[pos].id
+                self._count_shard(st, sid, now, "IncomingRecords", len(items))
+                self._count_shard(st, sid, now, "IncomingBytes", sum(len(d) for *_, d in items))
         for pos, items in batches.items():
             shard = shards[pos]
             numbers = self._log(name, shard.id).append([(t, k, d) for _, t, k, d in items])
@@ -519,6 +528,12 @@ class KinesisBackend:
         cell[1] += 1
         cell[2] = max(cell[2], value)
         cell[3] = min(cell[3], value)
+
+    def _count_shard(self, st: Stream, sid: str, now: float, metric: str, value: float) -> None:
+        """A shard-level metric (dimensions StreamName and ShardId), counted only when
+        EnableEnhancedMonitoring turned it on, as AWS does."""
+        if metric in st.shard_metrics:
+            self._count(st.name, now, f"{metric}@{sid}", value)
 
     def take_metrics(
         self, before: float, open_minutes: bool = False
@@ -682,6 +697,10 @@ class KinesisBackend:
             self._count(name, now, "GetRecords.Success", 1)
             age = (now - records[-1].arrival) * 1000 if records else 0.0
             self._count(name, now, "GetRecords.IteratorAgeMilliseconds", age)
+            if st.shard_metrics:
+                self._count_shard(st, sid, now, "OutgoingRecords", len(records))
+                self._count_shard(st, sid, now, "OutgoingBytes", size)
+                self._count_shard(st, sid, now, "IteratorAgeMilliseconds", age)
         behind = 0
         if nxt < log.next:
             arrival = log.arrival_of(nxt)
@@ -811,6 +830,7 @@ class KinesisBackend:
         byts.refill(now)
         if now < until[0] or not calls.take(1, now) or byts.tokens <= 0:
             self._count(name, now, "ReadProvisionedThroughputExceeded", 1)
+            self._count_shard(self.stream(name), sid, now, "ReadProvisionedThroughputExceeded", 1)
             raise AwsError(
                 "ProvisionedThroughputExceededException",
                 f"Rate exceeded for Shard - {self.account}/{name}/{sid}",
