@@ -5,15 +5,16 @@ the group callback) and hands them to everything below. One module per verb grou
 - ``labs``      labs, run, check, reset
 - ``jobs``      setup, demo, bench, notebook
 - ``emr``       emr create | submit | status | logs | terminate
+- ``streams``   weblogs, agent (log shipping into Kinesis)
 - ``serve``     the background emulator process (``python -m sim.cli.serve``)
 """
 
 from __future__ import annotations
 
-from sim.cli import emr, emulator, jobs, labs
+from sim.cli import emr, emulator, jobs, labs, streams
 from sim.cli.common import app
 
 __all__ = ["app"]
 
 # Registration happens on import; the names keep linters from calling the imports unused.
-_VERB_GROUPS = (emulator, labs, jobs, emr)
+_VERB_GROUPS = (emulator, labs, jobs, emr, streams)

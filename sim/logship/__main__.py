@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, profile: profiles.Profile | None = None) -> int:
+    """The command line; ``profile`` is the one the caller resolved (``bdlab agent``), else
+    ``--profile`` / the active one."""
     args = _parser().parse_args(argv)
 
     def say(line: str) -> None:
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         config = AgentConfig.load(args.config)
         if config.ignored:
             say(f"note: ignored {', '.join(config.ignored)} (the bdlab profile supplies these)")
-        profile = clients.active_profile(args.profile)
+        if profile is None:
+            profile = clients.active_profile(args.profile)
         clients.check_access(profile)
 
         def client_for(service: str) -> Any:

@@ -23,7 +23,7 @@ from sim import clients, profiles
 from sim.admin import Admin
 from sim.datagen.logwriter import LogWriter
 from sim.logship import Agent, AgentConfig, ConfigError, Flow, ShipError
-from tests.conftest import ROOT, bdlab_env
+from tests.conftest import ROOT, bdlab_env, run_bdlab
 
 pytestmark = pytest.mark.integration
 
@@ -365,6 +365,18 @@ def test_the_command_line_ships_once_and_reports(
     rows = [json.loads(d) for d in data(shipped(kprofile, admin, stream))]
     assert len(rows) == 25 and {"host", "request", "agent"} <= set(rows[0])
     assert os.path.exists(tmp_path / "agent.checkpoints.json")
+
+    # the same through the bdlab command: `bdlab weblogs` writes more, `bdlab agent` ships it
+    wrote = run_bdlab(
+        ["weblogs", "logs/access.log", "--rate", "2000", "--duration", "0.01", "--seed", "8"],
+        env,
+        cwd=tmp_path,
+    )
+    assert wrote.returncode == 0, wrote.stderr
+    again = run_bdlab(["agent", "--config", "agent.json", "--once", "--json"], env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    sent = json.loads(again.stdout[again.stdout.index("{") :])["flows"][0]["records_sent"]
+    assert sent > 0 and len(shipped(kprofile, admin, stream)) == 25 + sent
 
     conf["flows"][0]["kinesisStream"] = "no-such-stream"  # type: ignore[index]
     (tmp_path / "agent.json").write_text(json.dumps(conf))
