@@ -28,8 +28,19 @@ import cramjam
 import snappy
 
 FORMATS = ("UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY")
-_EXT = {"UNCOMPRESSED": "", "GZIP": ".gz", "ZIP": ".zip", "Snappy": ".snappy", "HADOOP_SNAPPY": ".snappy"}
-_ENCODING = {"GZIP": "gzip", "ZIP": "zip", "Snappy": "snappy-java", "HADOOP_SNAPPY": "hadoop-snappy"}
+_EXT = {
+    "UNCOMPRESSED": "",
+    "GZIP": ".gz",
+    "ZIP": ".zip",
+    "Snappy": ".snappy",
+    "HADOOP_SNAPPY": ".snappy",
+}
+_ENCODING = {
+    "GZIP": "gzip",
+    "ZIP": "zip",
+    "Snappy": "snappy-java",
+    "HADOOP_SNAPPY": "hadoop-snappy",
+}
 _XERIAL_MAGIC = b"\x82SNAPPY\x00"
 _XERIAL_BLOCK = 32 * 1024  # snappy-java's SnappyOutputStream default block size
 _INT = struct.Struct(">i")

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sim.emulator import awscbor, eventstream
+from sim.emulator.metriccells import metric_data
 from sim.emulator.protocol import AwsError, Request, Response
 from sim.emulator.providers.base import Provider
 from sim.emulator.providers.kinesis.model import (
@@ -90,35 +91,11 @@ class KinesisProvider(Provider):
         dimension StreamName): the finished minutes, and the open one if asked."""
         if self.put_metrics is None:
             return
-        data = []
-        for stream, minute, metric, (total, n, high, low) in self.backend.take_metrics(
-            self.backend.clock.now(), open_minutes
-        ):
-            dims = [{"Name": "StreamName", "Value": stream}]
-            metric, _, shard = metric.partition("@")  # shard-level: "IncomingRecords@shardId-..."
-            if shard:
-                dims.append({"Name": "ShardId", "Value": shard})
-            unit = (
-                "Bytes"
-                if metric.endswith("Bytes")
-                else "Milliseconds"
-                if metric.endswith("Milliseconds")
-                else "Count"
-            )
-            data.append(
-                {
-                    "MetricName": metric,
-                    "Dimensions": dims,
-                    "Timestamp": minute,
-                    "StatisticValues": {
-                        "SampleCount": n,
-                        "Sum": total,
-                        "Minimum": low,
-                        "Maximum": high,
-                    },
-                    "Unit": unit,
-                }
-            )
+        data = metric_data(
+            self.backend.take_metrics(self.backend.clock.now(), open_minutes),
+            "StreamName",
+            "ShardId",  # shard-level metrics are named "IncomingRecords@shardId-..."
+        )
         for i in range(0, len(data), 1000):  # PutMetricData takes 1,000 metrics a call
             await self.put_metrics("AWS/Kinesis", data[i : i + 1000])
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.emulator.clock import Clock
+from sim.emulator.metriccells import MetricCells
 from sim.emulator.protocol import AwsError
 from sim.emulator.providers.kinesis.store import ShardLog, StoredRecord, load_meta, save_meta
 from sim.emulator.ratelimit import TokenBucket
@@ -223,7 +224,7 @@ class KinesisBackend:
         self.streams: dict[str, Stream] = {}
         # AWS/Kinesis metrics of the current minute of the emulator clock, per stream:
         # {(stream, minute start): {metric: [sum, count, max]}}; flushed by the provider.
-        self.metrics: dict[tuple[str, float], dict[str, list[float]]] = {}
+        self.metrics = MetricCells()
         self.logs: dict[tuple[str, str], ShardLog] = {}
         self._write: dict[tuple[str, str], tuple[TokenBucket, TokenBucket]] = {}
         self._read: dict[tuple[str, str], tuple[TokenBucket, TokenBucket, list[float]]] = {}
@@ -521,13 +522,7 @@ class KinesisBackend:
         return [r for r in results if r is not None]
 
     def _count(self, stream: str, now: float, metric: str, value: float) -> None:
-        cell = self.metrics.setdefault((stream, now - now % 60), {}).setdefault(
-            metric, [0.0, 0.0, float("-inf"), float("inf")]
-        )
-        cell[0] += value
-        cell[1] += 1
-        cell[2] = max(cell[2], value)
-        cell[3] = min(cell[3], value)
+        self.metrics.count(stream, now, metric, value)
 
     def _count_shard(self, st: Stream, sid: str, now: float, metric: str, value: float) -> None:
         """A shard-level metric (dimensions StreamName and ShardId), counted only when
@@ -539,21 +534,8 @@ class KinesisBackend:
         self, before: float, open_minutes: bool = False
     ) -> list[tuple[str, float, str, list[float]]]:
         """The finished minutes (starting before ``before``), and with ``open_minutes`` the
-        current one so far: ``(stream, minute, metric, [sum, samples, max, min])``, removed
-        from the buffer. A minute taken in parts is whole again in CloudWatch, which
-        aggregates every datapoint of a period (StatisticValues add up)."""
-        done = [
-            k
-            for k in self.metrics
-            if k[0] in self.streams and (open_minutes or k[1] + 60 <= before)
-        ]
-        out = []
-        for key in sorted(done, key=lambda k: k[1]):
-            for metric, cell in self.metrics.pop(key).items():
-                out.append((key[0], key[1], metric, cell))
-        for key in [k for k in self.metrics if k[0] not in self.streams]:
-            del self.metrics[key]
-        return out
+        current one so far: ``(stream, minute, metric, [sum, samples, max, min])``."""
+        return self.metrics.take(before, open_minutes, self.streams)
 
     def _admit_write(self, stream: str, sid: str, size: int, now: float) -> bool:
         if not self.limits.enforce:
