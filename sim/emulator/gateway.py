@@ -27,6 +27,8 @@ from sim.emulator.providers.base import Provider
 from sim.emulator.providers.emr.api import EmrProvider
 from sim.emulator.providers.emr.model import EmrBackend
 from sim.emulator.providers.emr.runner import StepLauncher, StepRunner
+from sim.emulator.providers.firehose.api import FirehoseProvider
+from sim.emulator.providers.firehose.model import FirehoseBackend
 from sim.emulator.providers.iam.api import IamProvider
 from sim.emulator.providers.kinesis.api import KinesisProvider
 from sim.emulator.providers.kinesis.model import KinesisBackend, Limits
@@ -41,7 +43,7 @@ log = logging.getLogger("bdlab.gateway")
 VERSION = "0.1.0"
 
 # Services a later issue makes faithful; each already has its own seam in the table.
-SEAM_SERVICES = ("firehose", "cloudwatch")
+SEAM_SERVICES = ("cloudwatch",)
 
 
 class Gateway:
@@ -90,6 +92,11 @@ class Gateway:
         }
         for name in SEAM_SERVICES:
             self.providers[name] = SeamProvider(name, self.moto)
+        self.firehose = FirehoseBackend(
+            state_dir / "firehose", self.clock, self.write_s3_object, fsync=fsync
+        )
+        self.providers["firehose"] = FirehoseProvider(self.firehose, self.put_metric_data)
+        self._firehose_task: asyncio.Task[None] | None = None
         self.kinesis: KinesisBackend | None = None
         if not own_kinesis:
             self.providers["kinesis"] = SeamProvider(
@@ -203,6 +210,9 @@ class Gateway:
                 kinesis = self.providers.get("kinesis")
                 if isinstance(kinesis, KinesisProvider):
                     self._kinesis_task = loop.create_task(kinesis.run_forever())
+                firehose = self.providers["firehose"]
+                assert isinstance(firehose, FirehoseProvider)
+                self._firehose_task = loop.create_task(firehose.run_forever(self.write_s3_object))
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.steps.stop()
@@ -213,6 +223,12 @@ class Gateway:
                     self._kinesis_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await self._kinesis_task
+                firehose = self.providers["firehose"]
+                if isinstance(firehose, FirehoseProvider) and self._firehose_task is not None:
+                    firehose.stop()
+                    self._firehose_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._firehose_task
                 if self._lifecycle_task is not None:
                     await self._lifecycle_task
                 if self._scheduler is not None:
@@ -229,6 +245,20 @@ class Gateway:
         self.journal.close()
         if self.kinesis is not None:
             self.kinesis.close()
+        self.firehose.close()
+
+    def write_s3_object(self, bucket: str, key: str, body: bytes, headers: dict[str, str]) -> None:
+        """How Firehose (and later others) write into bdlab's S3: the model directly, with the
+        S3 fault knobs applied as at the HTTP door (an outage makes deliveries fail and retry)."""
+        decision = self.faults.decide("s3")
+        if decision.kind is not None:
+            raise self.providers["s3"].fault_error(decision.kind)
+        system = (
+            {"content-encoding": headers["ContentEncoding"]} if "ContentEncoding" in headers else {}
+        )
+        self.s3.put_bytes(
+            bucket, key, body, content_type=headers.get("ContentType"), headers=system
+        )
 
     async def put_metric_data(self, namespace: str, data: list[dict[str, Any]]) -> None:
         """PutMetricData to whatever serves CloudWatch (moto's backend today), as a request

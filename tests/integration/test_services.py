@@ -158,7 +158,8 @@ def test_kinesis_firehose_cloudwatch_emr_seams(
     )["JobFlowId"]
     assert emr.describe_cluster(ClusterId=cid)["Cluster"]["Id"] == cid
     providers = emulator.gateway.health()["providers"]
-    assert {providers[s] for s in ("firehose", "cloudwatch")} == {"SeamProvider"}
+    assert providers["cloudwatch"] == "SeamProvider"
+    assert providers["firehose"] == "FirehoseProvider"
     assert providers["kinesis"] == "KinesisProvider"
     assert providers["emr"] == "EmrProvider"
     assert providers["s3"] == "S3Provider"

@@ -1,0 +1,476 @@
+"""Firehose's rules, plain Python: delivery streams, their S3 destination, durable buffers and
+delivery on the emulator clock.
+
+- A record acknowledged by PutRecord/PutRecordBatch is in the stream's durable log
+  (``sim.emulator.recordlog``) before the answer; it leaves the log only once the S3 object
+  holding it is written. After a crash the undelivered records are buffered again: delivery is
+  at least once, as AWS's.
+- A buffer is delivered when it holds SizeInMBs or its oldest record is IntervalInSeconds old
+  (on the emulator clock), whichever comes first; one object per delivery, the records
+  concatenated as they were put (Firehose adds no delimiter), compressed as configured.
+- A failed delivery (no bucket, an S3 fault) is retried every 5 s for up to 24 h, as AWS does
+  for DirectPut; DeliveryToS3.DataFreshness shows the age of the oldest undelivered record.
+https://docs.aws.amazon.com/firehose/latest/dev/basic-deliver.html
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.emulator.clock import Clock
+from sim.emulator.metriccells import MetricCells
+from sim.emulator.protocol import AwsError
+from sim.emulator.providers.firehose import codecs, prefix
+from sim.emulator.ratelimit import TokenBucket
+from sim.emulator.recordlog import ShardLog, load_meta, save_meta
+
+MIB = 1024 * 1024
+DEFAULT_SIZE_MB = 5
+DEFAULT_INTERVAL_S = 300
+MAX_RECORD_BYTES = 1_024_000  # 1,000 KiB
+MAX_BATCH_RECORDS = 500
+MAX_BATCH_BYTES = 4 * MIB
+RETRY_EVERY_S = 5.0
+RETRY_FOR_S = 24 * 3600.0
+# DirectPut quotas in us-east-1 (firehose/latest/dev/limits.html): per stream.
+PUT_BYTES_PER_S = 5 * MIB
+PUT_RECORDS_PER_S = 500_000
+DESTINATION_ID = "destinationId-000000000001"
+# Written to S3 objects as AWS does (the body is bytes whatever the records hold).
+CONTENT_TYPE = "application/octet-stream"
+
+WriteObject = Callable[[str, str, bytes, dict[str, str]], None]
+log = logging.getLogger("bdlab.firehose")
+
+
+@dataclass
+class DeliveryStream:
+    name: str
+    arn: str
+    type: str  # DirectPut | KinesisStreamAsSource
+    created: float
+    updated: float
+    version: int
+    dest: dict[str, Any]  # the ExtendedS3 destination, defaults filled in
+    tags: dict[str, str] = field(default_factory=dict)
+    encryption: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] | None = None
+    status: str = "ACTIVE"
+
+    @property
+    def bucket(self) -> str:
+        return str(self.dest["BucketARN"]).split(":::", 1)[-1]
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.dest["BufferingHints"]["SizeInMBs"]) * MIB
+
+    @property
+    def interval_s(self) -> float:
+        return float(self.dest["BufferingHints"]["IntervalInSeconds"])
+
+    @property
+    def compression(self) -> str:
+        return str(self.dest.get("CompressionFormat", "UNCOMPRESSED"))
+
+    @property
+    def extension(self) -> str:
+        return str(self.dest.get("FileExtension") or codecs.extension(self.compression))
+
+
+@dataclass
+class Pending:
+    number: int
+    arrival: float
+    data: bytes
+
+
+@dataclass
+class Buffer:
+    """The undelivered records of one stream, oldest first."""
+
+    records: list[Pending] = field(default_factory=list)
+    size: int = 0
+    retry_at: float = 0.0  # after a failed delivery: when to try again
+    failing_since: float | None = None
+
+
+def _bucket_arn_ok(arn: str) -> bool:
+    return arn.startswith("arn:aws:s3:::") and len(arn) > len("arn:aws:s3:::")
+
+
+class FirehoseBackend:
+    """All delivery streams of one emulator; ``root`` holds their logs and metadata.
+    ``write_object(bucket, key, body, headers)`` stores an object in S3 (raises AwsError)."""
+
+    def __init__(
+        self,
+        root: Path,
+        clock: Clock,
+        write_object: WriteObject,
+        account: str = "123456789012",
+        region: str = "us-east-1",
+        fsync: bool = False,
+    ) -> None:
+        self.root = root
+        self.clock = clock
+        self.write_object = write_object
+        self.account = account
+        self.region = region
+        self.fsync = fsync
+        root.mkdir(parents=True, exist_ok=True)
+        self.streams: dict[str, DeliveryStream] = {}
+        self.logs: dict[str, ShardLog] = {}
+        self.buffers: dict[str, Buffer] = {}
+        self.metrics = MetricCells()
+        self._put_rates: dict[str, tuple[TokenBucket, TokenBucket]] = {}
+        self.rng = random.Random()
+        self._load()
+
+    # ------------------------------------------------------------------ persistence
+    def _meta_path(self) -> Path:
+        return self.root / "meta.json"
+
+    def _log_of(self, name: str) -> ShardLog:
+        log_ = self.logs.get(name)
+        if log_ is None:
+            log_ = self.logs[name] = ShardLog(self.root / name, fsync=self.fsync)
+        return log_
+
+    def _load(self) -> None:
+        meta = load_meta(self._meta_path())
+        for name, d in meta.get("streams", {}).items():
+            delivered = int(d.pop("delivered", 1))
+            st = DeliveryStream(**d)
+            self.streams[name] = st
+            lg = self._log_of(name)
+            buf = self.buffers[name] = Buffer()
+            start = max(delivered, lg.first)
+            while start < lg.next:  # the undelivered records, buffered again
+                batch = lg.read(start, 10_000, 64 * MIB)
+                if not batch:
+                    break
+                for r in batch:
+                    buf.records.append(Pending(r.number, r.arrival, r.data))
+                    buf.size += len(r.data)
+                start = batch[-1].number + 1
+
+    def _save(self) -> None:
+        data = {
+            "streams": {
+                n: {**vars(st), "delivered": self._watermark(n)} for n, st in self.streams.items()
+            }
+        }
+        save_meta(self._meta_path(), data)
+
+    def _watermark(self, name: str) -> int:
+        """Number of the oldest undelivered record (or the next to come)."""
+        buf = self.buffers.get(name)
+        if buf and buf.records:
+            return buf.records[0].number
+        lg = self.logs.get(name)
+        return lg.next if lg else 1
+
+    def close(self) -> None:
+        for lg in self.logs.values():
+            lg.close()
+
+    # ------------------------------------------------------------------ control plane
+    def stream(self, name: str) -> DeliveryStream:
+        st = self.streams.get(name)
+        if st is None:
+            raise AwsError(
+                "ResourceNotFoundException",
+                f"Firehose {name} under account {self.account} not found.",
+            )
+        return st
+
+    @staticmethod
+    def normalize_destination(cfg: dict[str, Any], extended: bool) -> dict[str, Any]:
+        """The destination with AWS's defaults, after Firehose's checks (the parts bdlab does
+        not implement yet answer 501, never silently ignored)."""
+        arn = str(cfg.get("BucketARN", ""))
+        if not _bucket_arn_ok(arn):
+            raise AwsError(
+                "InvalidArgumentException",
+                f"BucketARN {arn!r} is not an S3 bucket ARN (arn:aws:s3:::bucket-name).",
+            )
+        hints = dict(cfg.get("BufferingHints") or {})
+        hints.setdefault("SizeInMBs", DEFAULT_SIZE_MB)
+        hints.setdefault("IntervalInSeconds", DEFAULT_INTERVAL_S)
+        fmt = cfg.get("CompressionFormat") or "UNCOMPRESSED"
+        if fmt not in codecs.FORMATS:
+            raise AwsError(
+                "ValidationException",
+                f"1 validation error detected: Value '{fmt}' at 'compressionFormat' failed to "
+                "satisfy constraint: Member must satisfy enum value set: [ZIP, HADOOP_SNAPPY, "
+                "Snappy, GZIP, UNCOMPRESSED]",
+            )
+        for part, enabled in (
+            ("ProcessingConfiguration", (cfg.get("ProcessingConfiguration") or {}).get("Enabled")),
+            (
+                "DynamicPartitioningConfiguration",
+                (cfg.get("DynamicPartitioningConfiguration") or {}).get("Enabled"),
+            ),
+            (
+                "DataFormatConversionConfiguration",
+                (cfg.get("DataFormatConversionConfiguration") or {}).get("Enabled", True)
+                if cfg.get("DataFormatConversionConfiguration")
+                else False,
+            ),
+            ("S3BackupMode Enabled", cfg.get("S3BackupMode") == "Enabled"),
+        ):
+            if enabled:
+                raise AwsError(
+                    "NotImplemented",
+                    f"bdlab's Firehose does not implement {part} yet (issue 14 adds it).",
+                    501,
+                    sender=False,
+                )
+        prefix.validate(
+            str(cfg.get("Prefix") or ""), str(cfg.get("ErrorOutputPrefix") or ""), False
+        )
+        prefix.zone(cfg.get("CustomTimeZone"))
+        out = {
+            "RoleARN": cfg.get("RoleARN", ""),
+            "BucketARN": arn,
+            "Prefix": cfg.get("Prefix") or "",
+            "ErrorOutputPrefix": cfg.get("ErrorOutputPrefix") or "",
+            "BufferingHints": hints,
+            "CompressionFormat": fmt,
+            "EncryptionConfiguration": cfg.get("EncryptionConfiguration")
+            or {"NoEncryptionConfig": "NoEncryption"},
+            "CloudWatchLoggingOptions": cfg.get("CloudWatchLoggingOptions") or {"Enabled": False},
+            "S3BackupMode": cfg.get("S3BackupMode") or "Disabled",
+            "FileExtension": cfg.get("FileExtension") or "",
+            "CustomTimeZone": cfg.get("CustomTimeZone") or "",
+            "Extended": extended,
+        }
+        return out
+
+    def create(
+        self,
+        name: str,
+        kind: str,
+        dest: dict[str, Any],
+        tags: dict[str, str],
+        source: dict[str, Any] | None = None,
+        encryption: dict[str, Any] | None = None,
+    ) -> DeliveryStream:
+        if name in self.streams:
+            raise AwsError(
+                "ResourceInUseException",
+                f"Firehose {name} under accountId {self.account} already exists",
+            )
+        now = self.clock.now()
+        st = DeliveryStream(
+            name=name,
+            arn=f"arn:aws:firehose:{self.region}:{self.account}:deliverystream/{name}",
+            type=kind,
+            created=now,
+            updated=now,
+            version=1,
+            dest=dest,
+            tags=tags,
+            source=source,
+            encryption=encryption or {},
+        )
+        self.streams[name] = st
+        self.buffers[name] = Buffer()
+        self._log_of(name)
+        self._save()
+        return st
+
+    def delete(self, name: str) -> None:
+        self.stream(name)
+        del self.streams[name]
+        self.buffers.pop(name, None)
+        lg = self.logs.pop(name, None)
+        if lg is not None:
+            lg.close()
+            for f in lg.folder.glob("*.log"):
+                f.unlink(missing_ok=True)
+        self._save()
+
+    def update_destination(
+        self, name: str, version_id: str, dest_id: str, update: dict[str, Any], extended: bool
+    ) -> None:
+        st = self.stream(name)
+        if str(version_id) != str(st.version):
+            raise AwsError(
+                "ConcurrentModificationException",
+                f"Cannot update firehose: {name} since the current version id ({st.version}) "
+                f"and specified version id ({version_id}) do not match",
+            )
+        if dest_id != DESTINATION_ID:
+            raise AwsError(
+                "InvalidArgumentException", f"Destination Id {dest_id} not found for {name}."
+            )
+        merged = {k: v for k, v in st.dest.items() if k != "Extended"}
+        for k, v in update.items():
+            if k == "BufferingHints":
+                merged["BufferingHints"] = {**merged["BufferingHints"], **v}
+            else:
+                merged[k] = v
+        st.dest = self.normalize_destination(merged, extended or bool(st.dest.get("Extended")))
+        st.version += 1
+        st.updated = self.clock.now()
+        self._save()
+
+    def save(self) -> None:
+        self._save()
+
+    # ------------------------------------------------------------------ data plane
+    def _admit(self, name: str, size: int, now: float) -> bool:
+        rates = self._put_rates.get(name)
+        if rates is None:
+            rates = self._put_rates[name] = (
+                TokenBucket(PUT_RECORDS_PER_S, now),
+                TokenBucket(PUT_BYTES_PER_S, now),
+            )
+        recs, byts = rates
+        recs.refill(now)
+        byts.refill(now)
+        if recs.tokens >= 1 and byts.tokens >= size:
+            recs.tokens -= 1
+            byts.tokens -= size
+            return True
+        return False
+
+    def put_records(self, name: str, datas: list[bytes]) -> list[str | None]:
+        """Append the records durably; their RecordIds, None where throttled (5 MiB/s and
+        500,000 records/s a stream: ServiceUnavailableException for that record)."""
+        st = self.stream(name)
+        if st.type != "DirectPut":
+            raise AwsError(
+                "InvalidArgumentException",
+                "This operation is not permitted on KinesisStreamAsSource delivery stream type.",
+            )
+        total = 0
+        for i, d in enumerate(datas, 1):
+            if len(d) > MAX_RECORD_BYTES:
+                raise AwsError(
+                    "ValidationException",
+                    f"1 validation error detected: Value at 'records.{i}.member.data' failed to "
+                    f"satisfy constraint: Member must have length less than or equal to "
+                    f"{MAX_RECORD_BYTES}",
+                )
+            total += len(d)
+        if total > MAX_BATCH_BYTES:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"Records size exceeds 4 MiB limit ({total} bytes in this request).",
+            )
+        now = self.clock.now()
+        flags = [self._admit(name, len(d), now) for d in datas]
+        admitted = [d for d, ok in zip(datas, flags, strict=True) if ok]
+        numbers = iter(
+            self._log_of(name).append([(now, "", d) for d in admitted]) if admitted else []
+        )
+        buf = self.buffers[name]
+        ids: list[str | None] = []
+        for d, ok in zip(datas, flags, strict=True):
+            if not ok:
+                ids.append(None)
+                continue
+            n = next(numbers)
+            buf.records.append(Pending(n, now, d))
+            buf.size += len(d)
+            ids.append(f"{n:016x}{uuid.uuid4().hex}")
+        sent = len(admitted)
+        self.metrics.count(name, now, "IncomingRecords", sent)
+        self.metrics.count(name, now, "IncomingBytes", sum(len(d) for d in admitted))
+        if sent < len(datas):
+            self.metrics.count(name, now, "ThrottledRecords", len(datas) - sent)
+        return ids
+
+    # ------------------------------------------------------------------ delivery
+    def due(self, name: str, now: float) -> bool:
+        st, buf = self.streams[name], self.buffers[name]
+        if not buf.records or now < buf.retry_at:
+            return False
+        return buf.size >= st.size_bytes or now - buf.records[0].arrival >= st.interval_s
+
+    def take_batch(self, name: str) -> list[Pending]:
+        """The records of the next object: from the oldest, up to SizeInMBs (one at least)."""
+        st, buf = self.streams[name], self.buffers[name]
+        out: list[Pending] = []
+        size = 0
+        for r in buf.records:
+            if out and size + len(r.data) > st.size_bytes:
+                break
+            out.append(r)
+            size += len(r.data)
+        return out
+
+    def object_for(self, name: str, batch: list[Pending]) -> tuple[str, bytes, dict[str, str]]:
+        """Key, body and headers of the object holding ``batch``."""
+        st = self.streams[name]
+        tz = prefix.zone(st.dest.get("CustomTimeZone"))
+        oldest = batch[0].arrival
+        key = prefix.evaluate(st.dest.get("Prefix", ""), oldest, tz, rng=self.rng) + prefix.suffix(
+            st.name, st.version, oldest, tz, st.extension
+        )
+        body = codecs.compress(st.compression, b"".join(r.data for r in batch))
+        headers = {"ContentType": CONTENT_TYPE}
+        enc = codecs.content_encoding(st.compression)
+        if enc:
+            headers["ContentEncoding"] = enc
+        return key, body, headers
+
+    def delivered(self, name: str, batch: list[Pending], size: int) -> None:
+        """The object holding ``batch`` is in S3: drop its records from buffer and log."""
+        buf = self.buffers.get(name)
+        now = self.clock.now()
+        if buf is None:  # deleted meanwhile
+            return
+        done = {r.number for r in batch}
+        buf.records = [r for r in buf.records if r.number not in done]
+        buf.size = sum(len(r.data) for r in buf.records)
+        buf.retry_at, buf.failing_since = 0.0, None
+        self.metrics.count(name, now, "DeliveryToS3.Records", len(batch))
+        self.metrics.count(name, now, "DeliveryToS3.Bytes", size)
+        self.metrics.count(name, now, "DeliveryToS3.Success", 1)
+        self._log_of(name).drop_before(self._watermark(name))
+        self._save()
+
+    def failed(self, name: str, batch: list[Pending], error: str) -> None:
+        """A delivery failed: retry in 5 s, for up to 24 h, then drop the batch (AWS's rule
+        for DirectPut), logged."""
+        buf = self.buffers.get(name)
+        if buf is None:
+            return
+        now = self.clock.now()
+        self.metrics.count(name, now, "DeliveryToS3.Success", 0)
+        if buf.failing_since is None:
+            buf.failing_since = now
+            log.warning("Firehose %s: delivery to S3 failed (%s); retrying every 5 s", name, error)
+        if now - buf.failing_since >= RETRY_FOR_S:
+            log.error(
+                "Firehose %s: dropped %d records after 24 h of failed deliveries (%s)",
+                name,
+                len(batch),
+                error,
+            )
+            self.delivered(name, batch, 0)
+            return
+        buf.retry_at = now + RETRY_EVERY_S
+
+    def sample_freshness(self, now: float) -> None:
+        """DeliveryToS3.DataFreshness: the age (s) of each stream's oldest undelivered record."""
+        for name, buf in self.buffers.items():
+            if buf.records:
+                self.metrics.count(
+                    name, now, "DeliveryToS3.DataFreshness", max(0.0, now - buf.records[0].arrival)
+                )
+
+    def take_metrics(
+        self, now: float, open_minutes: bool
+    ) -> list[tuple[str, float, str, list[float]]]:
+        return self.metrics.take(now, open_minutes, self.streams)

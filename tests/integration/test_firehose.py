@@ -1,0 +1,399 @@
+"""bdlab's own Firehose (issue 14, first slice: DirectPut to S3) over HTTP with real boto3:
+buffering by size and by interval on the emulator clock, AWS's key layout and prefix
+expressions, the five compressions read back with standard tools, the validation AWS does,
+an S3 outage and a kill -9 with records in a buffer, the AWS/Firehose metrics."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import snappy
+from botocore.exceptions import ClientError
+
+from sim import clients, profiles
+from sim.admin import Admin
+from sim.emulator.providers.firehose import codecs
+from tests.conftest import free_port, settings_for
+
+pytestmark = pytest.mark.integration
+ROLE = "arn:aws:iam::123456789012:role/firehose"
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+@pytest.fixture(scope="module")
+def fprofile(private_profile: profiles.Profile) -> profiles.Profile:
+    return private_profile
+
+
+@pytest.fixture()
+def fh(fprofile: profiles.Profile) -> Any:
+    return clients.client("firehose", fprofile, retries=False)
+
+
+@pytest.fixture()
+def s3(fprofile: profiles.Profile) -> Any:
+    return clients.client("s3", fprofile)
+
+
+@pytest.fixture()
+def admin(fprofile: profiles.Profile) -> Admin:
+    return Admin.of(fprofile)
+
+
+@pytest.fixture()
+def lake(s3: Any, unique: Any) -> Iterator[str]:
+    name = unique("lake")
+    s3.create_bucket(Bucket=name)
+    yield name
+
+
+def create(fh: Any, name: str, bucket: str, **dest: Any) -> None:
+    fh.create_delivery_stream(
+        DeliveryStreamName=name,
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": ROLE,
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            **dest,
+        },
+    )
+
+
+def objects(s3: Any, bucket: str, n: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The bucket's objects once there are ``n`` (the delivery loop runs every 0.1 s)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+        if len(found) >= n or time.monotonic() > deadline:
+            return sorted(found, key=lambda o: o["Key"])
+        time.sleep(0.1)
+
+
+def put(fh: Any, name: str, lines: list[bytes]) -> None:
+    for i in range(0, len(lines), 500):
+        r = fh.put_record_batch(
+            DeliveryStreamName=name, Records=[{"Data": d} for d in lines[i : i + 500]]
+        )
+        assert r["FailedPutCount"] == 0
+
+
+def test_interval_buffering_on_the_clock_and_aws_key_layout(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any
+) -> None:
+    name = unique("fh")
+    create(fh, name, lake, Prefix="raw/", BufferingHints={"SizeInMBs": 5, "IntervalInSeconds": 120})
+    t0 = admin.clock()["now"]
+    lines = [f'{{"n": {i}}}\n'.encode() for i in range(300)]
+    put(fh, name, lines)
+    time.sleep(0.5)  # several delivery rounds: the interval has not passed on the clock
+    assert objects(s3, lake, 1, timeout_s=0.2) == []
+    admin.set_clock(advance=121)
+    (obj,) = objects(s3, lake, 1)
+    when = datetime.fromtimestamp(t0, UTC)
+    # no expression in the prefix: yyyy/MM/dd/HH/ appended as is; the suffix dates the
+    # oldest record's arrival
+    assert re.fullmatch(
+        rf"raw/{when:%Y/%m/%d/%H}/{name}-1-\d{{4}}-\d\d-\d\d-\d\d-\d\d-\d\d-{UUID}", obj["Key"]
+    ), obj["Key"]
+    stamp = datetime.strptime(obj["Key"].split(f"{name}-1-")[1][:19], "%Y-%m-%d-%H-%M-%S")
+    assert abs(stamp.replace(tzinfo=UTC).timestamp() - t0) < 5
+    body = s3.get_object(Bucket=lake, Key=obj["Key"])
+    assert body["Body"].read() == b"".join(lines)  # concatenated as put, nothing added
+    assert body["ContentType"] == "application/octet-stream"
+
+
+def test_size_buffering_cuts_objects_at_size_in_mbs(
+    fh: Any, s3: Any, lake: str, unique: Any
+) -> None:
+    name = unique("fh")
+    create(fh, name, lake, BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 900})
+    record = b"x" * (100 * 1024 - 1) + b"\n"  # 100 KiB: ten make 1,000 KiB
+    put(fh, name, [record] * 25)
+    found = objects(s3, lake, 2)
+    assert len(found) == 2  # two full MiBs delivered; 5 records wait for the interval
+    assert all(o["Size"] <= 1024 * 1024 for o in found)
+    assert sum(o["Size"] for o in found) == 20 * len(record)
+
+
+@pytest.mark.parametrize("fmt", codecs.FORMATS)
+def test_each_compression_reads_back_with_standard_tools(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any, fmt: str
+) -> None:
+    name = unique("fh")
+    create(
+        fh,
+        name,
+        lake,
+        CompressionFormat=fmt,
+        BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 60},
+    )
+    lines = [f'{{"event": {i}, "pad": "{"p" * 50}"}}\n'.encode() for i in range(2000)]
+    put(fh, name, lines)
+    admin.set_clock(advance=61)
+    (obj,) = objects(s3, lake, 1)
+    got = s3.get_object(Bucket=lake, Key=obj["Key"])
+    blob = got["Body"].read()
+    want = b"".join(lines)
+    ext = {"UNCOMPRESSED": "", "GZIP": ".gz", "ZIP": ".zip"}.get(fmt, ".snappy")
+    assert obj["Key"].endswith(ext) and re.search(rf"{UUID}{re.escape(ext)}$", obj["Key"])
+    enc = {"GZIP": "gzip", "ZIP": "zip", "Snappy": "snappy-java", "HADOOP_SNAPPY": "hadoop-snappy"}
+    assert got.get("ContentEncoding") == enc.get(fmt)
+    if fmt == "UNCOMPRESSED":
+        assert blob == want
+    elif fmt == "GZIP":
+        assert gzip.decompress(blob) == want
+    elif fmt == "ZIP":
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            (entry,) = z.namelist()
+            assert re.fullmatch(UUID, entry) and z.read(entry) == want
+    elif fmt == "HADOOP_SNAPPY":  # python-snappy's Hadoop reader, as Spark's SnappyCodec reads it
+        assert snappy.HadoopStreamDecompressor().decompress(blob) == want
+    else:  # snappy-java's stream: its magic, then length-prefixed raw Snappy blocks
+        assert blob[:16] == b"\x82SNAPPY\x00" + b"\x00\x00\x00\x01" * 2
+        assert codecs.decompress("Snappy", blob) == want and len(blob) < len(want) / 2
+
+
+def test_prefix_expressions_time_zone_and_file_extension(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any
+) -> None:
+    name = unique("fh")
+    create(
+        fh,
+        name,
+        lake,
+        Prefix="events/dt=!{timestamp:yyyy-MM-dd}/hh=!{timestamp:HH}/!{firehose:random-string}/",
+        ErrorOutputPrefix="errors/!{firehose:error-output-type}/",
+        CustomTimeZone="Asia/Seoul",
+        FileExtension=".jsonl",
+        CompressionFormat="GZIP",
+        BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 60},
+    )
+    t0 = admin.clock()["now"]
+    put(fh, name, [b'{"a": 1}\n'])
+    admin.set_clock(advance=61)
+    (obj,) = objects(s3, lake, 1)
+    seoul = datetime.fromtimestamp(t0, UTC) + timedelta(hours=9)
+    assert re.fullmatch(
+        rf"events/dt={seoul:%Y-%m-%d}/hh={seoul:%H}/[A-Za-z0-9]{{11}}/{name}-1-"
+        rf"{seoul:%Y-%m-%d-%H}-\d\d-\d\d-{UUID}\.jsonl",
+        obj["Key"],
+    ), obj["Key"]
+    assert gzip.decompress(s3.get_object(Bucket=lake, Key=obj["Key"])["Body"].read()) == (
+        b'{"a": 1}\n'  # FileExtension changes the key only, never the compression
+    )
+
+
+@pytest.mark.parametrize(
+    ("dest", "code", "words"),
+    [
+        ({"Prefix": "a/!{timestamp:yyyy}/"}, "InvalidArgumentException", "ErrorOutputPrefix"),
+        (
+            {"Prefix": "!{firehose:error-output-type}/", "ErrorOutputPrefix": "e/"},
+            "InvalidArgumentException",
+            "only allowed in ErrorOutputPrefix",
+        ),
+        (
+            {"Prefix": "!{bogus:x}/", "ErrorOutputPrefix": "e/"},
+            "InvalidArgumentException",
+            "namespace",
+        ),
+        (
+            {"Prefix": "!{partitionKeyFromQuery:c}/", "ErrorOutputPrefix": "e/"},
+            "InvalidArgumentException",
+            "dynamic partitioning",
+        ),
+        ({"BufferingHints": {"SizeInMBs": 129}}, "ValidationException", "128"),
+        ({"BufferingHints": {"IntervalInSeconds": 901}}, "ValidationException", "900"),
+        ({"CompressionFormat": "BZIP2"}, "ValidationException", "enum"),
+    ],
+)
+def test_destinations_aws_would_refuse_are_refused(
+    fh: Any, lake: str, unique: Any, dest: dict[str, Any], code: str, words: str
+) -> None:
+    with pytest.raises(ClientError) as e:
+        create(fh, unique("bad"), lake, **dest)
+    assert e.value.response["Error"]["Code"] == code
+    assert words in e.value.response["Error"]["Message"]
+
+
+def test_not_yet_implemented_parts_answer_501_not_silence(fh: Any, lake: str, unique: Any) -> None:
+    with pytest.raises(ClientError) as e:
+        create(fh, unique("dp"), lake, DynamicPartitioningConfiguration={"Enabled": True})
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert "DynamicPartitioningConfiguration" in e.value.response["Error"]["Message"]
+
+
+def test_control_plane_as_aws_shapes_it(fh: Any, lake: str, unique: Any) -> None:
+    name = unique("cp")
+    create(fh, name, lake, Prefix="p/")
+    desc = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    assert desc["DeliveryStreamStatus"] == "ACTIVE" and desc["VersionId"] == "1"
+    assert desc["DeliveryStreamType"] == "DirectPut"
+    assert desc["DeliveryStreamARN"].endswith(f":deliverystream/{name}")
+    d = desc["Destinations"][0]
+    assert d["DestinationId"] == "destinationId-000000000001"
+    ext = d["ExtendedS3DestinationDescription"]
+    assert ext["BufferingHints"] == {"SizeInMBs": 5, "IntervalInSeconds": 300}  # AWS defaults
+    assert ext["CompressionFormat"] == "UNCOMPRESSED" and d["S3DestinationDescription"]
+    assert name in fh.list_delivery_streams(Limit=100)["DeliveryStreamNames"]
+    with pytest.raises(ClientError) as e:
+        create(fh, name, lake)
+    assert e.value.response["Error"]["Code"] == "ResourceInUseException"
+    with pytest.raises(ClientError) as e:
+        fh.update_destination(
+            DeliveryStreamName=name,
+            CurrentDeliveryStreamVersionId="7",
+            DestinationId="destinationId-000000000001",
+            ExtendedS3DestinationUpdate={"Prefix": "q/"},
+        )
+    assert e.value.response["Error"]["Code"] == "ConcurrentModificationException"
+    fh.update_destination(
+        DeliveryStreamName=name,
+        CurrentDeliveryStreamVersionId="1",
+        DestinationId="destinationId-000000000001",
+        ExtendedS3DestinationUpdate={"Prefix": "q/", "BufferingHints": {"IntervalInSeconds": 60}},
+    )
+    desc = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    ext = desc["Destinations"][0]["ExtendedS3DestinationDescription"]
+    assert desc["VersionId"] == "2" and ext["Prefix"] == "q/"
+    assert ext["BufferingHints"] == {"SizeInMBs": 5, "IntervalInSeconds": 60}
+    fh.tag_delivery_stream(DeliveryStreamName=name, Tags=[{"Key": "lab", "Value": "2.2.5"}])
+    assert fh.list_tags_for_delivery_stream(DeliveryStreamName=name)["Tags"] == [
+        {"Key": "lab", "Value": "2.2.5"}
+    ]
+    fh.start_delivery_stream_encryption(
+        DeliveryStreamName=name,
+        DeliveryStreamEncryptionConfigurationInput={"KeyType": "AWS_OWNED_CMK"},
+    )
+    desc = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    assert desc["DeliveryStreamEncryptionConfiguration"]["Status"] == "ENABLED"
+    assert fh.put_record(DeliveryStreamName=name, Record={"Data": b"x"})["Encrypted"] is True
+    fh.delete_delivery_stream(DeliveryStreamName=name)
+    with pytest.raises(ClientError) as e:
+        fh.put_record(DeliveryStreamName=name, Record={"Data": b"x"})
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_oversized_records_and_batches_get_aws_errors(fh: Any, lake: str, unique: Any) -> None:
+    name = unique("big")
+    create(fh, name, lake)
+    with pytest.raises(ClientError) as e:
+        fh.put_record(DeliveryStreamName=name, Record={"Data": b"x" * 1_024_001})
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "1024000" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        fh.put_record_batch(
+            DeliveryStreamName=name, Records=[{"Data": b"x" * 1_000_000} for _ in range(5)]
+        )
+    assert e.value.response["Error"]["Code"] == "InvalidArgumentException"
+    with pytest.raises(ClientError) as e:
+        fh.put_record_batch(DeliveryStreamName=name, Records=[{"Data": b"x"}] * 501)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_s3_outage_then_recovery_loses_nothing_and_freshness_shows_it(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any, fprofile: profiles.Profile
+) -> None:
+    name = unique("out")
+    create(fh, name, lake, BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 60})
+    put(fh, name, [f"{i}\n".encode() for i in range(100)])
+    t0 = admin.clock()["now"]
+    admin.set_faults("s3", outage=True)
+    try:
+        admin.set_clock(advance=61)
+        time.sleep(0.5)  # deliveries fail and are retried every 5 s (clock)
+        admin.set_clock(advance=600)
+        time.sleep(0.5)
+    finally:
+        admin.reset_faults()
+    admin.set_clock(advance=6)
+    (obj,) = objects(s3, lake, 1)
+    # written after the outage, not during it (LastModified is on the emulator clock)
+    assert obj["LastModified"].timestamp() >= t0 + 661
+    assert s3.get_object(Bucket=lake, Key=obj["Key"])["Body"].read() == b"".join(
+        f"{i}\n".encode() for i in range(100)
+    )
+    cw = clients.client("cloudwatch", fprofile)
+    deadline = time.monotonic() + 15
+
+    def stat(metric: str, how: str) -> float:
+        points = cw.get_metric_statistics(
+            Namespace="AWS/Firehose",
+            MetricName=metric,
+            Dimensions=[{"Name": "DeliveryStreamName", "Value": name}],
+            StartTime=datetime.fromtimestamp(t0, UTC) - timedelta(minutes=1),
+            EndTime=datetime.fromtimestamp(t0, UTC) + timedelta(hours=1),
+            Period=60,
+            Statistics=[how],
+        )["Datapoints"]
+        values = [p[how] for p in points]
+        if how == "Maximum":
+            return max(values, default=0.0)
+        if how == "Minimum":
+            return min(values, default=1.0)
+        return sum(values)
+
+    while stat("DeliveryToS3.Records", "Sum") < 100 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert stat("IncomingRecords", "Sum") == 100
+    assert stat("DeliveryToS3.Records", "Sum") == 100
+    assert stat("DeliveryToS3.DataFreshness", "Maximum") > 600  # the outage, seen by an alarm
+    assert stat("DeliveryToS3.Success", "Minimum") == 0.0
+
+
+def test_kill_9_with_records_in_a_buffer_loses_nothing(tmp_path: Path) -> None:
+    state, port = tmp_path / "state", free_port()
+    code = (
+        "from pathlib import Path; import uvicorn;"
+        "from sim.emulator.gateway import Gateway; from sim.emulator.server import bind, _config;"
+        f"sock = bind('127.0.0.1', {port}); gw = Gateway(Path({str(state)!r}), {port});"
+        "uvicorn.Server(_config(gw, 'warning')).run(sockets=[sock])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+        for _ in range(300):
+            try:
+                Admin(f"http://127.0.0.1:{port}", timeout=0.5).health()
+                return proc
+            except Exception:
+                time.sleep(0.05)
+        proc.kill()
+        raise AssertionError("emulator did not start")
+
+    prof = profiles.resolve(settings_for(state, port=port), "embedded")
+    proc = start()
+    try:
+        fh = clients.client("firehose", prof, retries=False)
+        s3 = clients.client("s3", prof)
+        s3.create_bucket(Bucket="crash")
+        create(fh, "crash", "crash", BufferingHints={"SizeInMBs": 5, "IntervalInSeconds": 300})
+        acked = []
+        for i in range(300):
+            fh.put_record(DeliveryStreamName="crash", Record={"Data": f"{i}\n".encode()})
+            acked.append(f"{i}\n".encode())
+        os.kill(proc.pid, signal.SIGKILL)  # 300 records acknowledged, all still buffered
+        proc.wait(timeout=10)
+        proc = start()
+        clients.clear_cache()
+        Admin(f"http://127.0.0.1:{port}").set_clock(advance=301)
+        s3 = clients.client("s3", prof)
+        (obj,) = objects(s3, "crash", 1)
+        assert s3.get_object(Bucket="crash", Key=obj["Key"])["Body"].read() == b"".join(acked)
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+        clients.clear_cache()
