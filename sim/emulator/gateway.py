@@ -31,7 +31,7 @@ from sim.emulator.providers.firehose.api import FirehoseProvider
 from sim.emulator.providers.firehose.model import FirehoseBackend
 from sim.emulator.providers.iam.api import IamProvider
 from sim.emulator.providers.kinesis.api import KinesisProvider
-from sim.emulator.providers.kinesis.model import KinesisBackend, Limits
+from sim.emulator.providers.kinesis.model import KinesisBackend, Limits, SourceReader
 from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
 from sim.emulator.providers.s3.api import S3Provider
 from sim.emulator.providers.s3.costs import CostModel
@@ -92,10 +92,6 @@ class Gateway:
         }
         for name in SEAM_SERVICES:
             self.providers[name] = SeamProvider(name, self.moto)
-        self.firehose = FirehoseBackend(
-            state_dir / "firehose", self.clock, self.write_s3_object, fsync=fsync
-        )
-        self.providers["firehose"] = FirehoseProvider(self.firehose, self.put_metric_data)
         self._firehose_task: asyncio.Task[None] | None = None
         self.kinesis: KinesisBackend | None = None
         if not own_kinesis:
@@ -116,6 +112,15 @@ class Gateway:
                 self.put_metric_data,
                 knob=lambda name: self.faults.get(name, "kinesis"),
             )
+        # Firehose reads Kinesis sources straight from bdlab's Kinesis (none with moto's)
+        self.firehose = FirehoseBackend(
+            state_dir / "firehose",
+            self.clock,
+            self.write_s3_object,
+            fsync=fsync,
+            kinesis=SourceReader(self.kinesis) if self.kinesis is not None else None,
+        )
+        self.providers["firehose"] = FirehoseProvider(self.firehose, self.put_metric_data)
         self.counts: Counter[str] = Counter()
 
     # ------------------------------------------------------------- ASGI

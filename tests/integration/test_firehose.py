@@ -397,3 +397,64 @@ def test_kill_9_with_records_in_a_buffer_loses_nothing(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
         clients.clear_cache()
+
+
+def test_kinesis_source_from_latest_with_kpl_records_and_a_split(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any, fprofile: profiles.Profile
+) -> None:
+    """KinesisStreamAsSource: reading starts at LATEST, KPL aggregates are split into their
+    user records, a split shard's children follow their parent; every record once."""
+    from sim.kinesis.producer import Producer
+
+    kin = clients.client("kinesis", fprofile)
+    stream = unique("src")
+    kin.create_stream(StreamName=stream, ShardCount=2)
+    arn = kin.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    Producer(kin, stream).put((f"before-{i}\n".encode(), f"k{i}") for i in range(5))
+    name = unique("fk")
+    fh.create_delivery_stream(
+        DeliveryStreamName=name,
+        DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": ROLE,
+            "BucketARN": f"arn:aws:s3:::{lake}",
+            "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 60},
+        },
+    )
+    desc = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    assert desc["DeliveryStreamType"] == "KinesisStreamAsSource"
+    assert desc["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"] == arn
+    with pytest.raises(ClientError) as e:
+        fh.put_record(DeliveryStreamName=name, Record={"Data": b"x"})
+    assert e.value.response["Error"]["Code"] == "InvalidArgumentException"
+
+    plain = [(f"plain-{i}\n".encode(), f"k{i}") for i in range(100)]
+    Producer(kin, stream).put(plain)
+    packed = [(f"kpl-{i}\n".encode(), f"u{i % 7}") for i in range(300)]
+    Producer(kin, stream, aggregate=True).put(packed)
+    shard0 = kin.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    kin.split_shard(StreamName=stream, ShardToSplit=shard0, NewStartingHashKey=str(2**126))
+    after = [(f"after-{i}\n".encode(), f"k{i}") for i in range(100)]
+    Producer(kin, stream).put(after)
+    time.sleep(0.5)  # the delivery loop copies from the source every 0.1 s
+    admin.set_clock(advance=61)
+    found = objects(s3, lake, 1)
+    lines = b"".join(s3.get_object(Bucket=lake, Key=o["Key"])["Body"].read() for o in found)
+    want = [d for d, _k in plain + packed + after]
+    got = lines.splitlines(keepends=True)
+    assert sorted(got) == sorted(want)  # each once; none from before the start
+    with pytest.raises(ClientError) as e:
+        fh.create_delivery_stream(
+            DeliveryStreamName=unique("nosrc"),
+            DeliveryStreamType="KinesisStreamAsSource",
+            KinesisStreamSourceConfiguration={
+                "KinesisStreamARN": arn.replace(stream, "no-such-stream"),
+                "RoleARN": ROLE,
+            },
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": ROLE,
+                "BucketARN": f"arn:aws:s3:::{lake}",
+            },
+        )
+    assert e.value.response["Error"]["Code"] == "InvalidArgumentException"

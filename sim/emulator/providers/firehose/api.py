@@ -97,8 +97,8 @@ class FirehoseProvider(Provider):
                     "InvalidArgumentException",
                     "KinesisStreamSourceConfiguration is required for KinesisStreamAsSource.",
                 )
-            raise _not_implemented("KinesisStreamAsSource (the next slice of issue 14)")
-        if p.get("KinesisStreamSourceConfiguration"):
+            source = self.backend.kinesis_source(src["KinesisStreamARN"], src["RoleARN"])
+        elif p.get("KinesisStreamSourceConfiguration"):
             raise AwsError(
                 "InvalidArgumentException",
                 "KinesisStreamSourceConfiguration is only valid for KinesisStreamAsSource.",
@@ -151,6 +151,18 @@ class FirehoseProvider(Provider):
         st = self.backend.stream(p["DeliveryStreamName"])
         enc = st.encryption or {"Status": "DISABLED"}
         desc: dict[str, Any] = {
+            **(
+                {
+                    "Source": {
+                        "KinesisStreamSourceDescription": {
+                            k: st.source[k]
+                            for k in ("KinesisStreamARN", "RoleARN", "DeliveryStartTimestamp")
+                        }
+                    }
+                }
+                if st.source
+                else {}
+            ),
             "DeliveryStreamName": st.name,
             "DeliveryStreamARN": st.arn,
             "DeliveryStreamStatus": st.status,
@@ -295,6 +307,7 @@ class FirehoseProvider(Provider):
         while self._running:
             await asyncio.sleep(every_s)
             try:
+                self.backend.pull_sources()  # Kinesis sources: new records into the buffers
                 # sampled every round: a stalled delivery shows at once (an alarm's Maximum)
                 self.backend.sample_freshness(self.backend.clock.now())
                 await self.deliver_due(write)

@@ -15,13 +15,17 @@ https://docs.aws.amazon.com/firehose/latest/dev/basic-deliver.html
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import aws_kinesis_agg as agg
+from aws_kinesis_agg.deaggregator import iter_deaggregate_records
 
 from sim.emulator.clock import Clock
 from sim.emulator.metriccells import MetricCells
@@ -46,6 +50,50 @@ DESTINATION_ID = "destinationId-000000000001"
 CONTENT_TYPE = "application/octet-stream"
 
 WriteObject = Callable[[str, str, bytes, dict[str, str]], None]
+
+
+class KinesisSource(Protocol):
+    """What Firehose reads from a Kinesis stream (the gateway adapts bdlab's Kinesis to it)."""
+
+    def stream_arn(self, name: str) -> str | None:
+        """The stream's ARN, None when there is no such stream."""
+
+    def shards(self, name: str) -> list[tuple[str, list[str], bool]]:
+        """(shard id, parent shard ids, closed) of every shard of the stream."""
+
+    def latest(self, name: str, sid: str) -> int:
+        """The number the shard's next record will get (LATEST)."""
+
+    def read(
+        self, name: str, sid: str, position: int, n: int, max_bytes: int
+    ) -> tuple[list[tuple[float, bytes]], int, bool]:
+        """(arrival, data) of the records from ``position``, the next position, and whether
+        a closed shard was read to its end."""
+
+
+def deaggregate(data: bytes) -> list[bytes]:
+    """A Kinesis record's user records: KPL aggregates split (AWS's aws-kinesis-agg format),
+    other records as they are (Firehose deaggregates before buffering, as AWS's does)."""
+    if data[: len(agg.MAGIC)] != agg.MAGIC:
+        return [data]
+    users = list(
+        iter_deaggregate_records(
+            [
+                {
+                    "SequenceNumber": "0",
+                    "PartitionKey": "",
+                    "ApproximateArrivalTimestamp": 0.0,
+                    "Data": data,
+                }
+            ],
+            data_format="Boto3",
+        )
+    )
+    if not users or not users[0]["kinesis"].get("aggregated"):
+        return [data]  # a damaged aggregate is delivered whole
+    return [base64.b64decode(u["kinesis"]["data"]) for u in users]
+
+
 log = logging.getLogger("bdlab.firehose")
 
 
@@ -117,10 +165,12 @@ class FirehoseBackend:
         account: str = "123456789012",
         region: str = "us-east-1",
         fsync: bool = False,
+        kinesis: KinesisSource | None = None,
     ) -> None:
         self.root = root
         self.clock = clock
         self.write_object = write_object
+        self.kinesis = kinesis
         self.account = account
         self.region = region
         self.fsync = fsync
@@ -389,6 +439,81 @@ class FirehoseBackend:
         if sent < len(datas):
             self.metrics.count(name, now, "ThrottledRecords", len(datas) - sent)
         return ids
+
+    # ------------------------------------------------------------------ Kinesis source
+    def kinesis_source(self, arn: str, role: str) -> dict[str, Any]:
+        """The Source of a KinesisStreamAsSource stream: reading starts at LATEST of every
+        open shard, as AWS's does (firehose/latest/dev/writing-with-kinesis-streams.html)."""
+        stream = arn.rsplit("/", 1)[-1]
+        if self.kinesis is None or self.kinesis.stream_arn(stream) != arn:
+            raise AwsError(
+                "InvalidArgumentException",
+                f"Kinesis stream {arn} does not exist or is not accessible.",
+            )
+        shards = self.kinesis.shards(stream)
+        return {
+            "KinesisStreamARN": arn,
+            "RoleARN": role,
+            "DeliveryStartTimestamp": self.clock.now(),
+            # next record number to read, per shard; shards closed before the start are done
+            "positions": {
+                sid: self.kinesis.latest(stream, sid) for sid, _p, closed in shards if not closed
+            },
+            "finished": [sid for sid, _p, closed in shards if closed],
+        }
+
+    def pull_sources(self, max_bytes: int = 10 * MIB) -> int:
+        """Copy new records of every Kinesis source into its delivery stream's durable log
+        (KPL aggregates split); a shard's position moves only after the copy is durable.
+        Parents are read to their end before their children. Returns records copied."""
+        if self.kinesis is None:
+            return 0
+        copied = 0
+        for name, st in list(self.streams.items()):
+            if st.type != "KinesisStreamAsSource" or st.source is None:
+                continue
+            src = st.source
+            stream = str(src["KinesisStreamARN"]).rsplit("/", 1)[-1]
+            if self.kinesis.stream_arn(stream) is None:
+                continue  # the source stream is gone: nothing more to read
+            finished = set(src["finished"])
+            moved = False
+            for sid, parents, _closed in self.kinesis.shards(stream):
+                # a parent Firehose read (it was open, or born, since the start) must be done
+                if sid in finished or any(
+                    p in src["positions"] and p not in finished for p in parents
+                ):
+                    continue
+                pos = int(src["positions"].get(sid, 0))
+                records, nxt, ended = self.kinesis.read(stream, sid, pos, 10_000, max_bytes)
+                datas = [(t, d) for t, data in records for d in deaggregate(data)]
+                if datas:
+                    self._append(name, datas)
+                    copied += len(datas)
+                    self.metrics.count(
+                        name, self.clock.now(), "DataReadFromKinesisStream.Records", len(records)
+                    )
+                    self.metrics.count(
+                        name,
+                        self.clock.now(),
+                        "DataReadFromKinesisStream.Bytes",
+                        sum(len(d) for _t, d in records),
+                    )
+                if nxt != pos or ended:
+                    src["positions"][sid] = nxt
+                    moved = True
+                if ended:
+                    src["finished"].append(sid)
+            if moved:
+                self._save()
+        return copied
+
+    def _append(self, name: str, items: list[tuple[float, bytes]]) -> None:
+        numbers = self._log_of(name).append([(t, "", d) for t, d in items])
+        buf = self.buffers[name]
+        for n, (t, d) in zip(numbers, items, strict=True):
+            buf.records.append(Pending(n, t, d))
+            buf.size += len(d)
 
     # ------------------------------------------------------------------ delivery
     def due(self, name: str, now: float) -> bool:

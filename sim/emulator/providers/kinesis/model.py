@@ -844,3 +844,31 @@ class KinesisBackend:
     def close(self) -> None:
         for log in self.logs.values():
             log.close()
+
+
+class SourceReader:
+    """A stream read by another service of the emulator (Firehose's KinesisStreamAsSource):
+    positions are record numbers, no read limits are charged to the shard."""
+
+    def __init__(self, backend: KinesisBackend) -> None:
+        self.backend = backend
+
+    def stream_arn(self, name: str) -> str | None:
+        st = self.backend.streams.get(name)
+        return st.arn if st else None
+
+    def shards(self, name: str) -> list[tuple[str, list[str], bool]]:
+        return [
+            (s.id, [p for p in (s.parent, s.adjacent_parent) if p], s.closed_at_number is not None)
+            for s in self.backend.stream(name).shards
+        ]
+
+    def latest(self, name: str, sid: str) -> int:
+        return self.backend._log(name, sid).next
+
+    def read(
+        self, name: str, sid: str, position: int, n: int, max_bytes: int
+    ) -> tuple[list[tuple[float, bytes]], int, bool]:
+        now = self.backend.clock.now()
+        res, _size, nxt = self.backend.read_at(name, sid, position, n, max_bytes, now, "source")
+        return [(r.arrival, r.data) for _seq, r in res.records], nxt, res.next_iterator is None
