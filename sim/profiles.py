@@ -63,9 +63,10 @@ _SPECS: dict[str, ProfileSpec] = {
         runners=MappingProxyType(
             {
                 "s3": "bdlab emulator (own provider, durable on disk)",
-                "kinesis": "bdlab emulator (own provider: per-shard limits, durable shard logs; "
-                "no enhanced fan-out reads or CBOR yet)",
-                "firehose": "bdlab emulator (moto backend behind its own seam)",
+                "kinesis": "bdlab emulator (own provider: per-shard limits, durable shard logs, "
+                "enhanced fan-out, JSON and CBOR over HTTP/1.1 and HTTP/2)",
+                "firehose": "bdlab emulator (own provider: durable buffers, DirectPut and "
+                "Kinesis sources to S3; transforms, dynamic partitioning, Parquet not yet)",
                 "cloudwatch": "bdlab emulator (moto backend behind its own seam; no alarms)",
                 "emr_steps": "bdlab emulator: each step a local spark-submit, logs to LogUri",
                 "spark": "local[*] Spark, s3a -> emulator",

@@ -194,6 +194,13 @@ def resharded_in_order(ctx: LabContext) -> None:
             "리샤딩 중에도 PutRecords는 계속 받습니다. 실패한 항목(ErrorCode)을 다시 보냈는지 "
             "확인하세요.",
         )
+    in_parents = sum(1 for r, _ in got if r.shard_id in parents)
+    if in_parents == 0 or in_parents == len(got):
+        raise CheckFailed(
+            "리샤딩 전 레코드는 부모 샤드에, 리샤딩 중·후 레코드는 자식 샤드에",
+            f"부모 샤드에 {in_parents}건, 자식 샤드에 {len(got) - in_parents}건",
+            "앞 절반을 보낸 뒤, 나머지를 보내는 동안 update_shard_count를 부르세요.",
+        )
     # read in lineage order (parents first): each key's counter must only go up
     for key, ns in sorted(per_key.items()):
         firsts = list(dict.fromkeys(ns))

@@ -62,9 +62,19 @@ def record(event: dict[str, Any], phase: str) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def shard_counts(results: list[dict[str, Any]]) -> Counter[str]:
-    """How many records each shard took, from PutRecords' answers (their ``ShardId``)."""
-    return Counter(r["ShardId"] for r in results if "ShardId" in r)
+def reshard_items() -> list[tuple[bytes, str]]:
+    """Step 4's records, ``(data, partition_key)`` in sending order: users user-0 .. user-9
+    each number theirs 0, 1, 2, ...; each user's first record is 600 KB. A shard takes 1 MB a
+    second, so of two first records on one shard one is throttled while the small records
+    after it go through: resent later, it lands after them (``ordered=True`` prevents that)."""
+    items = []
+    for n in range(RESHARD_PER_KEY):
+        for k in range(RESHARD_KEYS):
+            body = {"user": f"user-{k}", "n": n, "event_time": "", "pad": ""}
+            if n == 0:
+                body["pad"] = "p" * 600_000
+            items.append((record(body, PHASE_RESHARD), f"user-{k}"))
+    return items
 
 
 # --------------------------------------------------------------------------- TODO
@@ -93,9 +103,11 @@ def step3_spread_keys(ctx: LabContext, events: pa.Table) -> Counter[str]:
 
 def step4_reshard_while_producing(ctx: LabContext) -> dict[str, Any]:
     """4단계: 순서를 지키는 프로듀서가 보내는 동안 샤드를 4개로 늘립니다 (UpdateShardCount)."""
-    # TODO(4단계): 스레드에서 Producer(..., ordered=True)로 reshard 레코드를 보내는 동안
+    # TODO(4단계): items = reshard_items()의 앞 절반을 먼저 보내고, 나머지를 스레드에서
+    #              Producer(..., ordered=True)로 보내는 동안
     #              kinesis.update_shard_count(TargetShardCount=TARGET_SHARDS,
     #              ScalingType="UNIFORM_SCALING") 후 stream_exists 웨이터로 기다리세요.
+    #              {"reshard_records": len(items), "open_shards": 열린 샤드 수}를 반환합니다.
     raise NotImplementedError("TODO 4단계: README.md의 '4단계'를 보고 리샤딩하세요.")
 
 

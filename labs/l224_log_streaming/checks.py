@@ -67,7 +67,8 @@ def logs_and_stream_ready(ctx: LabContext) -> None:
         raise CheckFailed(
             f"{log_dir(ctx)}/access.log* 에 {TOTAL}줄",
             f"{len(rows)}줄",
-            "`bdlab run 2.2.4`가 prepare()와 웹 서버(LogWriter)로 로그를 씁니다. 먼저 실행하세요.",
+            "`bdlab run 2.2.4`가 prepare()와 웹 서버(LogWriter)로 로그를 씁니다. 3000줄만 있다면 "
+            "main()이 1~2단계(에이전트)에서 멈춘 것입니다: 그 단계를 채우고 다시 실행하세요.",
         )
     kinesis = ctx.client("kinesis")
     try:

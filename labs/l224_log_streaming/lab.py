@@ -74,8 +74,9 @@ def step1_agent_config(ctx: LabContext) -> dict[str, Any]:
 
 def step2_ship(ctx: LabContext, config: dict[str, Any]) -> dict[str, Any]:
     """2단계: 에이전트를 한 번 돌려 지금까지 쌓인 로그를 보내고, 얼마나 밀렸는지 본 뒤 멈춥니다."""
-    # TODO(2단계): Agent(AgentConfig.from_dict(config), ctx.client)를 만들고 run_once(),
-    #              status()로 밀린 양을 보고, stop()으로 보낼 것을 다 보내고 체크포인트하세요.
+    # TODO(2단계): agent = Agent(AgentConfig.from_dict(config, lab_dir(ctx)), ctx.client)를
+    #              만들고 status()로 밀린 양을 본 뒤 run_once(), 마지막에 stop()으로 남은 것을
+    #              보내고 체크포인트하세요. {"sent": ..., "bytes_behind": ...}를 반환합니다.
     raise NotImplementedError("TODO 2단계: README.md의 '2단계'를 보고 로그를 보내세요.")
 
 

@@ -266,13 +266,14 @@ def env(shell: str = typer.Option("sh", "--shell", help="sh | fish | powershell"
     if p.region:
         values["AWS_DEFAULT_REGION"] = p.region
         values["AWS_REGION"] = p.region
+    values["AWS_PAGER"] = ""  # the AWS CLI v2 would page short outputs through less
     for k, v in values.items():
         if shell == "fish":
             print(f"set -gx {k} {v};")
         elif shell == "powershell":
             print(f'$Env:{k} = "{v}"')
         else:
-            print(f"export {k}={v}")
+            print(f"export {k}={v}" if v else f"export {k}=''")
 
 
 def _admin(capability: str) -> admin.Admin:
@@ -301,6 +302,7 @@ def faults(
     assignments: list[str] = typer.Argument(None, help="knob=value, e.g. throttle_rate=0.2"),
     service: str = typer.Option("*", "--service", help="scope, e.g. s3 (default: all)"),
     reset: bool = typer.Option(False, "--reset", help="clear every fault"),
+    as_json: bool = typer.Option(False, "--json", help="the whole fault table as JSON"),
 ) -> None:
     """Show or set fault-injection knobs (all off by default)."""
     a = _admin("faults")
@@ -316,4 +318,21 @@ def faults(
         data = a.set_faults(service, **knobs)
     else:
         data = a.faults()
-    console.print_json(data=data)
+        if not as_json:
+            console.print_json(data=data)
+            return
+    if as_json:
+        print(json.dumps(data))
+        return
+    active = {
+        scope: knobs
+        for scope, knobs in data.get("values", {}).items()
+        if any(k != "seed" for k in knobs)
+    }
+    if not active:
+        console.print("faults: none active (every knob at its default)")
+        return
+    for scope, knobs in sorted(active.items()):
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(knobs.items()))
+        console.print(f"faults for {'every service' if scope == '*' else scope}: {shown}")
+    console.print("clear them with `bdlab faults --reset`")

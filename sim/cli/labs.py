@@ -51,6 +51,23 @@ def labs_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
             err_console.print(f"[red]{r['id']}:[/] {r['problem']}", highlight=False)
 
 
+def _faults_active(p: Any) -> bool:
+    """Whether injected faults are on (then say so: results will differ from AWS's)."""
+    if not p.can("faults"):
+        return False
+    from sim.admin import Admin
+
+    try:
+        active = bool(Admin.of(p, "faults").health().get("faults_active"))
+    except Exception:  # an emulator too old or unreachable: no warning rather than an error
+        return False
+    if active:
+        note(
+            "injected faults are active: `bdlab faults` shows them, `bdlab faults --reset` clears them"
+        )
+    return active
+
+
 @app.command()
 @guard
 def run(
@@ -64,6 +81,7 @@ def run(
     c, p = cfg(), prof()
     lab.require_importable()
     runtime.ensure_up(p, c, say=note)
+    faulty = _faults_active(p)
     console.print(
         f"running lab {lab.info.id} {lab.info.title} "
         f"({'solution' if solution else 'lab.py'}) on profile {p.name}"
@@ -78,6 +96,12 @@ def run(
     except (typer.Exit, KeyboardInterrupt):
         raise
     except Exception as exc:  # the learner's own code raised: show it as theirs
+        if solution and faulty:
+            fail(
+                f"the reference solution stopped with {type(exc).__name__}: {exc} - injected "
+                "faults are active (`bdlab faults` shows them, `bdlab faults --reset` clears them).",
+                1,
+            )
         if solution:
             raise
         err_console.print(harness.student_traceback(lab, exc), highlight=False, markup=False)
@@ -139,6 +163,7 @@ def check(
     c, p = cfg(), prof()
     lab.require_importable()
     runtime.ensure_up(p, c, say=note)
+    _faults_active(p)
     results = harness.run_checks(lab, harness.context(lab, p, c))
     harness.record(c, lab, p.name, results)
     passed = sum(r.passed for r in results)
@@ -188,7 +213,10 @@ def reset(
         runtime.ensure_up(p, c, say=note)
         removed = lab.reset(harness.context(lab, p, c))
         harness.forget(c, lab, p.name)
-        console.print(f"lab {lab.info.id} reset ({removed} objects removed)")
+        if isinstance(removed, int) and not isinstance(removed, bool):
+            console.print(f"lab {lab.info.id} reset ({removed} objects removed)")
+        else:
+            console.print(f"lab {lab.info.id} reset")
         return
     state = c.state_path
     if not yes:

@@ -8,7 +8,12 @@ import typer
 from sim.cli import common
 from sim.cli.common import app, guard
 
-_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+# Everything after the verb, --help included, goes to the tool's own argument parser.
+_PASS_THROUGH = {
+    "allow_extra_args": True,
+    "ignore_unknown_options": True,
+    "help_option_names": [],
+}
 
 
 @app.command(context_settings=_PASS_THROUGH)

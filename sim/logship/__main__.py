@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None, profile: profiles.Profile | None = None)
                 )
             except KeyboardInterrupt:
                 agent.stop()
-            status = None
+            status = agent.final_status()  # after the stop's flush, what is really left
     except (
         ConfigError,
         ShipError,

@@ -419,9 +419,16 @@ class Agent:
         finally:  # also when the flush failed: what was acknowledged is checkpointed
             with self._lock:
                 self.save()
+                self._final = AgentStatus(tuple(r.status() for r in self.runners))
                 for r in self.runners:
                     r.tracker.close()
                 self._stopped = True
+
+    def final_status(self) -> AgentStatus:
+        """The lag as the graceful stop left it (or now, while running)."""
+        if self._stopped and getattr(self, "_final", None) is not None:
+            return self._final
+        return self.status()
 
     def status(self) -> AgentStatus:
         """Lag and counters, with file sizes as of now."""

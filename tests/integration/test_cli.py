@@ -64,7 +64,7 @@ def test_wrong_profile_and_unknown_lab(env: dict[str, str]) -> None:
 
 def test_lab_cycle_run_check_reset(env: dict[str, str]) -> None:
     labs = {lab["id"]: lab for lab in json.loads(run_bdlab(["labs", "--json"], env).stdout)}
-    assert list(labs) == ["1.1.3", "1.2.4", "1.2.5", "1.3.4", "1.3.5", "1.3.6"]  # course order
+    assert list(labs) == ["1.1.3", "1.2.4", "1.2.5", "1.3.4", "1.3.5", "1.3.6", "2.1.3", "2.2.4"]
     assert labs["1.2.4"]["status"] == "not started"
     r = run_bdlab(["run", "1.2.4"], env)  # the learner's skeleton: TODO message, exit 1
     assert r.returncode == 1 and "TODO" in r.stderr and "1단계" in r.stderr
@@ -94,11 +94,16 @@ def test_clock_faults_doctor_and_full_reset(env: dict[str, str]) -> None:
     ahead = re.compile(r"\+0 d 0[1-3]:\d\d vs wall clock")  # x60: a few seconds add minutes
     assert "UTC" in human and ahead.search(human), human
     assert ahead.search(run_bdlab(["status"], env).stdout)
-    f = json.loads(run_bdlab(["faults", "throttle_rate=0.5", "--service", "s3"], env).stdout)
-    assert f["values"]["s3"]["throttle_rate"] == 0.5
+    said = run_bdlab(["faults", "error_rate=0.1", "--service", "s3"], env).stdout
+    assert "faults for s3: error_rate=0.1" in said and "bdlab faults --reset" in said
+    f = json.loads(
+        run_bdlab(["faults", "throttle_rate=0.5", "--service", "s3", "--json"], env).stdout
+    )
+    assert f["values"]["s3"] == {"error_rate": 0.1, "throttle_rate": 0.5}
     r = run_bdlab(["faults", "explode=1"], env)
     assert r.returncode == 2 and "unknown fault knob" in r.stderr
-    assert json.loads(run_bdlab(["faults", "--reset"], env).stdout)["values"] == {}
+    assert json.loads(run_bdlab(["faults", "--reset", "--json"], env).stdout)["values"] == {}
+    assert "none active" in run_bdlab(["faults", "--reset"], env).stdout
     doc = run_bdlab(["doctor", "--json"], env)
     names = {d["name"]: d for d in json.loads(doc.stdout)}
     assert names["java"]["level"] == "ok" and names["emulator"]["level"] == "ok"

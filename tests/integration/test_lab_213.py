@@ -140,3 +140,41 @@ def test_aws_profile_path_against_the_emulator_standing_in(
         lab.reset(ctx)
     finally:
         clients.clear_cache()
+
+
+def test_resharding_with_an_unordered_producer_is_caught(ctx: harness.LabContext) -> None:
+    """Step 4 without ordered=True: a throttled 600 KB first record is resent after the small
+    records of its key went through, and check 4 sees the key out of order."""
+    from sim.kinesis.producer import Producer
+
+    solution.create_stream(ctx)
+    events = lab_mod.sample_events()
+    solution.hot_key(ctx, events)
+    solution.spread_keys(ctx, events)
+    kinesis, name = ctx.client("kinesis"), lab_mod.stream_name(ctx)
+    items = lab_mod.reshard_items()
+    Producer(kinesis, name).put(items[:500])  # unordered: retries overtake
+    kinesis.update_shard_count(
+        StreamName=name, TargetShardCount=lab_mod.TARGET_SHARDS, ScalingType="UNIFORM_SCALING"
+    )
+    Producer(kinesis, name).put(items[500:])
+    bad = results(ctx)["resharded_in_order"]
+    assert not bad.passed and "ordered=True" in bad.hint, bad.found
+
+
+def test_resharding_after_producing_is_not_resharding_while_producing(
+    ctx: harness.LabContext,
+) -> None:
+    from sim.kinesis.producer import Producer
+
+    solution.create_stream(ctx)
+    events = lab_mod.sample_events()
+    solution.hot_key(ctx, events)
+    solution.spread_keys(ctx, events)
+    kinesis, name = ctx.client("kinesis"), lab_mod.stream_name(ctx)
+    Producer(kinesis, name, ordered=True).put(lab_mod.reshard_items())
+    kinesis.update_shard_count(
+        StreamName=name, TargetShardCount=lab_mod.TARGET_SHARDS, ScalingType="UNIFORM_SCALING"
+    )
+    bad = results(ctx)["resharded_in_order"]
+    assert not bad.passed and "자식 샤드에 0건" in bad.found and "update_shard_count" in bad.hint

@@ -13,15 +13,13 @@ from labs.l213_kinesis_streams.lab import (
     BURST,
     PHASE_BURST,
     PHASE_COUNTRY,
-    PHASE_RESHARD,
     PHASE_USER,
-    RESHARD_KEYS,
-    RESHARD_PER_KEY,
     SHARDS,
     TAGS,
     TARGET_SHARDS,
     record,
     reset,
+    reshard_items,
     sample_events,
     stream_name,
 )
@@ -64,11 +62,7 @@ def spread_keys(ctx: LabContext, events: pa.Table) -> Counter[str]:
 def reshard_while_producing(ctx: LabContext) -> dict[str, Any]:
     kinesis = ctx.client("kinesis")
     name = stream_name(ctx)
-    items = [
-        (record({"user": f"user-{k}", "n": n, "event_time": ""}, PHASE_RESHARD), f"user-{k}")
-        for n in range(RESHARD_PER_KEY)
-        for k in range(RESHARD_KEYS)
-    ]
+    items = reshard_items()
     first, rest = items[: len(items) // 2], items[len(items) // 2 :]
     _send(ctx, first, ordered=True)  # half before the resharding starts
     done: dict[str, Any] = {}
