@@ -28,6 +28,7 @@ def emulator_config(cfg: settings.Settings) -> server.EmulatorConfig:
         clock_speed=cfg.clock_speed,
         fsync=cfg.fsync,
         log_level=cfg.log_level,
+        kinesis_limits=cfg.kinesis_limits,
     )
 
 

@@ -128,6 +128,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("fsync", False, _bool, "fsync object data before acknowledging (power-loss safety)."),
     Setting(
+        "kinesis_limits",
+        True,
+        _bool,
+        "Enforce Kinesis's per-shard limits as AWS does; off only for a demo or a benchmark "
+        "(`bdlab status` then says so).",
+    ),
+    Setting(
         "jars_dir",
         "",
         _path,

@@ -138,7 +138,12 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
             val = (
                 f"[green]running[/] pid {health['pid']}, up {health['uptime_s']:.0f} s, "
                 f"{health['s3']['buckets']} bucket(s) / {health['s3']['objects']} object(s)"
-                + (", [yellow]faults active[/]" if health["faults_active"] else "")
+                + (", [yellow]faults active[/] (`bdlab faults`)" if health["faults_active"] else "")
+                + (
+                    ", [yellow]Kinesis limits OFF[/] (kinesis_limits = false)"
+                    if health.get("kinesis_limits") is False
+                    else ""
+                )
             )
         elif k == "emulator" and other:
             val = f"[red]another bdlab emulator on this port[/] (pid {other.get('pid')}, state {other.get('state_dir')})"

@@ -81,6 +81,7 @@ class EmulatorConfig:
     clock_speed: float = 1.0
     fsync: bool = False
     log_level: str = "warning"
+    kinesis_limits: bool = True  # AWS's per-shard limits (off: benchmarks, demos; logged)
 
     @property
     def url(self) -> str:
@@ -104,7 +105,7 @@ def serve(
         config.fsync,
         launcher=launcher,
         host=config.host,
-        **gateway_options,
+        **{"kinesis_limits": config.kinesis_limits, **gateway_options},
     )
     pf = pid_file(config.state_dir)
     identity = {

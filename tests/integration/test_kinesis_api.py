@@ -484,3 +484,29 @@ def test_retention_loss_is_announced_by_iterator_age_before_it_happens(
     )["ShardIterator"]
     assert kin.get_records(ShardIterator=it)["Records"] == []  # gone, all ten
     kin.delete_stream(StreamName=name)
+
+
+def test_limits_relaxed_by_the_setting_and_never_silently(tmp_path: Path) -> None:
+    """kinesis_limits = false (a demo, a benchmark): no per-shard throttling, and
+    `bdlab status` says the limits are off."""
+    from tests.conftest import bdlab_env, run_bdlab
+
+    env = bdlab_env(tmp_path / "state", free_port(), BDLAB_KINESIS_LIMITS="false")
+    assert run_bdlab(["up"], env).returncode == 0
+    try:
+        prof = profiles.resolve(
+            settings_for(tmp_path / "state", port=int(env["BDLAB_PORT"])), "embedded"
+        )
+        kin = clients.client("kinesis", prof, retries=False)
+        kin.create_stream(StreamName="free", ShardCount=1)
+        for _ in range(6):  # 3,000 records in well under a second into one shard
+            out = kin.put_records(
+                StreamName="free",
+                Records=[{"Data": b"x", "PartitionKey": f"k{i}"} for i in range(500)],
+            )
+            assert out["FailedRecordCount"] == 0
+        status = run_bdlab(["status"], env).stdout
+        assert "Kinesis limits OFF" in " ".join(status.split()), status
+        assert "kinesis_limits" in run_bdlab(["config"], env).stdout
+    finally:
+        run_bdlab(["down"], env)
