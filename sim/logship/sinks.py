@@ -11,9 +11,8 @@ Firehose: PutRecordBatch takes at most 500 records and 4 MiB a call; failures ar
 inside an HTTP 200 (``FailedPutCount``, ``RequestResponses[i].ErrorCode``), and the
 documented retry resends only those entries.
 https://docs.aws.amazon.com/firehose/latest/APIReference/API_PutRecordBatch.html
-bdlab's own Firehose provider does not exist yet (the emulator serves Firehose from moto,
-which writes to moto's S3, not bdlab's), so :class:`FirehoseSink` is covered by unit tests of
-its batching and retry logic only; the Kinesis sink has integration tests.
+Both sinks have integration tests against the emulator (the Firehose one through bdlab's
+Firehose into S3) besides unit tests of the batching and retry logic.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -383,3 +384,47 @@ def test_the_command_line_ships_once_and_reports(
     bad = logship("--status")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("logship: error: Kinesis stream")
+
+
+def test_the_agent_ships_into_a_firehose_stream_and_firehose_into_s3(
+    kprofile: profiles.Profile, admin: Admin, tmp_path: Path, unique: Callable[[str], str]
+) -> None:
+    """deliveryStream instead of kinesisStream: PutRecordBatch to bdlab's Firehose, which
+    delivers to S3 when its buffer interval passes on the clock; every line once, in order."""
+    s3 = clients.client("s3", kprofile)
+    fh = clients.client("firehose", kprofile)
+    bucket, name = unique("logs"), unique("weblogs")
+    s3.create_bucket(Bucket=bucket)
+    fh.create_delivery_stream(
+        DeliveryStreamName=name,
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "Prefix": "weblogs/",
+            "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 60},
+        },
+    )
+    log = tmp_path / "access.log"
+    writer = LogWriter(log, fmt="combined", seed=3)
+    writer.write(700)
+    config = AgentConfig(
+        (
+            Flow(
+                str(tmp_path / "access.log*"),
+                delivery_stream=name,
+                initial_position="START_OF_FILE",
+            ),
+        ),
+        tmp_path / "checkpoints.json",
+    )
+    agent = Agent(config, lambda service: clients.client(service, kprofile))
+    agent.run_once()
+    agent.stop()
+    admin.set_clock(advance=61)
+    deadline = time.monotonic() + 10
+    found: list[dict[str, Any]] = []
+    while not found and time.monotonic() < deadline:
+        found = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+        time.sleep(0.1)
+    body = b"".join(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in found)
+    assert body.splitlines(keepends=True) == file_lines(log)
