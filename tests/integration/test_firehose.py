@@ -230,9 +230,27 @@ def test_destinations_aws_would_refuse_are_refused(
 
 def test_not_yet_implemented_parts_answer_501_not_silence(fh: Any, lake: str, unique: Any) -> None:
     with pytest.raises(ClientError) as e:
-        create(fh, unique("dp"), lake, DynamicPartitioningConfiguration={"Enabled": True})
+        create(fh, unique("fc"), lake, DataFormatConversionConfiguration={"Enabled": True})
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert "DynamicPartitioningConfiguration" in e.value.response["Error"]["Message"]
+    assert "DataFormatConversionConfiguration" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        create(
+            fh,
+            unique("lam"),
+            lake,
+            ProcessingConfiguration={
+                "Enabled": True,
+                "Processors": [
+                    {
+                        "Type": "Lambda",
+                        "Parameters": [
+                            {"ParameterName": "LambdaArn", "ParameterValue": "arn:aws:lambda:x"}
+                        ],
+                    }
+                ],
+            },
+        )
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 
 
 def test_control_plane_as_aws_shapes_it(fh: Any, lake: str, unique: Any) -> None:
@@ -458,3 +476,199 @@ def test_kinesis_source_from_latest_with_kpl_records_and_a_split(
             },
         )
     assert e.value.response["Error"]["Code"] == "InvalidArgumentException"
+
+
+def _dp(query: str, *extra: dict[str, Any]) -> dict[str, Any]:
+    """Dynamic partitioning with inline JQ parsing and a newline after each record."""
+    return {
+        "DynamicPartitioningConfiguration": {"Enabled": True},
+        "ProcessingConfiguration": {
+            "Enabled": True,
+            "Processors": [
+                *extra,
+                {
+                    "Type": "MetadataExtraction",
+                    "Parameters": [
+                        {"ParameterName": "MetadataExtractionQuery", "ParameterValue": query},
+                        {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
+                    ],
+                },
+                {
+                    "Type": "AppendDelimiterToRecord",
+                    "Parameters": [{"ParameterName": "Delimiter", "ParameterValue": "\\n"}],
+                },
+            ],
+        },
+    }
+
+
+def test_dynamic_partitioning_by_jq_key_with_errors_to_the_error_prefix(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any
+) -> None:
+    import base64
+    import json
+
+    name = unique("dp")
+    create(
+        fh,
+        name,
+        lake,
+        Prefix="orders/country=!{partitionKeyFromQuery:country}/dt=!{timestamp:yyyy-MM-dd}/",
+        ErrorOutputPrefix="errors/!{firehose:error-output-type}/",
+        BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},
+        **_dp("{country: .country}"),
+    )
+    rows = [{"id": i, "country": ["KR", "US", "JP"][i % 3]} for i in range(90)]
+    bad = [b"not json at all", b'{"id": 99}']  # unparsable; no country
+    put(fh, name, [json.dumps(r).encode() for r in rows] + bad)
+    admin.set_clock(advance=61)
+    found = objects(s3, lake, 4)
+    keys = [o["Key"] for o in found]
+    assert len(keys) == 4, keys
+    by_country: dict[str, list[dict[str, Any]]] = {}
+    for k in keys:
+        body = s3.get_object(Bucket=lake, Key=k)["Body"].read()
+        if k.startswith("errors/"):
+            assert k.startswith("errors/partitioning-failed/")
+            docs = [json.loads(line) for line in body.splitlines()]
+            assert sorted(base64.b64decode(d["rawData"]) for d in docs) == sorted(bad)
+            assert {d["errorCode"] for d in docs} == {
+                "DynamicPartitioning.MetadataExtractionFailed"
+            }
+            assert any(d["errorMessage"] == "Non JSON record provided" for d in docs)
+            continue
+        m = re.match(r"orders/country=(\w+)/dt=\d{4}-\d\d-\d\d/", k)
+        assert m, k
+        by_country[m.group(1)] = [json.loads(line) for line in body.splitlines()]
+    assert {c: len(v) for c, v in by_country.items()} == {"KR": 30, "US": 30, "JP": 30}
+    assert all(r["country"] == c for c, v in by_country.items() for r in v)
+
+
+def test_json_deaggregation_then_partitioning(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any
+) -> None:
+    import json
+
+    name = unique("agg")
+    deagg = {
+        "Type": "RecordDeAggregation",
+        "Parameters": [{"ParameterName": "SubRecordType", "ParameterValue": "JSON"}],
+    }
+    create(
+        fh,
+        name,
+        lake,
+        Prefix="k=!{partitionKeyFromQuery:k}/",
+        ErrorOutputPrefix="err/!{firehose:error-output-type}/",
+        BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},
+        **_dp("{k: .k}", deagg),
+    )
+    # one PutRecord holding three concatenated objects, one holding JSON lines
+    put(
+        fh,
+        name,
+        [b'{"k":"a","n":1}{"k":"b","n":2}{"k":"a","n":3}', b'{"k":"b","n":4}\n{"k":"a","n":5}'],
+    )
+    admin.set_clock(advance=61)
+    found = objects(s3, lake, 2)
+    got = {
+        o["Key"].split("/")[0]: [
+            json.loads(x)["n"]
+            for x in s3.get_object(Bucket=lake, Key=o["Key"])["Body"].read().splitlines()
+        ]
+        for o in found
+    }
+    assert got == {"k=a": [1, 3, 5], "k=b": [2, 4]}
+
+
+def test_the_active_partition_limit_sends_the_rest_to_the_error_prefix(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any
+) -> None:
+    import json
+
+    name = unique("lim")
+    create(
+        fh,
+        name,
+        lake,
+        Prefix="c=!{partitionKeyFromQuery:c}/",
+        ErrorOutputPrefix="err/!{firehose:error-output-type}/",
+        BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},
+        **_dp("{c: .c}"),
+    )
+    put(fh, name, [json.dumps({"c": f"c{i}"}).encode() for i in range(503)])
+    admin.set_clock(advance=61)
+    found = objects(s3, lake, 501, timeout_s=30)
+    errors = [o for o in found if o["Key"].startswith("err/")]
+    assert len(found) - len(errors) == 500 and len(errors) == 1
+    docs = s3.get_object(Bucket=lake, Key=errors[0]["Key"])["Body"].read().splitlines()
+    assert len(docs) == 3
+    assert {json.loads(d)["errorCode"] for d in docs} == {
+        "DynamicPartitioning.ActivePartitionsLimitExceeded"
+    }
+
+
+@pytest.mark.parametrize(
+    ("dest", "words"),
+    [
+        ({"Prefix": "k=!{partitionKeyFromQuery:k}/", **_dp("{k: .k}")}, "ErrorOutputPrefix"),
+        (
+            {"Prefix": "static/", "ErrorOutputPrefix": "e/", **_dp("{k: .k}")},
+            "at least one",
+        ),
+        (
+            {
+                "Prefix": "k=!{partitionKeyFromQuery:k}/",
+                "ErrorOutputPrefix": "e/",
+                "DynamicPartitioningConfiguration": {"Enabled": True},
+            },
+            "MetadataExtraction",
+        ),
+        (
+            {"Prefix": "k=!{partitionKeyFromQuery:k}/", "ErrorOutputPrefix": "e/", **_dp("{k: .k")},
+            "not a valid JQ",
+        ),
+        (
+            {
+                "Prefix": "p/",
+                "ProcessingConfiguration": _dp("{k: .k}")["ProcessingConfiguration"],
+            },
+            "only when dynamic partitioning",
+        ),
+        (
+            {
+                "Prefix": "k=!{partitionKeyFromQuery:k}/",
+                "ErrorOutputPrefix": "e/",
+                "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 0},
+                **_dp("{k: .k}"),
+            },
+            "Zero buffering",
+        ),
+        ({"BufferingHints": {"IntervalInSeconds": 60}}, "together"),
+    ],
+)
+def test_dynamic_partitioning_configurations_aws_refuses(
+    fh: Any, lake: str, unique: Any, dest: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ClientError) as e:
+        create(fh, unique("bad"), lake, **dest)
+    assert e.value.response["Error"]["Code"] == "InvalidArgumentException"
+    assert words in e.value.response["Error"]["Message"]
+
+
+def test_dynamic_partitioning_cannot_be_turned_on_later(fh: Any, lake: str, unique: Any) -> None:
+    name = unique("later")
+    create(fh, name, lake)
+    with pytest.raises(ClientError) as e:
+        fh.update_destination(
+            DeliveryStreamName=name,
+            CurrentDeliveryStreamVersionId="1",
+            DestinationId="destinationId-000000000001",
+            ExtendedS3DestinationUpdate={
+                "Prefix": "k=!{partitionKeyFromQuery:k}/",
+                "ErrorOutputPrefix": "e/",
+                **_dp("{k: .k}"),
+            },
+        )
+    assert e.value.response["Error"]["Code"] == "InvalidArgumentException"
+    assert "cannot be enabled" in e.value.response["Error"]["Message"]

@@ -132,10 +132,11 @@ class FirehoseProvider(Provider):
         }
         ext = {
             **s3,
-            "ProcessingConfiguration": {"Enabled": False},
+            "ProcessingConfiguration": d.get("ProcessingConfiguration") or {"Enabled": False},
             "S3BackupMode": d["S3BackupMode"],
             "DataFormatConversionConfiguration": {"Enabled": False},
-            "DynamicPartitioningConfiguration": {"Enabled": False},
+            "DynamicPartitioningConfiguration": d.get("DynamicPartitioningConfiguration")
+            or {"Enabled": False},
         }
         if d.get("FileExtension"):
             ext["FileExtension"] = d["FileExtension"]
@@ -321,26 +322,26 @@ class FirehoseProvider(Provider):
         self._running = False
 
     async def deliver_due(self, write: Callable[[str, str, bytes, dict[str, str]], None]) -> int:
-        """One round: every stream whose buffer is due delivers one object (more next round).
-        Returns how many objects were written."""
+        """One round: every due buffer (a stream, or one of its partitions) delivers one
+        object (more next round). Returns how many objects were written."""
         written = 0
         b = self.backend
-        for name in list(b.streams):
-            if name not in b.streams or not b.due(name, b.clock.now()):
+        for name, part in b.due_partitions(b.clock.now()):
+            if part not in b.buffers.get(name, {}):
                 continue
-            batch = b.take_batch(name)
+            batch = b.take_batch(name, part)
             raw = sum(len(r.data) for r in batch)
             # compressing 128 MiB takes a while: off the event loop
-            key, body, headers = await asyncio.to_thread(b.object_for, name, batch)
+            key, body, headers = await asyncio.to_thread(b.object_for, name, part, batch)
             st = b.streams.get(name)
             if st is None:
                 continue
             try:
                 write(st.bucket, key, body, headers)
             except AwsError as exc:
-                b.failed(name, batch, f"{exc.code}: {exc.message}")
+                b.failed(name, part, batch, f"{exc.code}: {exc.message}")
                 continue
-            b.delivered(name, batch, raw)
+            b.delivered(name, part, batch, raw)
             written += 1
         return written
 

@@ -16,6 +16,7 @@ https://docs.aws.amazon.com/firehose/latest/dev/basic-deliver.html
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import random
 import uuid
@@ -30,7 +31,7 @@ from aws_kinesis_agg.deaggregator import iter_deaggregate_records
 from sim.emulator.clock import Clock
 from sim.emulator.metriccells import MetricCells
 from sim.emulator.protocol import AwsError
-from sim.emulator.providers.firehose import codecs, prefix
+from sim.emulator.providers.firehose import codecs, prefix, processing
 from sim.emulator.ratelimit import TokenBucket
 from sim.emulator.recordlog import ShardLog, load_meta, save_meta
 
@@ -46,6 +47,7 @@ RETRY_FOR_S = 24 * 3600.0
 PUT_BYTES_PER_S = 5 * MIB
 PUT_RECORDS_PER_S = 500_000
 DESTINATION_ID = "destinationId-000000000001"
+MAX_ACTIVE_PARTITIONS = 500  # per stream, dynamic partitioning (a quota AWS can raise)
 # Written to S3 objects as AWS does (the body is bytes whatever the records hold).
 CONTENT_TYPE = "application/octet-stream"
 
@@ -141,12 +143,15 @@ class Pending:
 
 @dataclass
 class Buffer:
-    """The undelivered records of one stream, oldest first."""
+    """The undelivered records of one partition of a stream (the whole stream without
+    dynamic partitioning; one per error type for the error prefix), oldest first."""
 
     records: list[Pending] = field(default_factory=list)
     size: int = 0
     retry_at: float = 0.0  # after a failed delivery: when to try again
     failing_since: float | None = None
+    keys: tuple[tuple[str, str], ...] = ()  # partitionKeyFromQuery values
+    error_type: str | None = None  # set for the error prefix's buffers
 
 
 def _bucket_arn_ok(arn: str) -> bool:
@@ -177,7 +182,13 @@ class FirehoseBackend:
         root.mkdir(parents=True, exist_ok=True)
         self.streams: dict[str, DeliveryStream] = {}
         self.logs: dict[str, ShardLog] = {}
-        self.buffers: dict[str, Buffer] = {}
+        # stream -> partition id -> buffer ("" without dynamic partitioning)
+        self.buffers: dict[str, dict[str, Buffer]] = {}
+        # stream -> log number of a record -> its outputs still buffered (deaggregation makes
+        # several; a record leaves the log once all of its outputs are in S3)
+        self._outstanding: dict[str, dict[int, int]] = {}
+        self._done_above: dict[str, set[int]] = {}  # delivered records above the watermark
+        self._pipes: dict[str, processing.Pipeline] = {}
         self.metrics = MetricCells()
         self._put_rates: dict[str, tuple[TokenBucket, TokenBucket]] = {}
         self.rng = random.Random()
@@ -197,35 +208,86 @@ class FirehoseBackend:
         meta = load_meta(self._meta_path())
         for name, d in meta.get("streams", {}).items():
             delivered = int(d.pop("delivered", 1))
+            done = set(d.pop("done_above", []))
             st = DeliveryStream(**d)
             self.streams[name] = st
+            self._open(name)
             lg = self._log_of(name)
-            buf = self.buffers[name] = Buffer()
             start = max(delivered, lg.first)
-            while start < lg.next:  # the undelivered records, buffered again
+            now = self.clock.now()
+            while start < lg.next:  # the undelivered records, processed and buffered again
                 batch = lg.read(start, 10_000, 64 * MIB)
                 if not batch:
                     break
                 for r in batch:
-                    buf.records.append(Pending(r.number, r.arrival, r.data))
-                    buf.size += len(r.data)
+                    if r.number not in done:
+                        self._route(name, r.number, r.arrival, r.data, now)
                 start = batch[-1].number + 1
+            self._done_above[name] = {n for n in done if n >= self._watermark(name)}
+
+    def _open(self, name: str) -> None:
+        self.buffers[name] = {}
+        self._outstanding[name] = {}
+        self._done_above[name] = set()
+        self._pipes[name] = processing.build(self.streams[name].dest)
 
     def _save(self) -> None:
         data = {
             "streams": {
-                n: {**vars(st), "delivered": self._watermark(n)} for n, st in self.streams.items()
+                n: {
+                    **vars(st),
+                    "delivered": self._watermark(n),
+                    "done_above": sorted(self._done_above.get(n, ())),
+                }
+                for n, st in self.streams.items()
             }
         }
         save_meta(self._meta_path(), data)
 
     def _watermark(self, name: str) -> int:
-        """Number of the oldest undelivered record (or the next to come)."""
-        buf = self.buffers.get(name)
-        if buf and buf.records:
-            return buf.records[0].number
+        """Number of the oldest record not wholly delivered (or the next to come)."""
+        pending = self._outstanding.get(name)
+        if pending:
+            return min(pending)
         lg = self.logs.get(name)
         return lg.next if lg else 1
+
+    def _route(self, name: str, number: int, arrival: float, raw: bytes, now: float) -> None:
+        """Process one logged record into its partition's (or the error prefix's) buffer."""
+        bufs = self.buffers[name]
+        outs = processing.run(self._pipes[name], raw, arrival, now)
+        for out in outs:
+            if out.error_type is not None:
+                part = f"!error:{out.error_type}"
+            elif out.keys:
+                part = json.dumps(out.keys)
+                if part not in bufs and self.active_partitions(name) >= MAX_ACTIVE_PARTITIONS:
+                    self.metrics.count(name, now, "PartitionCountExceeded", 1)
+                    out = processing.Routed(
+                        processing.error_document(
+                            "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                            f"The stream has {MAX_ACTIVE_PARTITIONS} active partitions, its "
+                            "limit (activePartitionExceeded).",
+                            raw,
+                            arrival,
+                            now,
+                        ),
+                        error_type="partitioning-failed",
+                    )
+                    part = "!error:partitioning-failed"
+            else:
+                part = ""
+            buf = bufs.get(part)
+            if buf is None:
+                buf = bufs[part] = Buffer(keys=out.keys, error_type=out.error_type)
+            buf.records.append(Pending(number, arrival, out.data))
+            buf.size += len(out.data)
+            self._outstanding[name][number] = self._outstanding[name].get(number, 0) + 1
+        if not outs:
+            self._done_above[name].add(number)
+
+    def active_partitions(self, name: str) -> int:
+        return sum(1 for part in self.buffers.get(name, {}) if part and not part.startswith("!"))
 
     def close(self) -> None:
         for lg in self.logs.values():
@@ -252,6 +314,12 @@ class FirehoseBackend:
                 f"BucketARN {arn!r} is not an S3 bucket ARN (arn:aws:s3:::bucket-name).",
             )
         hints = dict(cfg.get("BufferingHints") or {})
+        if len(hints) == 1:
+            raise AwsError(
+                "InvalidArgumentException",
+                "BufferingHints: SizeInMBs and IntervalInSeconds are specified together or "
+                "not at all.",
+            )
         hints.setdefault("SizeInMBs", DEFAULT_SIZE_MB)
         hints.setdefault("IntervalInSeconds", DEFAULT_INTERVAL_S)
         fmt = cfg.get("CompressionFormat") or "UNCOMPRESSED"
@@ -263,11 +331,6 @@ class FirehoseBackend:
                 "Snappy, GZIP, UNCOMPRESSED]",
             )
         for part, enabled in (
-            ("ProcessingConfiguration", (cfg.get("ProcessingConfiguration") or {}).get("Enabled")),
-            (
-                "DynamicPartitioningConfiguration",
-                (cfg.get("DynamicPartitioningConfiguration") or {}).get("Enabled"),
-            ),
             (
                 "DataFormatConversionConfiguration",
                 (cfg.get("DataFormatConversionConfiguration") or {}).get("Enabled", True)
@@ -283,8 +346,9 @@ class FirehoseBackend:
                     501,
                     sender=False,
                 )
+        dynamic = bool((cfg.get("DynamicPartitioningConfiguration") or {}).get("Enabled"))
         prefix.validate(
-            str(cfg.get("Prefix") or ""), str(cfg.get("ErrorOutputPrefix") or ""), False
+            str(cfg.get("Prefix") or ""), str(cfg.get("ErrorOutputPrefix") or ""), dynamic
         )
         prefix.zone(cfg.get("CustomTimeZone"))
         out = {
@@ -300,8 +364,12 @@ class FirehoseBackend:
             "S3BackupMode": cfg.get("S3BackupMode") or "Disabled",
             "FileExtension": cfg.get("FileExtension") or "",
             "CustomTimeZone": cfg.get("CustomTimeZone") or "",
+            "ProcessingConfiguration": cfg.get("ProcessingConfiguration") or {"Enabled": False},
+            "DynamicPartitioningConfiguration": cfg.get("DynamicPartitioningConfiguration")
+            or {"Enabled": False},
             "Extended": extended,
         }
+        processing.build(out)  # the processors' and dynamic partitioning's own checks
         return out
 
     def create(
@@ -332,7 +400,7 @@ class FirehoseBackend:
             encryption=encryption or {},
         )
         self.streams[name] = st
-        self.buffers[name] = Buffer()
+        self._open(name)
         self._log_of(name)
         self._save()
         return st
@@ -341,6 +409,9 @@ class FirehoseBackend:
         self.stream(name)
         del self.streams[name]
         self.buffers.pop(name, None)
+        self._outstanding.pop(name, None)
+        self._done_above.pop(name, None)
+        self._pipes.pop(name, None)
         lg = self.logs.pop(name, None)
         if lg is not None:
             lg.close()
@@ -363,12 +434,20 @@ class FirehoseBackend:
                 "InvalidArgumentException", f"Destination Id {dest_id} not found for {name}."
             )
         merged = {k: v for k, v in st.dest.items() if k != "Extended"}
+        was_dynamic = bool(merged["DynamicPartitioningConfiguration"].get("Enabled"))
         for k, v in update.items():
             if k == "BufferingHints":
                 merged["BufferingHints"] = {**merged["BufferingHints"], **v}
             else:
                 merged[k] = v
+        if not was_dynamic and merged["DynamicPartitioningConfiguration"].get("Enabled"):
+            raise AwsError(
+                "InvalidArgumentException",
+                "Dynamic partitioning cannot be enabled on an existing Firehose stream that was "
+                "created without it.",
+            )
         st.dest = self.normalize_destination(merged, extended or bool(st.dest.get("Extended")))
+        self._pipes[name] = processing.build(st.dest)
         st.version += 1
         st.updated = self.clock.now()
         self._save()
@@ -423,15 +502,13 @@ class FirehoseBackend:
         numbers = iter(
             self._log_of(name).append([(now, "", d) for d in admitted]) if admitted else []
         )
-        buf = self.buffers[name]
         ids: list[str | None] = []
         for d, ok in zip(datas, flags, strict=True):
             if not ok:
                 ids.append(None)
                 continue
             n = next(numbers)
-            buf.records.append(Pending(n, now, d))
-            buf.size += len(d)
+            self._route(name, n, now, d, now)
             ids.append(f"{n:016x}{uuid.uuid4().hex}")
         sent = len(admitted)
         self.metrics.count(name, now, "IncomingRecords", sent)
@@ -510,21 +587,29 @@ class FirehoseBackend:
 
     def _append(self, name: str, items: list[tuple[float, bytes]]) -> None:
         numbers = self._log_of(name).append([(t, "", d) for t, d in items])
-        buf = self.buffers[name]
+        now = self.clock.now()
         for n, (t, d) in zip(numbers, items, strict=True):
-            buf.records.append(Pending(n, t, d))
-            buf.size += len(d)
+            self._route(name, n, t, d, now)
 
     # ------------------------------------------------------------------ delivery
-    def due(self, name: str, now: float) -> bool:
-        st, buf = self.streams[name], self.buffers[name]
-        if not buf.records or now < buf.retry_at:
-            return False
-        return buf.size >= st.size_bytes or now - buf.records[0].arrival >= st.interval_s
+    def due_partitions(self, now: float) -> list[tuple[str, str]]:
+        """(stream, partition) pairs whose buffer holds SizeInMBs or whose oldest record is
+        IntervalInSeconds old on the clock, and that are not waiting to retry."""
+        out = []
+        for name, bufs in self.buffers.items():
+            st = self.streams.get(name)
+            if st is None:
+                continue
+            for part, buf in bufs.items():
+                if not buf.records or now < buf.retry_at:
+                    continue
+                if buf.size >= st.size_bytes or now - buf.records[0].arrival >= st.interval_s:
+                    out.append((name, part))
+        return out
 
-    def take_batch(self, name: str) -> list[Pending]:
+    def take_batch(self, name: str, part: str) -> list[Pending]:
         """The records of the next object: from the oldest, up to SizeInMBs (one at least)."""
-        st, buf = self.streams[name], self.buffers[name]
+        st, buf = self.streams[name], self.buffers[name][part]
         out: list[Pending] = []
         size = 0
         for r in buf.records:
@@ -534,41 +619,70 @@ class FirehoseBackend:
             size += len(r.data)
         return out
 
-    def object_for(self, name: str, batch: list[Pending]) -> tuple[str, bytes, dict[str, str]]:
-        """Key, body and headers of the object holding ``batch``."""
+    def object_for(
+        self, name: str, part: str, batch: list[Pending]
+    ) -> tuple[str, bytes, dict[str, str]]:
+        """Key, body and headers of the object holding ``batch``. Error documents go under
+        ErrorOutputPrefix (default ``<error-output-type>/``-less: AWS's own layout), as JSON
+        lines, uncompressed."""
         st = self.streams[name]
+        buf = self.buffers[name][part]
         tz = prefix.zone(st.dest.get("CustomTimeZone"))
         oldest = batch[0].arrival
-        key = prefix.evaluate(st.dest.get("Prefix", ""), oldest, tz, rng=self.rng) + prefix.suffix(
-            st.name, st.version, oldest, tz, st.extension
-        )
-        body = codecs.compress(st.compression, b"".join(r.data for r in batch))
+        body_raw = b"".join(r.data for r in batch)
+        if buf.error_type is not None:
+            key = prefix.evaluate(
+                st.dest.get("ErrorOutputPrefix", ""),
+                oldest,
+                tz,
+                error_output_type=buf.error_type,
+                rng=self.rng,
+            ) + prefix.suffix(st.name, st.version, oldest, tz, "")
+            return key, body_raw, {"ContentType": CONTENT_TYPE}
+        key = prefix.evaluate(
+            st.dest.get("Prefix", ""), oldest, tz, keys=dict(buf.keys), rng=self.rng
+        ) + prefix.suffix(st.name, st.version, oldest, tz, st.extension)
+        body = codecs.compress(st.compression, body_raw)
         headers = {"ContentType": CONTENT_TYPE}
         enc = codecs.content_encoding(st.compression)
         if enc:
             headers["ContentEncoding"] = enc
         return key, body, headers
 
-    def delivered(self, name: str, batch: list[Pending], size: int) -> None:
-        """The object holding ``batch`` is in S3: drop its records from buffer and log."""
-        buf = self.buffers.get(name)
-        now = self.clock.now()
-        if buf is None:  # deleted meanwhile
+    def delivered(self, name: str, part: str, batch: list[Pending], size: int) -> None:
+        """The object holding ``batch`` is in S3: drop its records from the buffer, and a
+        logged record from the log once all its outputs are delivered."""
+        bufs = self.buffers.get(name)
+        if bufs is None or part not in bufs:  # deleted meanwhile
             return
-        done = {r.number for r in batch}
-        buf.records = [r for r in buf.records if r.number not in done]
-        buf.size = sum(len(r.data) for r in buf.records)
+        buf = bufs[part]
+        now = self.clock.now()
+        del buf.records[: len(batch)]
+        buf.size -= sum(len(r.data) for r in batch)
         buf.retry_at, buf.failing_since = 0.0, None
-        self.metrics.count(name, now, "DeliveryToS3.Records", len(batch))
-        self.metrics.count(name, now, "DeliveryToS3.Bytes", size)
-        self.metrics.count(name, now, "DeliveryToS3.Success", 1)
-        self._log_of(name).drop_before(self._watermark(name))
+        if not buf.records:
+            del bufs[part]  # AWS: the partition ends when its object is delivered
+        outstanding = self._outstanding[name]
+        for r in batch:
+            left = outstanding.get(r.number, 0) - 1
+            if left > 0:
+                outstanding[r.number] = left
+            else:
+                outstanding.pop(r.number, None)
+                self._done_above[name].add(r.number)
+        mark = self._watermark(name)
+        self._done_above[name] = {n for n in self._done_above[name] if n >= mark}
+        if buf.error_type is None:
+            self.metrics.count(name, now, "DeliveryToS3.Records", len(batch))
+            self.metrics.count(name, now, "DeliveryToS3.Bytes", size)
+            self.metrics.count(name, now, "DeliveryToS3.Success", 1)
+        self._log_of(name).drop_before(mark)
         self._save()
 
-    def failed(self, name: str, batch: list[Pending], error: str) -> None:
+    def failed(self, name: str, part: str, batch: list[Pending], error: str) -> None:
         """A delivery failed: retry in 5 s, for up to 24 h, then drop the batch (AWS's rule
         for DirectPut), logged."""
-        buf = self.buffers.get(name)
+        buf = self.buffers.get(name, {}).get(part)
         if buf is None:
             return
         now = self.clock.now()
@@ -583,17 +697,19 @@ class FirehoseBackend:
                 len(batch),
                 error,
             )
-            self.delivered(name, batch, 0)
+            self.delivered(name, part, batch, 0)
             return
         buf.retry_at = now + RETRY_EVERY_S
 
     def sample_freshness(self, now: float) -> None:
-        """DeliveryToS3.DataFreshness: the age (s) of each stream's oldest undelivered record."""
-        for name, buf in self.buffers.items():
-            if buf.records:
-                self.metrics.count(
-                    name, now, "DeliveryToS3.DataFreshness", max(0.0, now - buf.records[0].arrival)
-                )
+        """DeliveryToS3.DataFreshness: the age (s) of each stream's oldest undelivered record;
+        PartitionCount: its active partitions (dynamic partitioning)."""
+        for name, bufs in self.buffers.items():
+            oldest = min((b.records[0].arrival for b in bufs.values() if b.records), default=None)
+            if oldest is not None:
+                self.metrics.count(name, now, "DeliveryToS3.DataFreshness", max(0.0, now - oldest))
+            if self._pipes.get(name) is not None and self._pipes[name].dynamic:
+                self.metrics.count(name, now, "PartitionCount", self.active_partitions(name))
 
     def take_metrics(
         self, now: float, open_minutes: bool
