@@ -220,7 +220,8 @@ def _throttled_metric(ctx: LabContext, since: datetime) -> float:
         MetricName="WriteProvisionedThroughputExceeded",
         Dimensions=[{"Name": "StreamName", "Value": stream_name(ctx)}],
         StartTime=since,
-        EndTime=datetime.now(UTC) + timedelta(days=2),  # the emulator's clock may run ahead
+        # relative to the stream's own (emulator clock) time: that clock may run days ahead
+        EndTime=since + timedelta(days=1),
         Period=60,
         Statistics=["Sum"],
     )["Datapoints"]

@@ -28,6 +28,7 @@ from sim.emulator.providers.emr.api import EmrProvider
 from sim.emulator.providers.emr.model import EmrBackend
 from sim.emulator.providers.emr.runner import StepLauncher, StepRunner
 from sim.emulator.providers.firehose.api import FirehoseProvider
+from sim.emulator.providers.firehose.lambdas import LocalLambda
 from sim.emulator.providers.firehose.model import FirehoseBackend
 from sim.emulator.providers.iam.api import IamProvider
 from sim.emulator.providers.kinesis.api import KinesisProvider
@@ -120,7 +121,11 @@ class Gateway:
             fsync=fsync,
             kinesis=SourceReader(self.kinesis) if self.kinesis is not None else None,
         )
-        self.providers["firehose"] = FirehoseProvider(self.firehose, self.put_metric_data)
+        self.providers["firehose"] = FirehoseProvider(
+            self.firehose,
+            self.put_metric_data,
+            LocalLambda(self.lambda_code, state_dir / "firehose" / "lambda-code"),
+        )
         self.counts: Counter[str] = Counter()
 
     # ------------------------------------------------------------- ASGI
@@ -251,6 +256,21 @@ class Gateway:
         if self.kinesis is not None:
             self.kinesis.close()
         self.firehose.close()
+
+    def lambda_code(self, arn: str) -> tuple[bytes, str, int]:
+        """(zip, handler, timeout s) of a function created with the Lambda API (moto keeps
+        functions; bdlab runs them, see providers/firehose/lambdas.py); LookupError if none."""
+        from moto.awslambda.models import lambda_backends
+
+        parts = arn.split(":")
+        if len(parts) < 7 or parts[2] != "lambda":
+            raise LookupError(f"{arn} is not a Lambda function ARN")
+        region, account, name = parts[3], parts[4], parts[6]
+        try:
+            fn = lambda_backends[account][region].get_function(name)
+        except Exception as exc:  # moto's UnknownFunctionException and its kin
+            raise LookupError(f"Function not found: {arn}") from exc
+        return bytes(fn.code_bytes), str(fn.handler), int(fn.timeout or 3)
 
     def write_s3_object(self, bucket: str, key: str, body: bytes, headers: dict[str, str]) -> None:
         """How Firehose (and later others) write into bdlab's S3: the model directly, with the

@@ -233,24 +233,6 @@ def test_not_yet_implemented_parts_answer_501_not_silence(fh: Any, lake: str, un
         create(fh, unique("fc"), lake, DataFormatConversionConfiguration={"Enabled": True})
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert "DataFormatConversionConfiguration" in e.value.response["Error"]["Message"]
-    with pytest.raises(ClientError) as e:
-        create(
-            fh,
-            unique("lam"),
-            lake,
-            ProcessingConfiguration={
-                "Enabled": True,
-                "Processors": [
-                    {
-                        "Type": "Lambda",
-                        "Parameters": [
-                            {"ParameterName": "LambdaArn", "ParameterValue": "arn:aws:lambda:x"}
-                        ],
-                    }
-                ],
-            },
-        )
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 
 
 def test_control_plane_as_aws_shapes_it(fh: Any, lake: str, unique: Any) -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from sim.emulator import recordlog
 from sim.emulator.clock import Clock
 from sim.emulator.protocol import AwsError
-from sim.emulator.providers.kinesis import model, store
+from sim.emulator.providers.kinesis import model
 from sim.emulator.providers.kinesis.model import KinesisBackend, Limits
 
 
@@ -139,7 +140,7 @@ def test_read_limits_and_iterator_expiry_on_the_clock(tmp_path: Path, clock: Clo
 def test_retention_really_removes_old_records(
     tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "SEGMENT_BYTES", 200)  # a segment every few records
+    monkeypatch.setattr(recordlog, "SEGMENT_BYTES", 200)  # a segment every few records
     k = backend(tmp_path, clock, limits=Limits(enforce=False))
     k.create_stream("s", 1)
     old = put(k, "s", 20)

@@ -16,6 +16,7 @@ from typing import Any
 from sim.emulator.metriccells import metric_data
 from sim.emulator.protocol import AwsError, Request, Response
 from sim.emulator.providers.base import Provider
+from sim.emulator.providers.firehose.lambdas import InvocationError, LocalLambda
 from sim.emulator.providers.firehose.model import (
     DESTINATION_ID,
     MAX_BATCH_RECORDS,
@@ -50,9 +51,12 @@ class FirehoseProvider(Provider):
         self,
         backend: FirehoseBackend,
         put_metrics: Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None = None,
+        lambdas: LocalLambda | None = None,
     ) -> None:
         self.backend = backend
         self.put_metrics = put_metrics
+        # transformation Lambdas run as local processes (the gateway finds their code)
+        self.lambdas = lambdas
         self._running = False
 
     def fault_error(self, kind: str) -> AwsError:
@@ -309,6 +313,7 @@ class FirehoseProvider(Provider):
             await asyncio.sleep(every_s)
             try:
                 self.backend.pull_sources()  # Kinesis sources: new records into the buffers
+                await self.transform_due()  # Lambda processors: queued records transformed
                 # sampled every round: a stalled delivery shows at once (an alarm's Maximum)
                 self.backend.sample_freshness(self.backend.clock.now())
                 await self.deliver_due(write)
@@ -320,6 +325,31 @@ class FirehoseProvider(Provider):
 
     def stop(self) -> None:
         self._running = False
+
+    async def transform_due(self) -> int:
+        """Invoke the Lambda of every stream whose queue is due, once per round, retrying a
+        failed invocation NumberOfRetries times (AWS: 3 by default). Returns batches done."""
+        b = self.backend
+        done = 0
+        for name in b.transform_due(b.clock.now()):
+            pipe = b._pipes[name]
+            batch, event = b.take_transform_batch(name)
+            result: dict[str, Any] | None = None
+            error: tuple[str, str] | None = ("Lambda.FunctionNotFound", "no Lambda runner")
+            attempts = 0
+            for _ in range(pipe.lambda_retries + 1):
+                attempts += 1
+                if self.lambdas is None or pipe.lambda_arn is None:
+                    break
+                try:
+                    result = await asyncio.to_thread(self.lambdas.invoke, pipe.lambda_arn, event)
+                    error = None
+                    break
+                except InvocationError as exc:
+                    error = (exc.code, exc.message)
+            b.transformed(name, batch, event, result, error, attempts)
+            done += 1
+        return done
 
     async def deliver_due(self, write: Callable[[str, str, bytes, dict[str, str]], None]) -> int:
         """One round: every due buffer (a stream, or one of its partitions) delivers one

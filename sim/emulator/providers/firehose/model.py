@@ -189,6 +189,7 @@ class FirehoseBackend:
         self._outstanding: dict[str, dict[int, int]] = {}
         self._done_above: dict[str, set[int]] = {}  # delivered records above the watermark
         self._pipes: dict[str, processing.Pipeline] = {}
+        self.transform_queue: dict[str, list[Pending]] = {}  # records waiting for the Lambda
         self.metrics = MetricCells()
         self._put_rates: dict[str, tuple[TokenBucket, TokenBucket]] = {}
         self.rng = random.Random()
@@ -253,38 +254,190 @@ class FirehoseBackend:
         return lg.next if lg else 1
 
     def _route(self, name: str, number: int, arrival: float, raw: bytes, now: float) -> None:
-        """Process one logged record into its partition's (or the error prefix's) buffer."""
-        bufs = self.buffers[name]
-        outs = processing.run(self._pipes[name], raw, arrival, now)
-        for out in outs:
-            if out.error_type is not None:
-                part = f"!error:{out.error_type}"
-            elif out.keys:
-                part = json.dumps(out.keys)
-                if part not in bufs and self.active_partitions(name) >= MAX_ACTIVE_PARTITIONS:
-                    self.metrics.count(name, now, "PartitionCountExceeded", 1)
-                    out = processing.Routed(
-                        processing.error_document(
-                            "DynamicPartitioning.ActivePartitionsLimitExceeded",
-                            f"The stream has {MAX_ACTIVE_PARTITIONS} active partitions, its "
-                            "limit (activePartitionExceeded).",
-                            raw,
-                            arrival,
-                            now,
-                        ),
-                        error_type="partitioning-failed",
-                    )
-                    part = "!error:partitioning-failed"
-            else:
-                part = ""
-            buf = bufs.get(part)
-            if buf is None:
-                buf = bufs[part] = Buffer(keys=out.keys, error_type=out.error_type)
-            buf.records.append(Pending(number, arrival, out.data))
-            buf.size += len(out.data)
+        """Process one logged record into its partition's (or the error prefix's) buffer, or,
+        with a Lambda processor, into the queue of records waiting for the Lambda."""
+        pipe = self._pipes[name]
+        if pipe.lambda_arn is None:
+            outs = processing.run(pipe, raw, arrival, now)
+            for out in outs:
+                self._place(name, number, arrival, raw, out, now)
+            if not outs:
+                self._done_above[name].add(number)
+            return
+        pieces = processing.split(pipe, raw, arrival, now)
+        if isinstance(pieces, processing.Routed):
+            self._place(name, number, arrival, raw, pieces, now)
+            return
+        queue = self.transform_queue.setdefault(name, [])
+        for piece in pieces:
+            queue.append(Pending(number, arrival, piece))
             self._outstanding[name][number] = self._outstanding[name].get(number, 0) + 1
-        if not outs:
+        if not pieces:
             self._done_above[name].add(number)
+
+    def _place(
+        self,
+        name: str,
+        number: int,
+        arrival: float,
+        raw: bytes,
+        out: processing.Routed,
+        now: float,
+    ) -> None:
+        """One output record into its partition's or the error prefix's buffer."""
+        bufs = self.buffers[name]
+        if out.error_type is not None:
+            part = f"!error:{out.error_type}"
+        elif out.keys:
+            part = json.dumps(out.keys)
+            if part not in bufs and self.active_partitions(name) >= MAX_ACTIVE_PARTITIONS:
+                self.metrics.count(name, now, "PartitionCountExceeded", 1)
+                out = processing.Routed(
+                    processing.error_document(
+                        "DynamicPartitioning.ActivePartitionsLimitExceeded",
+                        f"The stream has {MAX_ACTIVE_PARTITIONS} active partitions, its "
+                        "limit (activePartitionExceeded).",
+                        raw,
+                        arrival,
+                        now,
+                    ),
+                    error_type="partitioning-failed",
+                )
+                part = "!error:partitioning-failed"
+        else:
+            part = ""
+        buf = bufs.get(part)
+        if buf is None:
+            buf = bufs[part] = Buffer(keys=out.keys, error_type=out.error_type)
+        buf.records.append(Pending(number, arrival, out.data))
+        buf.size += len(out.data)
+        self._outstanding[name][number] = self._outstanding[name].get(number, 0) + 1
+
+    def _settle(self, name: str, number: int) -> None:
+        """One output (or queued sub-record) of record ``number`` is done with."""
+        outstanding = self._outstanding[name]
+        left = outstanding.get(number, 0) - 1
+        if left > 0:
+            outstanding[number] = left
+        else:
+            outstanding.pop(number, None)
+            self._done_above[name].add(number)
+
+    # ------------------------------------------------------------------ Lambda stage
+    def transform_due(self, now: float) -> list[str]:
+        """Streams whose Lambda queue holds BufferSizeInMBs or is BufferIntervalInSeconds old."""
+        out = []
+        for name, queue in self.transform_queue.items():
+            pipe = self._pipes.get(name)
+            if not queue or pipe is None or pipe.lambda_arn is None:
+                continue
+            size = sum(len(p.data) for p in queue)
+            if size >= pipe.lambda_size or now - queue[0].arrival >= pipe.lambda_interval:
+                out.append(name)
+        return out
+
+    def take_transform_batch(self, name: str) -> tuple[list[Pending], dict[str, Any]]:
+        """The next records for the Lambda (up to its buffer size) and Firehose's event."""
+        pipe = self._pipes[name]
+        queue = self.transform_queue[name]
+        batch: list[Pending] = []
+        size = 0
+        for p in queue:
+            if batch and size + len(p.data) > pipe.lambda_size:
+                break
+            batch.append(p)
+            size += len(p.data)
+        st = self.streams[name]
+        event: dict[str, Any] = {
+            "invocationId": str(uuid.uuid4()),
+            "deliveryStreamArn": st.arn,
+            "region": self.region,
+            "records": [
+                {
+                    "recordId": f"{p.number}.{i}",
+                    "approximateArrivalTimestamp": int(p.arrival * 1000),
+                    "data": base64.b64encode(p.data).decode(),
+                }
+                for i, p in enumerate(batch)
+            ],
+        }
+        if st.source:
+            event["sourceKinesisStreamArn"] = st.source["KinesisStreamARN"]
+        return batch, event
+
+    def transformed(
+        self,
+        name: str,
+        batch: list[Pending],
+        event: dict[str, Any],
+        result: dict[str, Any] | None,
+        error: tuple[str, str] | None,
+        attempts: int,
+    ) -> None:
+        """The Lambda's answer (or its failure after every retry) for ``batch``: Ok records go
+        on to their partition, Dropped ones are done, ProcessingFailed ones, records the
+        answer lacks or garbles, and a whole failed batch go to the ``processing-failed``
+        error prefix (AWS's document, with the function's ARN)."""
+        if name not in self.streams:
+            return
+        del self.transform_queue[name][: len(batch)]
+        pipe = self._pipes[name]
+        now = self.clock.now()
+
+        def fail(p: Pending, code: str, message: str) -> None:
+            doc = processing.error_document(
+                code, message, p.data, p.arrival, now, attempts, lambdaArn=pipe.lambda_arn
+            )
+            self._place(
+                name,
+                p.number,
+                p.arrival,
+                p.data,
+                processing.Routed(doc, error_type="processing-failed"),
+                now,
+            )
+
+        answers = {}
+        if result is not None:
+            for r in result.get("records", []):
+                if isinstance(r, dict) and "recordId" in r:
+                    answers[str(r["recordId"])] = r
+        for rec, p in zip(event["records"], batch, strict=True):
+            if error is not None:
+                fail(p, *error)
+            else:
+                ans = answers.get(rec["recordId"])
+                status = ans.get("result") if ans else None
+                if ans is None:
+                    fail(
+                        p,
+                        "Lambda.MissingRecordId",
+                        f"The response has no record {rec['recordId']}.",
+                    )
+                elif status == "Dropped":
+                    pass
+                elif status == "Ok":
+                    try:
+                        data = base64.b64decode(str(ans.get("data", "")), validate=True)
+                    except (ValueError, TypeError):
+                        fail(p, "Lambda.InvalidReturnedData", "The returned data is not base64.")
+                    else:
+                        keys = (ans.get("metadata") or {}).get("partitionKeys")
+                        out = processing.finish(pipe, data, p.arrival, now, keys)
+                        self._place(name, p.number, p.arrival, data, out, now)
+                elif status == "ProcessingFailed":
+                    fail(
+                        p, "Lambda.ProcessingFailedStatus", "The Lambda returned ProcessingFailed."
+                    )
+                else:
+                    fail(
+                        p,
+                        "Lambda.InvalidResultStatus",
+                        f"Result {status!r} is not Ok, Dropped or ProcessingFailed.",
+                    )
+            self._settle(name, p.number)
+        self.metrics.count(name, now, "ExecuteProcessing.Success", 0 if error else 1)
+        self.metrics.count(name, now, "ExecuteProcessing.Records", len(batch))
 
     def active_partitions(self, name: str) -> int:
         return sum(1 for part in self.buffers.get(name, {}) if part and not part.startswith("!"))
@@ -412,6 +565,7 @@ class FirehoseBackend:
         self._outstanding.pop(name, None)
         self._done_above.pop(name, None)
         self._pipes.pop(name, None)
+        self.transform_queue.pop(name, None)
         lg = self.logs.pop(name, None)
         if lg is not None:
             lg.close()
@@ -662,14 +816,8 @@ class FirehoseBackend:
         buf.retry_at, buf.failing_since = 0.0, None
         if not buf.records:
             del bufs[part]  # AWS: the partition ends when its object is delivered
-        outstanding = self._outstanding[name]
         for r in batch:
-            left = outstanding.get(r.number, 0) - 1
-            if left > 0:
-                outstanding[r.number] = left
-            else:
-                outstanding.pop(r.number, None)
-                self._done_above[name].add(r.number)
+            self._settle(name, r.number)
         mark = self._watermark(name)
         self._done_above[name] = {n for n in self._done_above[name] if n >= mark}
         if buf.error_type is None:

@@ -41,6 +41,11 @@ class Pipeline:
     query: Any  # compiled JQ program, or None
     delimiter: bytes | None
     keys: tuple[str, ...]  # partitionKeyFromQuery keys the prefix uses
+    lambda_keys: tuple[str, ...] = ()  # partitionKeyFromLambda keys the prefix uses
+    lambda_arn: str | None = None
+    lambda_retries: int = 3
+    lambda_size: int = 1024 * 1024  # bytes (BufferSizeInMBs, default 1)
+    lambda_interval: float = 60.0  # s (BufferIntervalInSeconds, default 60)
 
 
 def _params(proc: dict[str, Any]) -> dict[str, str]:
@@ -55,6 +60,7 @@ def build(dest: dict[str, Any]) -> Pipeline:
     deagg: tuple[str, bytes] | None = None
     query = None
     delimiter = None
+    lam: dict[str, Any] = {}
     for proc in procs:
         kind = proc.get("Type")
         if kind not in _PROCESSORS:
@@ -62,19 +68,15 @@ def build(dest: dict[str, Any]) -> Pipeline:
                 "InvalidArgumentException",
                 f"Processor type {kind!r} is not valid; valid types are {', '.join(_PROCESSORS)}.",
             )
+        params = _params(proc)
         if kind == "Lambda":
-            raise AwsError(
-                "NotImplemented",
-                "bdlab's Firehose does not implement Lambda processors yet (issue 14 adds them).",
-                501,
-                sender=False,
-            )
+            lam = _lambda(params)
+            continue
         if not dynamic:
             raise AwsError(
                 "InvalidArgumentException",
                 f"Processor type {kind} is supported only when dynamic partitioning is enabled.",
             )
-        params = _params(proc)
         if kind == "RecordDeAggregation":
             sub = params.get("SubRecordType", "JSON")
             if sub not in ("JSON", "DELIMITED"):
@@ -110,11 +112,9 @@ def build(dest: dict[str, Any]) -> Pipeline:
                 ) from None
         elif kind == "AppendDelimiterToRecord":
             delimiter = params.get("Delimiter", "\\n").encode().decode("unicode_escape").encode()
-    keys = tuple(
-        v
-        for ns, v in prefix.EXPRESSION.findall(dest.get("Prefix") or "")
-        if ns == "partitionKeyFromQuery"
-    )
+    found = prefix.EXPRESSION.findall(dest.get("Prefix") or "")
+    keys = tuple(v for ns, v in found if ns == "partitionKeyFromQuery")
+    lambda_keys = tuple(v for ns, v in found if ns == "partitionKeyFromLambda")
     if dynamic:
         if not dest.get("ErrorOutputPrefix"):
             raise AwsError(
@@ -130,16 +130,11 @@ def build(dest: dict[str, Any]) -> Pipeline:
                 "When dynamic partitioning is enabled, the Prefix must use at least one "
                 "!{partitionKeyFromQuery:key} or !{partitionKeyFromLambda:key} expression.",
             )
-        if any(
-            ns == "partitionKeyFromLambda"
-            for ns, _v in prefix.EXPRESSION.findall(dest.get("Prefix") or "")
-        ):
+        if lambda_keys and not lam:
             raise AwsError(
-                "NotImplemented",
-                "bdlab's Firehose does not implement partitionKeyFromLambda yet (Lambda "
-                "processors come with issue 14).",
-                501,
-                sender=False,
+                "InvalidArgumentException",
+                "The Prefix uses !{partitionKeyFromLambda:...} but no Lambda processor is "
+                "configured.",
             )
         if keys and query is None:
             raise AwsError(
@@ -152,18 +147,56 @@ def build(dest: dict[str, Any]) -> Pipeline:
                 "InvalidArgumentException",
                 "Zero buffering (IntervalInSeconds 0) is not available with dynamic partitioning.",
             )
-    return Pipeline(dynamic, deagg, query, delimiter, keys)
+    return Pipeline(dynamic, deagg, query, delimiter, keys, lambda_keys, **lam)
 
 
-def error_document(code: str, message: str, raw: bytes, arrival: float, now: float) -> bytes:
+def _lambda(params: dict[str, str]) -> dict[str, Any]:
+    """A Lambda processor's parameters, with Firehose's defaults and ranges."""
+    arn = params.get("LambdaArn", "")
+    if not arn.startswith("arn:aws:lambda:"):
+        raise AwsError(
+            "InvalidArgumentException", f"LambdaArn {arn!r} is not a Lambda function ARN."
+        )
+    try:
+        retries = int(params.get("NumberOfRetries", "3"))
+        size = float(params.get("BufferSizeInMBs", "1"))
+        interval = float(params.get("BufferIntervalInSeconds", "60"))
+    except ValueError as exc:
+        raise AwsError("InvalidArgumentException", f"Lambda processor parameter: {exc}") from None
+    if not 0 <= retries <= 5:
+        raise AwsError("InvalidArgumentException", "NumberOfRetries must be between 0 and 5.")
+    if not 0.2 <= size <= 3:
+        raise AwsError("InvalidArgumentException", "BufferSizeInMBs must be between 0.2 and 3.")
+    if not 60 <= interval <= 900:
+        raise AwsError(
+            "InvalidArgumentException", "BufferIntervalInSeconds must be between 60 and 900."
+        )
+    return {
+        "lambda_arn": arn,
+        "lambda_retries": retries,
+        "lambda_size": int(size * 1024 * 1024),
+        "lambda_interval": interval,
+    }
+
+
+def error_document(
+    code: str,
+    message: str,
+    raw: bytes,
+    arrival: float,
+    now: float,
+    attempts: int = 1,
+    **extra: Any,
+) -> bytes:
     """A failed record as Firehose writes it under the error prefix (one JSON per line)."""
     doc = {
-        "attemptsMade": 1,
+        "attemptsMade": attempts,
         "arrivalTimestamp": int(arrival * 1000),
         "errorCode": code,
         "errorMessage": message,
         "attemptEndingTimestamp": int(now * 1000),
         "rawData": base64.b64encode(raw).decode(),
+        **extra,
     }
     return (json.dumps(doc) + "\n").encode()
 
@@ -187,83 +220,106 @@ def _split_json(data: bytes) -> list[bytes]:
 
 
 def run(pipe: Pipeline, data: bytes, arrival: float, now: float) -> list[Routed]:
-    """The output records of one input record."""
+    """The output records of one input record (a pipeline without a Lambda)."""
+    pieces = split(pipe, data, arrival, now)
+    if isinstance(pieces, Routed):
+        return [pieces]
+    return [finish(pipe, piece, arrival, now) for piece in pieces]
+
+
+def split(pipe: Pipeline, data: bytes, arrival: float, now: float) -> list[bytes] | Routed:
+    """Deaggregation: the record's sub-records, or the error for a record that cannot be
+    split."""
     pieces = [data]
     if pipe.deaggregation is not None:
         kind, delim = pipe.deaggregation
         try:
             pieces = _split_json(data) if kind == "JSON" else [p for p in data.split(delim) if p]
         except (ValueError, UnicodeDecodeError) as exc:
-            return [
-                Routed(
-                    error_document(
-                        "DynamicPartitioning.RecordDeAggregationFailed",
-                        f"Record is not valid JSON for deaggregation: {exc}",
-                        data,
-                        arrival,
-                        now,
-                    ),
-                    error_type="partitioning-failed",
-                )
-            ]
+            return Routed(
+                error_document(
+                    "DynamicPartitioning.RecordDeAggregationFailed",
+                    f"Record is not valid JSON for deaggregation: {exc}",
+                    data,
+                    arrival,
+                    now,
+                ),
+                error_type="partitioning-failed",
+            )
         if len(pieces) > MAX_SUBRECORDS:
-            return [
-                Routed(
-                    error_document(
-                        "DynamicPartitioning.RecordDeAggregationFailed",
-                        f"A record holds {len(pieces)} sub-records; the limit is {MAX_SUBRECORDS}.",
-                        data,
-                        arrival,
-                        now,
-                    ),
-                    error_type="partitioning-failed",
-                )
-            ]
-    out: list[Routed] = []
-    for piece in pieces:
-        keys: tuple[tuple[str, str], ...] = ()
-        if pipe.dynamic and pipe.query is not None:
-            try:
-                extracted = pipe.query.input_value(json.loads(piece)).first()
-            except (ValueError, UnicodeDecodeError):
-                out.append(
-                    Routed(
-                        error_document(
-                            "DynamicPartitioning.MetadataExtractionFailed",
-                            "Non JSON record provided",
-                            piece,
-                            arrival,
-                            now,
-                        ),
-                        error_type="partitioning-failed",
-                    )
-                )
-                continue
-            missing = [
-                k
-                for k in pipe.keys
-                if not isinstance(extracted, dict) or extracted.get(k) in (None, "")
-            ]
-            if missing:
-                out.append(
-                    Routed(
-                        error_document(
-                            "DynamicPartitioning.MetadataExtractionFailed",
-                            f"The partition key(s) {', '.join(missing)} were not found in "
-                            "the record with the MetadataExtractionQuery.",
-                            piece,
-                            arrival,
-                            now,
-                        ),
-                        error_type="partitioning-failed",
-                    )
-                )
-                continue
-            keys = tuple((k, _text(extracted[k])) for k in pipe.keys)
-        if pipe.delimiter is not None:
-            piece = piece + pipe.delimiter
-        out.append(Routed(piece, keys))
-    return out
+            return Routed(
+                error_document(
+                    "DynamicPartitioning.RecordDeAggregationFailed",
+                    f"A record holds {len(pieces)} sub-records; the limit is {MAX_SUBRECORDS}.",
+                    data,
+                    arrival,
+                    now,
+                ),
+                error_type="partitioning-failed",
+            )
+    return pieces
+
+
+def finish(
+    pipe: Pipeline,
+    piece: bytes,
+    arrival: float,
+    now: float,
+    lambda_keys: dict[str, Any] | None = None,
+) -> Routed:
+    """Partition keys (JQ, or the Lambda's metadata) and the delimiter of one record after
+    deaggregation and transformation; an error document when a key is missing."""
+    keys: tuple[tuple[str, str], ...] = ()
+    if pipe.dynamic and pipe.lambda_keys:
+        missing = [k for k in pipe.lambda_keys if (lambda_keys or {}).get(k) in (None, "")]
+        if missing:
+            return Routed(
+                error_document(
+                    "DynamicPartitioning.MetadataExtractionFailed",
+                    f"The Lambda returned no partition key(s) {', '.join(missing)} "
+                    "(metadata.partitionKeys) for the record.",
+                    piece,
+                    arrival,
+                    now,
+                ),
+                error_type="partitioning-failed",
+            )
+        keys = tuple((k, _text((lambda_keys or {})[k])) for k in pipe.lambda_keys)
+    if pipe.dynamic and pipe.query is not None:
+        try:
+            extracted = pipe.query.input_value(json.loads(piece)).first()
+        except (ValueError, UnicodeDecodeError):
+            return Routed(
+                error_document(
+                    "DynamicPartitioning.MetadataExtractionFailed",
+                    "Non JSON record provided",
+                    piece,
+                    arrival,
+                    now,
+                ),
+                error_type="partitioning-failed",
+            )
+        missing = [
+            k
+            for k in pipe.keys
+            if not isinstance(extracted, dict) or extracted.get(k) in (None, "")
+        ]
+        if missing:
+            return Routed(
+                error_document(
+                    "DynamicPartitioning.MetadataExtractionFailed",
+                    f"The partition key(s) {', '.join(missing)} were not found in the record "
+                    "with the MetadataExtractionQuery.",
+                    piece,
+                    arrival,
+                    now,
+                ),
+                error_type="partitioning-failed",
+            )
+        keys = keys + tuple((k, _text(extracted[k])) for k in pipe.keys)
+    if pipe.delimiter is not None:
+        piece = piece + pipe.delimiter
+    return Routed(piece, keys)
 
 
 def _text(value: Any) -> str:
