@@ -654,3 +654,139 @@ def test_dynamic_partitioning_cannot_be_turned_on_later(fh: Any, lake: str, uniq
         )
     assert e.value.response["Error"]["Code"] == "InvalidArgumentException"
     assert "cannot be enabled" in e.value.response["Error"]["Message"]
+
+
+TRANSFORM = """
+import base64, json
+
+def handler(event, context):
+    out = []
+    for r in event["records"]:
+        doc = json.loads(base64.b64decode(r["data"]))
+        if doc.get("skip"):
+            out.append({"recordId": r["recordId"], "result": "Dropped", "data": r["data"]})
+        elif doc.get("bad"):
+            out.append({"recordId": r["recordId"], "result": "ProcessingFailed", "data": r["data"]})
+        elif doc.get("vanish"):
+            continue  # no answer for this record: Firehose counts it as failed
+        else:
+            doc["name"] = doc["name"].upper()
+            data = base64.b64encode((json.dumps(doc) + "\\n").encode()).decode()
+            out.append({"recordId": r["recordId"], "result": "Ok", "data": data,
+                        "metadata": {"partitionKeys": {"team": doc["team"]}}})
+    return {"records": out}
+"""
+
+BROKEN = """
+def handler(event, context):
+    raise RuntimeError("the transform blew up")
+"""
+
+
+def make_function(fprofile: profiles.Profile, unique: Any, source: str) -> str:
+    import json as _json
+
+    iam = clients.client("iam", fprofile)
+    role = iam.create_role(
+        RoleName=unique("fn-role"),
+        AssumeRolePolicyDocument=_json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("transform.py", source)
+    fn = clients.client("lambda", fprofile).create_function(
+        FunctionName=unique("transform"),
+        Runtime="python3.12",
+        Role=role,
+        Handler="transform.handler",
+        Code={"ZipFile": buf.getvalue()},
+        Timeout=30,
+    )
+    return str(fn["FunctionArn"])
+
+
+def lambda_processor(arn: str, retries: int = 3) -> dict[str, Any]:
+    return {
+        "Type": "Lambda",
+        "Parameters": [
+            {"ParameterName": "LambdaArn", "ParameterValue": arn},
+            {"ParameterName": "NumberOfRetries", "ParameterValue": str(retries)},
+            {"ParameterName": "BufferIntervalInSeconds", "ParameterValue": "60"},
+        ],
+    }
+
+
+def test_lambda_transform_contract_with_partition_keys_from_lambda(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any, fprofile: profiles.Profile
+) -> None:
+    import base64
+    import json
+
+    arn = make_function(fprofile, unique, TRANSFORM)
+    name = unique("tx")
+    create(
+        fh,
+        name,
+        lake,
+        Prefix="teams/team=!{partitionKeyFromLambda:team}/",
+        ErrorOutputPrefix="errors/!{firehose:error-output-type}/",
+        BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},
+        DynamicPartitioningConfiguration={"Enabled": True},
+        ProcessingConfiguration={"Enabled": True, "Processors": [lambda_processor(arn)]},
+    )
+    docs = [{"name": f"n{i}", "team": ["red", "blue"][i % 2]} for i in range(10)]
+    docs += [{"name": "s", "team": "red", "skip": True}, {"name": "b", "team": "red", "bad": True}]
+    docs += [{"name": "v", "team": "red", "vanish": True}]
+    put(fh, name, [json.dumps(d).encode() for d in docs])
+    # past the Lambda's buffer interval and the delivery buffer's: the outputs keep their
+    # records' arrival, so they are due the moment the function (a local process) returns
+    admin.set_clock(advance=122)
+    found = objects(s3, lake, 3, timeout_s=15)
+    bodies = {o["Key"]: s3.get_object(Bucket=lake, Key=o["Key"])["Body"].read() for o in found}
+    red = next(v for k, v in bodies.items() if k.startswith("teams/team=red/"))
+    blue = next(v for k, v in bodies.items() if k.startswith("teams/team=blue/"))
+    assert sorted(json.loads(x)["name"] for x in red.splitlines()) == ["N0", "N2", "N4", "N6", "N8"]
+    assert sorted(json.loads(x)["name"] for x in blue.splitlines()) == [
+        "N1",
+        "N3",
+        "N5",
+        "N7",
+        "N9",
+    ]
+    (errs,) = [v for k, v in bodies.items() if k.startswith("errors/processing-failed/")]
+    failed = [json.loads(x) for x in errs.splitlines()]
+    assert {f["errorCode"] for f in failed} == {
+        "Lambda.ProcessingFailedStatus",
+        "Lambda.MissingRecordId",
+    }
+    assert all(f["lambdaArn"] == arn for f in failed)
+    raws = sorted(json.loads(base64.b64decode(f["rawData"]))["name"] for f in failed)
+    assert raws == ["b", "v"]  # the dropped record is nowhere, as AWS does
+
+
+def test_a_failing_lambda_is_retried_then_the_batch_goes_to_processing_failed(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any, fprofile: profiles.Profile
+) -> None:
+    import json
+
+    arn = make_function(fprofile, unique, BROKEN)
+    name = unique("boom")
+    create(
+        fh,
+        name,
+        lake,
+        ErrorOutputPrefix="errors/!{firehose:error-output-type}/",
+        BufferingHints={"SizeInMBs": 5, "IntervalInSeconds": 60},
+        ProcessingConfiguration={"Enabled": True, "Processors": [lambda_processor(arn, 2)]},
+    )
+    put(fh, name, [b'{"a": 1}', b'{"a": 2}'])
+    admin.set_clock(advance=122)  # three invocations (a try, two retries), then delivery
+    (obj,) = objects(s3, lake, 1, timeout_s=15)
+    assert obj["Key"].startswith("errors/processing-failed/")
+    docs = [
+        json.loads(x)
+        for x in s3.get_object(Bucket=lake, Key=obj["Key"])["Body"].read().splitlines()
+    ]
+    assert len(docs) == 2
+    assert all(d["attemptsMade"] == 3 and d["errorCode"] == "Lambda.FunctionError" for d in docs)
+    assert "the transform blew up" in docs[0]["errorMessage"]
