@@ -120,6 +120,7 @@ class Gateway:
             self.write_s3_object,
             fsync=fsync,
             kinesis=SourceReader(self.kinesis) if self.kinesis is not None else None,
+            schema_lookup=self.glue_columns,
         )
         self.providers["firehose"] = FirehoseProvider(
             self.firehose,
@@ -256,6 +257,22 @@ class Gateway:
         if self.kinesis is not None:
             self.kinesis.close()
         self.firehose.close()
+
+    def glue_columns(
+        self, catalog_id: str | None, database: str, table: str, region: str
+    ) -> list[dict[str, str]]:
+        """A Glue table's StorageDescriptor columns (moto keeps the Data Catalog), for
+        Firehose's format conversion; LookupError when there is no such table."""
+        from moto.glue.models import glue_backends
+
+        account = catalog_id or "123456789012"
+        try:
+            found = glue_backends[account][region].get_table(database, table).as_dict()
+        except Exception as exc:  # moto's EntityNotFoundException and its kin
+            raise LookupError(
+                f"Glue table {database}.{table} not found in region {region}: create it first."
+            ) from exc
+        return list(found["StorageDescriptor"]["Columns"])
 
     def lambda_code(self, arn: str) -> tuple[bytes, str, int]:
         """(zip, handler, timeout s) of a function created with the Lambda API (moto keeps

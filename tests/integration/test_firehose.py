@@ -230,9 +230,15 @@ def test_destinations_aws_would_refuse_are_refused(
 
 def test_not_yet_implemented_parts_answer_501_not_silence(fh: Any, lake: str, unique: Any) -> None:
     with pytest.raises(ClientError) as e:
-        create(fh, unique("fc"), lake, DataFormatConversionConfiguration={"Enabled": True})
+        create(
+            fh,
+            unique("bk"),
+            lake,
+            S3BackupMode="Enabled",
+            S3BackupConfiguration={"RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{lake}"},
+        )
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert "DataFormatConversionConfiguration" in e.value.response["Error"]["Message"]
+    assert "S3BackupMode" in e.value.response["Error"]["Message"]
 
 
 def test_control_plane_as_aws_shapes_it(fh: Any, lake: str, unique: Any) -> None:
@@ -790,3 +796,123 @@ def test_a_failing_lambda_is_retried_then_the_batch_goes_to_processing_failed(
     assert len(docs) == 2
     assert all(d["attemptsMade"] == 3 and d["errorCode"] == "Lambda.FunctionError" for d in docs)
     assert "the transform blew up" in docs[0]["errorMessage"]
+
+
+def glue_table(fprofile: profiles.Profile, unique: Any) -> tuple[str, str]:
+    glue = clients.client("glue", fprofile)
+    db, table = unique("db").replace("-", "_"), "orders"
+    glue.create_database(DatabaseInput={"Name": db})
+    glue.create_table(
+        DatabaseName=db,
+        TableInput={
+            "Name": table,
+            "StorageDescriptor": {
+                "Columns": [
+                    {"Name": "id", "Type": "int"},
+                    {"Name": "name", "Type": "string"},
+                    {"Name": "amount", "Type": "decimal(10,2)"},
+                    {"Name": "ts", "Type": "timestamp"},
+                    {"Name": "tags", "Type": "array<string>"},
+                    {"Name": "meta", "Type": "struct<src:string,n:bigint>"},
+                ]
+            },
+            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+        },
+    )
+    return db, table
+
+
+def conversion(db: str, table: str, serializer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Enabled": True,
+        "SchemaConfiguration": {"RoleARN": ROLE, "DatabaseName": db, "TableName": table},
+        "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+        "OutputFormatConfiguration": {"Serializer": serializer},
+    }
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "orc"])
+def test_json_to_parquet_and_orc_with_the_glue_schema(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any, fprofile: profiles.Profile, fmt: str
+) -> None:
+    import json
+    from decimal import Decimal
+
+    import pyarrow.orc as orc
+    import pyarrow.parquet as pq
+
+    db, table = glue_table(fprofile, unique)
+    serializer = (
+        {"ParquetSerDe": {"Compression": "SNAPPY"}} if fmt == "parquet" else {"OrcSerDe": {}}
+    )
+    name = unique("conv")
+    create(
+        fh,
+        name,
+        lake,
+        Prefix="orders/",
+        ErrorOutputPrefix="errors/!{firehose:error-output-type}/",
+        BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},
+        DataFormatConversionConfiguration=conversion(db, table, serializer),
+    )
+    good = [
+        {
+            "ID": i,
+            "Name": f"n{i}",
+            "amount": "12.50",
+            "ts": 1767225600 + i,
+            "tags": ["a"],
+            "meta": {"src": "web", "n": i},
+        }
+        for i in range(20)
+    ]
+    two_in_one = b'{"id": 100, "name": "x"}{"id": 101, "name": "y"}'  # concatenated objects
+    bad = [b"not json", b'{"id": "abc"}', b'{"id": 1, "tags": "not-a-list"}']
+    put(fh, name, [json.dumps(g).encode() for g in good] + [two_in_one] + bad)
+    admin.set_clock(advance=61)
+    found = objects(s3, lake, 2)
+    data = next(o for o in found if o["Key"].startswith("orders/"))
+    errs = next(o for o in found if o["Key"].startswith("errors/format-conversion-failed/"))
+    blob = s3.get_object(Bucket=lake, Key=data["Key"])["Body"].read()
+    t = (pq.read_table if fmt == "parquet" else orc.read_table)(io.BytesIO(blob))
+    assert t.schema.names == ["id", "name", "amount", "ts", "tags", "meta"]
+    assert str(t.schema.field("amount").type) == "decimal128(10, 2)"
+    assert str(t.schema.field("ts").type).startswith("timestamp[")  # ORC keeps ns
+    rows = sorted(t.to_pylist(), key=lambda r: r["id"])
+    assert [r["id"] for r in rows] == [*range(20), 100, 101]
+    assert rows[3]["name"] == "n3" and rows[3]["amount"] == Decimal("12.50")  # any key case
+    assert rows[3]["meta"] == {"src": "web", "n": 3} and rows[3]["tags"] == ["a"]
+    assert rows[0]["ts"].timestamp() == 1767225600
+    docs = [
+        json.loads(x)
+        for x in s3.get_object(Bucket=lake, Key=errs["Key"])["Body"].read().splitlines()
+    ]
+    assert len(docs) == 3 and {d["ErrorCode"] for d in docs} == {"DataFormatConversion.ParseError"}
+    assert {d["dataCatalogTable"]["tableName"] for d in docs} == {table}
+    assert any("not valid JSON" in d["ErrorMessage"] for d in docs)
+    assert any("id" in d["ErrorMessage"] and "abc" in d["ErrorMessage"] for d in docs)
+
+
+def test_format_conversion_rules_as_aws_states_them(
+    fh: Any, lake: str, unique: Any, fprofile: profiles.Profile
+) -> None:
+    db, table = glue_table(fprofile, unique)
+    conv = conversion(db, table, {"ParquetSerDe": {}})
+    for dest, words in (
+        ({"BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 60}}, "at least 64"),
+        ({"CompressionFormat": "GZIP"}, "UNCOMPRESSED"),
+        (
+            {"DataFormatConversionConfiguration": conversion(db, "nope", {"ParquetSerDe": {}})},
+            "not found",
+        ),
+    ):
+        with pytest.raises(ClientError) as e:
+            create(fh, unique("r"), lake, **{"DataFormatConversionConfiguration": conv, **dest})
+        assert e.value.response["Error"]["Code"] == "InvalidArgumentException"
+        assert words in e.value.response["Error"]["Message"]
+    name = unique("def")
+    create(fh, name, lake, DataFormatConversionConfiguration=conv)
+    desc = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    ext = desc["Destinations"][0]["ExtendedS3DestinationDescription"]
+    assert ext["BufferingHints"]["SizeInMBs"] == 128  # AWS's default with conversion
+    assert ext["DataFormatConversionConfiguration"]["Enabled"] is True

@@ -138,7 +138,8 @@ class FirehoseProvider(Provider):
             **s3,
             "ProcessingConfiguration": d.get("ProcessingConfiguration") or {"Enabled": False},
             "S3BackupMode": d["S3BackupMode"],
-            "DataFormatConversionConfiguration": {"Enabled": False},
+            "DataFormatConversionConfiguration": d.get("DataFormatConversionConfiguration")
+            or {"Enabled": False},
             "DynamicPartitioningConfiguration": d.get("DynamicPartitioningConfiguration")
             or {"Enabled": False},
         }

@@ -31,7 +31,7 @@ from aws_kinesis_agg.deaggregator import iter_deaggregate_records
 from sim.emulator.clock import Clock
 from sim.emulator.metriccells import MetricCells
 from sim.emulator.protocol import AwsError
-from sim.emulator.providers.firehose import codecs, prefix, processing
+from sim.emulator.providers.firehose import codecs, convert, prefix, processing
 from sim.emulator.ratelimit import TokenBucket
 from sim.emulator.recordlog import ShardLog, load_meta, save_meta
 
@@ -171,8 +171,11 @@ class FirehoseBackend:
         region: str = "us-east-1",
         fsync: bool = False,
         kinesis: KinesisSource | None = None,
+        schema_lookup: convert.SchemaLookup | None = None,
     ) -> None:
         self.root = root
+        self.schema_lookup = schema_lookup
+        self._converters: dict[str, convert.Converter] = {}
         self.clock = clock
         self.write_object = write_object
         self.kinesis = kinesis
@@ -231,6 +234,18 @@ class FirehoseBackend:
         self._outstanding[name] = {}
         self._done_above[name] = set()
         self._pipes[name] = processing.build(self.streams[name].dest)
+        self._converter(name)
+
+    def _converter(self, name: str) -> convert.Converter | None:
+        """The stream's format conversion (its Glue table's schema read once), or None."""
+        dest = self.streams[name].dest
+        cfg = dest.get("DataFormatConversionConfiguration") or {}
+        if not cfg.get("Enabled"):
+            self._converters.pop(name, None)
+            return None
+        if name not in self._converters:
+            self._converters[name] = convert.build(cfg, self.schema_lookup, self.region)
+        return self._converters[name]
 
     def _save(self) -> None:
         data = {
@@ -286,6 +301,31 @@ class FirehoseBackend:
     ) -> None:
         """One output record into its partition's or the error prefix's buffer."""
         bufs = self.buffers[name]
+        conv = self._converters.get(name)
+        if conv is not None and out.error_type is None:
+            try:
+                conv.rows(out.data)
+            except convert.ConversionError as exc:
+                table = self.streams[name].dest["DataFormatConversionConfiguration"]
+                schema_cfg = table.get("SchemaConfiguration") or {}
+                out = processing.Routed(
+                    processing.error_document(
+                        "DataFormatConversion.ParseError",
+                        str(exc),
+                        out.data,
+                        arrival,
+                        now,
+                        capitalized=True,
+                        dataCatalogTable={
+                            "catalogId": schema_cfg.get("CatalogId"),
+                            "databaseName": schema_cfg.get("DatabaseName"),
+                            "tableName": schema_cfg.get("TableName"),
+                            "region": schema_cfg.get("Region") or self.region,
+                            "versionId": schema_cfg.get("VersionId", "LATEST"),
+                        },
+                    ),
+                    error_type="format-conversion-failed",
+                )
         if out.error_type is not None:
             part = f"!error:{out.error_type}"
         elif out.keys:
@@ -483,15 +523,24 @@ class FirehoseBackend:
                 "satisfy constraint: Member must satisfy enum value set: [ZIP, HADOOP_SNAPPY, "
                 "Snappy, GZIP, UNCOMPRESSED]",
             )
-        for part, enabled in (
-            (
-                "DataFormatConversionConfiguration",
-                (cfg.get("DataFormatConversionConfiguration") or {}).get("Enabled", True)
-                if cfg.get("DataFormatConversionConfiguration")
-                else False,
-            ),
-            ("S3BackupMode Enabled", cfg.get("S3BackupMode") == "Enabled"),
-        ):
+        conversion = cfg.get("DataFormatConversionConfiguration") or {}
+        converting = bool(conversion) and conversion.get("Enabled", True) is not False
+        if converting:
+            if "SizeInMBs" not in (cfg.get("BufferingHints") or {}):
+                hints["SizeInMBs"] = 128  # AWS's default with format conversion
+            if int(hints["SizeInMBs"]) < 64:
+                raise AwsError(
+                    "InvalidArgumentException",
+                    "BufferingHints.SizeInMBs must be at least 64 when data format conversion "
+                    "is enabled.",
+                )
+            if fmt != "UNCOMPRESSED":
+                raise AwsError(
+                    "InvalidArgumentException",
+                    "CompressionFormat must be UNCOMPRESSED when data format conversion is "
+                    "enabled (the Parquet or ORC serializer compresses).",
+                )
+        for part, enabled in (("S3BackupMode Enabled", cfg.get("S3BackupMode") == "Enabled"),):
             if enabled:
                 raise AwsError(
                     "NotImplemented",
@@ -520,6 +569,9 @@ class FirehoseBackend:
             "ProcessingConfiguration": cfg.get("ProcessingConfiguration") or {"Enabled": False},
             "DynamicPartitioningConfiguration": cfg.get("DynamicPartitioningConfiguration")
             or {"Enabled": False},
+            "DataFormatConversionConfiguration": {**conversion, "Enabled": True}
+            if converting
+            else {"Enabled": False},
             "Extended": extended,
         }
         processing.build(out)  # the processors' and dynamic partitioning's own checks
@@ -553,7 +605,11 @@ class FirehoseBackend:
             encryption=encryption or {},
         )
         self.streams[name] = st
-        self._open(name)
+        try:
+            self._open(name)
+        except AwsError:
+            del self.streams[name]
+            raise
         self._log_of(name)
         self._save()
         return st
@@ -602,6 +658,8 @@ class FirehoseBackend:
             )
         st.dest = self.normalize_destination(merged, extended or bool(st.dest.get("Extended")))
         self._pipes[name] = processing.build(st.dest)
+        self._converters.pop(name, None)
+        self._converter(name)
         st.version += 1
         st.updated = self.clock.now()
         self._save()
@@ -793,9 +851,13 @@ class FirehoseBackend:
                 rng=self.rng,
             ) + prefix.suffix(st.name, st.version, oldest, tz, "")
             return key, body_raw, {"ContentType": CONTENT_TYPE}
+        conv = self._converters.get(name)
+        ext = st.extension if conv is None else str(st.dest.get("FileExtension") or "")
         key = prefix.evaluate(
             st.dest.get("Prefix", ""), oldest, tz, keys=dict(buf.keys), rng=self.rng
-        ) + prefix.suffix(st.name, st.version, oldest, tz, st.extension)
+        ) + prefix.suffix(st.name, st.version, oldest, tz, ext)
+        if conv is not None:  # Parquet or ORC, compressed by its serializer
+            return key, conv.file([r.data for r in batch]), {"ContentType": CONTENT_TYPE}
         body = codecs.compress(st.compression, body_raw)
         headers = {"ContentType": CONTENT_TYPE}
         enc = codecs.content_encoding(st.compression)

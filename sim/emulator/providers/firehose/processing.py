@@ -186,14 +186,16 @@ def error_document(
     arrival: float,
     now: float,
     attempts: int = 1,
+    capitalized: bool = False,
     **extra: Any,
 ) -> bytes:
-    """A failed record as Firehose writes it under the error prefix (one JSON per line)."""
+    """A failed record as Firehose writes it under the error prefix (one JSON per line);
+    format conversion's documents spell ``ErrorCode``/``ErrorMessage`` with capitals."""
     doc = {
         "attemptsMade": attempts,
         "arrivalTimestamp": int(arrival * 1000),
-        "errorCode": code,
-        "errorMessage": message,
+        "ErrorCode" if capitalized else "errorCode": code,
+        "ErrorMessage" if capitalized else "errorMessage": message,
         "attemptEndingTimestamp": int(now * 1000),
         "rawData": base64.b64encode(raw).decode(),
         **extra,
@@ -201,7 +203,7 @@ def error_document(
     return (json.dumps(doc) + "\n").encode()
 
 
-def _split_json(data: bytes) -> list[bytes]:
+def split_json(data: bytes) -> list[bytes]:
     """Consecutive JSON objects (``{..}{..}`` or JSON lines); ValueError otherwise."""
     text = data.decode("utf-8")
     dec = json.JSONDecoder()
@@ -234,7 +236,7 @@ def split(pipe: Pipeline, data: bytes, arrival: float, now: float) -> list[bytes
     if pipe.deaggregation is not None:
         kind, delim = pipe.deaggregation
         try:
-            pieces = _split_json(data) if kind == "JSON" else [p for p in data.split(delim) if p]
+            pieces = split_json(data) if kind == "JSON" else [p for p in data.split(delim) if p]
         except (ValueError, UnicodeDecodeError) as exc:
             return Routed(
                 error_document(
