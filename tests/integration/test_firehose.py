@@ -230,15 +230,21 @@ def test_destinations_aws_would_refuse_are_refused(
 
 def test_not_yet_implemented_parts_answer_501_not_silence(fh: Any, lake: str, unique: Any) -> None:
     with pytest.raises(ClientError) as e:
-        create(
-            fh,
-            unique("bk"),
-            lake,
-            S3BackupMode="Enabled",
-            S3BackupConfiguration={"RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{lake}"},
+        fh.create_delivery_stream(
+            DeliveryStreamName=unique("msk"),
+            DeliveryStreamType="MSKAsSource",
+            MSKSourceConfiguration={
+                "MSKClusterARN": "arn:aws:kafka:us-east-1:123456789012:cluster/c/x",
+                "TopicName": "t",
+                "AuthenticationConfiguration": {"RoleARN": ROLE, "Connectivity": "PUBLIC"},
+            },
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": ROLE,
+                "BucketARN": f"arn:aws:s3:::{lake}",
+            },
         )
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert "S3BackupMode" in e.value.response["Error"]["Message"]
+    assert "MSKAsSource" in e.value.response["Error"]["Message"]
 
 
 def test_control_plane_as_aws_shapes_it(fh: Any, lake: str, unique: Any) -> None:
@@ -916,3 +922,42 @@ def test_format_conversion_rules_as_aws_states_them(
     ext = desc["Destinations"][0]["ExtendedS3DestinationDescription"]
     assert ext["BufferingHints"]["SizeInMBs"] == 128  # AWS's default with conversion
     assert ext["DataFormatConversionConfiguration"]["Enabled"] is True
+
+
+def test_s3_backup_keeps_the_source_records_as_they_came(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any
+) -> None:
+    import json
+
+    name = unique("bk")
+    create(
+        fh,
+        name,
+        lake,
+        Prefix="k=!{partitionKeyFromQuery:k}/",
+        ErrorOutputPrefix="err/!{firehose:error-output-type}/",
+        BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},
+        S3BackupMode="Enabled",
+        S3BackupConfiguration={
+            "RoleARN": ROLE,
+            "BucketARN": f"arn:aws:s3:::{lake}",
+            "Prefix": "source-backup/",
+            "CompressionFormat": "GZIP",
+            "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 60},
+        },
+        **_dp("{k: .k}"),
+    )
+    raw = [json.dumps({"k": k, "n": i}).encode() for i, k in enumerate("abab")]
+    put(fh, name, raw)
+    admin.set_clock(advance=61)
+    found = objects(s3, lake, 3)
+    (backup,) = [o for o in found if o["Key"].startswith("source-backup/")]
+    assert backup["Key"].endswith(".gz")
+    body = gzip.decompress(s3.get_object(Bucket=lake, Key=backup["Key"])["Body"].read())
+    assert body == b"".join(raw)  # untouched: no delimiter, no partitioning
+    assert {o["Key"].split("/")[0] for o in found} == {"k=a", "k=b", "source-backup"}
+    ext = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"][
+        "Destinations"
+    ][0]["ExtendedS3DestinationDescription"]
+    assert ext["S3BackupMode"] == "Enabled"
+    assert ext["S3BackupDescription"]["Prefix"] == "source-backup/"

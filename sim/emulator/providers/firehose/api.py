@@ -120,7 +120,7 @@ class FirehoseProvider(Provider):
 
     @staticmethod
     def _destination(st: DeliveryStream) -> dict[str, Any]:
-        d = {k: v for k, v in st.dest.items() if k != "Extended"}
+        d = {k: v for k, v in st.dest.items() if k not in ("Extended",)}
         s3 = {
             k: d[k]
             for k in (
@@ -143,6 +143,8 @@ class FirehoseProvider(Provider):
             "DynamicPartitioningConfiguration": d.get("DynamicPartitioningConfiguration")
             or {"Enabled": False},
         }
+        if d.get("S3Backup"):
+            ext["S3BackupDescription"] = d["S3Backup"]
         if d.get("FileExtension"):
             ext["FileExtension"] = d["FileExtension"]
         if d.get("CustomTimeZone"):

@@ -48,6 +48,17 @@ PUT_BYTES_PER_S = 5 * MIB
 PUT_RECORDS_PER_S = 500_000
 DESTINATION_ID = "destinationId-000000000001"
 MAX_ACTIVE_PARTITIONS = 500  # per stream, dynamic partitioning (a quota AWS can raise)
+BACKUP = "!backup"  # the partition id of the S3 backup's buffer (source records)
+_BACKUP_KEYS = (
+    "RoleARN",
+    "BucketARN",
+    "Prefix",
+    "ErrorOutputPrefix",
+    "BufferingHints",
+    "CompressionFormat",
+    "EncryptionConfiguration",
+    "CloudWatchLoggingOptions",
+)
 # Written to S3 objects as AWS does (the body is bytes whatever the records hold).
 CONTENT_TYPE = "application/octet-stream"
 
@@ -272,6 +283,8 @@ class FirehoseBackend:
         """Process one logged record into its partition's (or the error prefix's) buffer, or,
         with a Lambda processor, into the queue of records waiting for the Lambda."""
         pipe = self._pipes[name]
+        if self.streams[name].dest.get("S3Backup"):  # the source record, as it came
+            self._place(name, number, arrival, raw, processing.Routed(raw), now, backup=True)
         if pipe.lambda_arn is None:
             outs = processing.run(pipe, raw, arrival, now)
             for out in outs:
@@ -298,10 +311,20 @@ class FirehoseBackend:
         raw: bytes,
         out: processing.Routed,
         now: float,
+        backup: bool = False,
     ) -> None:
-        """One output record into its partition's or the error prefix's buffer."""
+        """One output record into its partition's or the error prefix's buffer (or the
+        S3 backup's)."""
         bufs = self.buffers[name]
         conv = self._converters.get(name)
+        if backup:
+            buf = bufs.get(BACKUP)
+            if buf is None:
+                buf = bufs[BACKUP] = Buffer()
+            buf.records.append(Pending(number, arrival, out.data))
+            buf.size += len(out.data)
+            self._outstanding[name][number] = self._outstanding[name].get(number, 0) + 1
+            return
         if conv is not None and out.error_type is None:
             try:
                 conv.rows(out.data)
@@ -540,14 +563,18 @@ class FirehoseBackend:
                     "CompressionFormat must be UNCOMPRESSED when data format conversion is "
                     "enabled (the Parquet or ORC serializer compresses).",
                 )
-        for part, enabled in (("S3BackupMode Enabled", cfg.get("S3BackupMode") == "Enabled"),):
-            if enabled:
+        backup: dict[str, Any] = {}
+        if cfg.get("S3BackupMode") == "Enabled":
+            raw = cfg.get("S3BackupConfiguration") or cfg.get("S3BackupUpdate")
+            if not raw:
                 raise AwsError(
-                    "NotImplemented",
-                    f"bdlab's Firehose does not implement {part} yet (issue 14 adds it).",
-                    501,
-                    sender=False,
+                    "InvalidArgumentException",
+                    "S3BackupConfiguration is required when S3BackupMode is Enabled.",
                 )
+            inner = FirehoseBackend.normalize_destination(
+                {k: v for k, v in raw.items() if k in _BACKUP_KEYS}, False
+            )
+            backup = {k: inner[k] for k in _BACKUP_KEYS if k in inner}
         dynamic = bool((cfg.get("DynamicPartitioningConfiguration") or {}).get("Enabled"))
         prefix.validate(
             str(cfg.get("Prefix") or ""), str(cfg.get("ErrorOutputPrefix") or ""), dynamic
@@ -564,6 +591,7 @@ class FirehoseBackend:
             or {"NoEncryptionConfig": "NoEncryption"},
             "CloudWatchLoggingOptions": cfg.get("CloudWatchLoggingOptions") or {"Enabled": False},
             "S3BackupMode": cfg.get("S3BackupMode") or "Disabled",
+            "S3Backup": backup,  # the backup destination (source records), when Enabled
             "FileExtension": cfg.get("FileExtension") or "",
             "CustomTimeZone": cfg.get("CustomTimeZone") or "",
             "ProcessingConfiguration": cfg.get("ProcessingConfiguration") or {"Enabled": False},
@@ -815,17 +843,24 @@ class FirehoseBackend:
             for part, buf in bufs.items():
                 if not buf.records or now < buf.retry_at:
                     continue
-                if buf.size >= st.size_bytes or now - buf.records[0].arrival >= st.interval_s:
+                size, interval = st.size_bytes, st.interval_s
+                if part == BACKUP:
+                    hints = st.dest["S3Backup"]["BufferingHints"]
+                    size, interval = hints["SizeInMBs"] * MIB, hints["IntervalInSeconds"]
+                if buf.size >= size or now - buf.records[0].arrival >= interval:
                     out.append((name, part))
         return out
 
     def take_batch(self, name: str, part: str) -> list[Pending]:
         """The records of the next object: from the oldest, up to SizeInMBs (one at least)."""
         st, buf = self.streams[name], self.buffers[name][part]
+        limit = st.size_bytes
+        if part == BACKUP:
+            limit = int(st.dest["S3Backup"]["BufferingHints"]["SizeInMBs"]) * MIB
         out: list[Pending] = []
         size = 0
         for r in buf.records:
-            if out and size + len(r.data) > st.size_bytes:
+            if out and size + len(r.data) > limit:
                 break
             out.append(r)
             size += len(r.data)
@@ -842,6 +877,16 @@ class FirehoseBackend:
         tz = prefix.zone(st.dest.get("CustomTimeZone"))
         oldest = batch[0].arrival
         body_raw = b"".join(r.data for r in batch)
+        if part == BACKUP:
+            bk = st.dest["S3Backup"]
+            fmt = str(bk.get("CompressionFormat") or "UNCOMPRESSED")
+            key = prefix.evaluate(bk.get("Prefix", ""), oldest, tz, rng=self.rng) + prefix.suffix(
+                st.name, st.version, oldest, tz, codecs.extension(fmt)
+            )
+            headers = {"ContentType": CONTENT_TYPE}
+            if codecs.content_encoding(fmt):
+                headers["ContentEncoding"] = str(codecs.content_encoding(fmt))
+            return key, codecs.compress(fmt, body_raw), headers
         if buf.error_type is not None:
             key = prefix.evaluate(
                 st.dest.get("ErrorOutputPrefix", ""),
@@ -882,7 +927,11 @@ class FirehoseBackend:
             self._settle(name, r.number)
         mark = self._watermark(name)
         self._done_above[name] = {n for n in self._done_above[name] if n >= mark}
-        if buf.error_type is None:
+        if part == BACKUP:
+            self.metrics.count(name, now, "BackupToS3.Records", len(batch))
+            self.metrics.count(name, now, "BackupToS3.Bytes", size)
+            self.metrics.count(name, now, "BackupToS3.Success", 1)
+        elif buf.error_type is None:
             self.metrics.count(name, now, "DeliveryToS3.Records", len(batch))
             self.metrics.count(name, now, "DeliveryToS3.Bytes", size)
             self.metrics.count(name, now, "DeliveryToS3.Success", 1)
