@@ -50,7 +50,9 @@ def wait_for(out: Path, n: int, daemon: kcl.MultiLangDaemon, timeout_s: float = 
     pytest.fail(f"KCL processed {got} of {n} records in {timeout_s} s:\n{daemon.tail()}")
 
 
-@pytest.fixture(params=["POLLING", "FANOUT"])
+# FANOUT (SubscribeToShard over HTTP/2 with CBOR events) takes ~35 s on 2 cores: it runs
+# with `-m slow`; boto3's fan-out tests and the h2c/CBOR tests run by default.
+@pytest.fixture(params=["POLLING", pytest.param("FANOUT", marks=pytest.mark.slow)])
 def daemon(
     install: kcl.KclInstall,
     private_profile: profiles.Profile,
