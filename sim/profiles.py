@@ -235,5 +235,42 @@ def for_endpoint(settings: Settings, endpoint_url: str) -> Profile:
     return resolve(settings.with_values(host=host, port=int(port)), "embedded")
 
 
+def to_options(profile: Profile) -> dict[str, str]:
+    """A profile as plain strings, for code that runs where no settings exist (a Spark data
+    source's Python workers): rebuilt there with :func:`from_options`."""
+    out = {"profile": profile.name, "region": profile.region or ""}
+    if profile.endpoint_url:
+        out["endpointUrl"] = profile.endpoint_url
+    if profile.access_key is not None:
+        out["accessKey"] = profile.access_key
+        out["secretKey"] = profile.secret_key or ""
+    return out
+
+
+def from_options(options: Mapping[str, str]) -> Profile:
+    """The profile :func:`to_options` described (missing keys: the named profile's own)."""
+    spec = _SPECS.get(options.get("profile", "embedded"))
+    if spec is None:
+        raise ProfileError(f"unknown profile {options.get('profile')!r}")
+    endpoint = options.get("endpointUrl") or None
+    access = options.get("accessKey", spec.access_key)
+    secret = options.get("secretKey", spec.secret_key)
+    region = options.get("region") or None
+    return Profile(
+        name=spec.name,
+        summary=spec.summary,
+        endpoint_url=endpoint,
+        access_key=access,
+        secret_key=secret,
+        region=region,
+        emulator=spec.emulator,
+        health_url=(endpoint + spec.health_path) if endpoint and spec.health_path else None,
+        runners=spec.runners,
+        tag_resources=spec.tag_resources,
+        spark_conf=MappingProxyType(_s3a_conf(endpoint, access, secret, region)),
+        capabilities=spec.capabilities,
+    )
+
+
 def describe_all() -> list[tuple[str, str]]:
     return [(s.name, s.summary) for s in _SPECS.values()]
