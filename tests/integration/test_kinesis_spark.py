@@ -132,3 +132,77 @@ def test_micro_batches_are_bounded_per_shard(
     sizes = [p["numInputRows"] for p in q.recentProgress if p["numInputRows"]]
     assert sum(sizes) == 500 and max(sizes) <= 200 and len(sizes) >= 3
     assert sorted(numbers(spark, tmp_path)) == list(range(500))
+
+
+def test_windowed_revenue_drops_late_events_and_lands_in_delta_and_cloudwatch(
+    spark: Any, private_profile: profiles.Profile, tmp_path: Path, unique: Any
+) -> None:
+    """Tumbling 1-minute windows with a 2-minute watermark: finished windows go to Delta and
+    CloudWatch once each; an event for a window the watermark has passed is dropped."""
+    from datetime import UTC, datetime, timedelta
+
+    from spark.jobs import realtime
+
+    kin = clients.client("kinesis", private_profile)
+    stream = unique("rt")
+    kin.create_stream(StreamName=stream, ShardCount=1)
+    t0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+    def event(i: int, minute: float, country: str = "KR", price: float = 10.0) -> bytes:
+        when = t0 + timedelta(minutes=minute)
+        return json.dumps(
+            {
+                "event_id": f"e{i}",
+                "event_time": when.isoformat(),
+                "event_type": "purchase",
+                "country": country,
+                "price": price,
+                "quantity": 1,
+            }
+        ).encode()
+
+    send = Producer(kin, stream, ordered=True)
+    send.put((event(i, i * 0.25), "k") for i in range(16))  # minutes 0.00 .. 3.75
+    delta = str(tmp_path / "delta")
+    ck = str(tmp_path / "checkpoint")
+
+    def run() -> None:
+        q = realtime.start(spark, private_profile, stream, delta, ck, available_now=True)
+        assert q.awaitTermination(180)
+
+    run()  # watermark now 3:45 - 2:00 = 1:45: the 10:00 window is final (and written)
+    send.put([(event(100, 0.5, price=999.0), "k"), (event(101, 10.0), "k")])  # late; far ahead
+    run()  # the late event is behind the watermark: dropped; 10:01 .. 10:03 become final
+    rows = sorted(
+        (r.window_start.minute, r.orders, r.revenue)
+        for r in spark.read.format("delta").load(delta).collect()
+    )
+    assert rows == [(0, 4, 40.0), (1, 4, 40.0), (2, 4, 40.0), (3, 4, 40.0)]  # no 999
+    cw = clients.client("cloudwatch", private_profile)
+    points = cw.get_metric_statistics(
+        Namespace=realtime.NAMESPACE,
+        MetricName="Revenue",
+        Dimensions=[{"Name": "Country", "Value": "KR"}],
+        StartTime=t0,
+        EndTime=t0 + timedelta(minutes=10),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert sorted(p["Sum"] for p in points) == [40.0, 40.0, 40.0, 40.0]
+
+
+def test_sliding_windows_on_a_small_frame(spark: Any) -> None:
+    from datetime import datetime
+
+    from spark.jobs import realtime
+
+    rows = [
+        ("a", datetime(2026, 3, 2, 10, 0, 30), "purchase", "KR", 2.0, 1),
+        ("b", datetime(2026, 3, 2, 10, 1, 30), "purchase", "KR", 3.0, 2),
+        ("c", datetime(2026, 3, 2, 10, 1, 40), "view", "KR", 9.0, 1),
+    ]
+    df = spark.createDataFrame(rows, realtime.EVENT_SCHEMA)
+    out = realtime.windowed_revenue(df, window="2 minutes", slide="1 minute")
+    got = sorted((r.window_start.minute, r.orders, r.revenue) for r in out.collect())
+    # every event in two overlapping windows; views are not purchases
+    assert got == [(0, 2, 8.0), (1, 1, 6.0), (59, 1, 2.0)]
