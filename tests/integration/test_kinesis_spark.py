@@ -206,3 +206,77 @@ def test_sliding_windows_on_a_small_frame(spark: Any) -> None:
     got = sorted((r.window_start.minute, r.orders, r.revenue) for r in out.collect())
     # every event in two overlapping windows; views are not purchases
     assert got == [(0, 2, 8.0), (1, 1, 6.0), (59, 1, 2.0)]
+
+
+def test_quality_per_micro_batch_quarantines_bad_records_and_the_pass_rate_drops(
+    spark: Any, private_profile: profiles.Profile, tmp_path: Path, unique: Any
+) -> None:
+    import time as _time
+    from datetime import UTC, datetime
+
+    from sim.dataquality import NAMESPACE, Rules
+    from spark.jobs import quality_stream
+
+    kin = clients.client("kinesis", private_profile)
+    s3 = clients.client("s3", private_profile)
+    stream, bucket = unique("dq"), unique("dq-bkt")
+    kin.create_stream(StreamName=stream, ShardCount=1)
+    s3.create_bucket(Bucket=bucket)
+    rules = Rules(
+        required=("event_id", "country"),
+        types={"price": "float"},
+        ranges={"price": (0, 1000)},
+        allowed={"country": ("KR", "US")},
+        unique="event_id",
+    )
+    now = datetime.now(UTC).isoformat()
+
+    def ev(i: int, **over: object) -> bytes:
+        return json.dumps({"event_id": f"e{i}", "event_time": now, "country": "KR",
+                           "price": 5.0, **over}).encode()  # fmt: skip
+
+    send = Producer(kin, stream, ordered=True)
+    send.put([(ev(i), "k") for i in range(18)] + [(ev(90, price=-1.0), "k"), (b"oops", "k")])
+
+    def run() -> None:
+        q = quality_stream.start(
+            spark,
+            private_profile,
+            stream,
+            str(tmp_path / "good"),
+            (bucket, "quarantine/clicks/"),
+            str(tmp_path / "checkpoint"),
+            rules,
+            available_now=True,
+        )
+        assert q.awaitTermination(180)
+
+    run()
+    send.put([(ev(100 + i), "k") for i in range(5)] + [(ev(3), "k")] * 2
+             + [(ev(200 + i, country="XX"), "k") for i in range(3)])  # fmt: skip
+    run()
+    good = spark.read.parquet(str(tmp_path / "good")).collect()
+    # e3 came back twice in the second run: the window of ids is per run, so one passes
+    assert len(good) == 24 and len({r.event_id for r in good}) == 23
+    lines = []
+    for o in s3.list_objects_v2(Bucket=bucket, Prefix="quarantine/clicks/")["Contents"]:
+        body = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode()
+        lines += [json.loads(x) for x in body.splitlines()]
+    rules_seen = sorted(x["dq_rule"] for x in lines)
+    assert rules_seen == ["allowed:country"] * 3 + ["json", "range:price", "unique:event_id"]
+    cw = clients.client("cloudwatch", private_profile)
+    deadline = _time.monotonic() + 10
+    rates: list[float] = []
+    while len(rates) < 2 and _time.monotonic() < deadline:
+        points = cw.get_metric_statistics(
+            Namespace=NAMESPACE,
+            MetricName="PassRate",
+            Dimensions=[{"Name": "Pipeline", "Value": "clicks"}],
+            StartTime=datetime(2020, 1, 1, tzinfo=UTC),
+            EndTime=datetime(2100, 1, 1, tzinfo=UTC),
+            Period=86400 * 365,
+            Statistics=["Minimum", "Maximum"],
+        )["Datapoints"]
+        rates = sorted({p["Minimum"] for p in points} | {p["Maximum"] for p in points})
+        _time.sleep(0.2)
+    assert rates == [60.0, 90.0]  # 18 of 20, then 6 of 10: the drop an alarm would see
