@@ -36,7 +36,13 @@ class Admin:
         return cls(profile.endpoint_url)
 
     # ------------------------------------------------------------------ transport
-    def call(self, path: str, body: dict[str, Any] | None = None, method: str | None = None) -> Any:
+    def call(
+        self,
+        path: str,
+        body: dict[str, Any] | None = None,
+        method: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
             self.endpoint_url + path,
@@ -45,7 +51,7 @@ class Admin:
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as r:
                 return json.loads(r.read() or b"null")
         except urllib.error.HTTPError as exc:
             try:
@@ -105,6 +111,18 @@ class Admin:
         if ahead_days:
             body["ahead_days"] = ahead_days
         return dict(self.call("/_bdlab/lifecycle", body))
+
+    def flush_firehose(self, stream: str, wait_s: float = 30.0) -> dict[str, Any]:
+        """Deliver a Firehose stream's buffers now, as if its buffering interval had passed
+        (the shared clock does not move; other streams keep their time), and wait up to
+        ``wait_s`` s. Returns {"DeliveryStreamName", "Pending"}: records not yet in S3."""
+        return dict(
+            self.call(
+                "/_bdlab/firehose/flush",
+                {"stream": stream, "wait_s": wait_s},
+                timeout=wait_s + self.timeout,
+            )
+        )
 
     def costs(self) -> dict[str, Any]:
         """The S3 cost model: {"model": "aws" | "off", "first_byte_s", "throughput_bps", ...}."""

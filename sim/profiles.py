@@ -27,6 +27,7 @@ CAPABILITIES: dict[str, str] = {
     "iam_toggle": "switch IAM enforcement on and off on demand",
     "faults": "inject throttling, errors, latency and outages",
     "lifecycle_now": "run S3 lifecycle rules on demand",
+    "firehose_flush": "deliver a Firehose stream's buffers on demand (the clock does not move)",
     "local_emr_steps": "EMR steps run as local spark-submit processes",
     "cost_model": "make S3 requests take AWS-like time (latency, throughput, copy cost)",
 }
@@ -66,7 +67,8 @@ _SPECS: dict[str, ProfileSpec] = {
                 "kinesis": "bdlab emulator (own provider: per-shard limits, durable shard logs, "
                 "enhanced fan-out, JSON and CBOR over HTTP/1.1 and HTTP/2)",
                 "firehose": "bdlab emulator (own provider: durable buffers, DirectPut and "
-                "Kinesis sources to S3; transforms, dynamic partitioning, Parquet not yet)",
+                "Kinesis sources to S3, Lambda transforms, dynamic partitioning, Parquet "
+                "and ORC conversion)",
                 "cloudwatch": "bdlab emulator (moto backend behind its own seam; no alarms)",
                 "emr_steps": "bdlab emulator: each step a local spark-submit, logs to LogUri",
                 "spark": "local[*] Spark, s3a -> emulator",

@@ -413,6 +413,21 @@ class Gateway:
                         content_type="application/json",
                     )
                 return Response.json(self.lifecycle.totals, content_type="application/json")
+            if path == "/_bdlab/firehose/flush" and m == "POST":
+                body = json.loads(await req.read() or b"{}")
+                firehose = self.providers["firehose"]
+                assert isinstance(firehose, FirehoseProvider)
+                try:
+                    done = await firehose.flush(
+                        str(body.get("stream", "")), float(body.get("wait_s", 30))
+                    )
+                except KeyError:
+                    return Response.json(
+                        {"error": f"no delivery stream {body.get('stream')!r}"},
+                        404,
+                        content_type="application/json",
+                    )
+                return Response.json(done, content_type="application/json")
             if path == "/_bdlab/costs":
                 if m == "POST":
                     body = json.loads(await req.read() or b"{}")

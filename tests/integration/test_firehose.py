@@ -127,6 +127,26 @@ def test_size_buffering_cuts_objects_at_size_in_mbs(
     assert sum(o["Size"] for o in found) == 20 * len(record)
 
 
+def test_admin_flush_delivers_one_stream_now_without_moving_the_clock(
+    fh: Any, s3: Any, admin: Admin, lake: str, unique: Any
+) -> None:
+    """Labs share one clock: a lab flushes its own stream instead of fast-forwarding."""
+    name, other = unique("fh"), unique("fh")
+    hints = {"SizeInMBs": 5, "IntervalInSeconds": 900}
+    create(fh, name, lake, Prefix="mine/", BufferingHints=hints)
+    create(fh, other, lake, Prefix="other/", BufferingHints=hints)
+    put(fh, name, [b"a\n"] * 10)
+    put(fh, other, [b"b\n"] * 10)
+    t0 = admin.clock()["now"]
+    assert admin.flush_firehose(name) == {"DeliveryStreamName": name, "Pending": 0}
+    assert admin.clock()["now"] - t0 < 5  # the shared clock did not jump
+    (obj,) = objects(s3, lake, 1)
+    assert obj["Key"].startswith("mine/")  # the other stream keeps its 900 s
+    assert s3.get_object(Bucket=lake, Key=obj["Key"])["Body"].read() == b"a\n" * 10
+    with pytest.raises(Exception, match="no delivery stream"):
+        admin.flush_firehose(unique("missing"))
+
+
 @pytest.mark.parametrize("fmt", codecs.FORMATS)
 def test_each_compression_reads_back_with_standard_tools(
     fh: Any, s3: Any, admin: Admin, lake: str, unique: Any, fmt: str

@@ -329,6 +329,25 @@ class FirehoseProvider(Provider):
     def stop(self) -> None:
         self._running = False
 
+    async def flush(self, name: str, wait_s: float = 30.0) -> dict[str, Any]:
+        """Deliver ``name``'s buffers now, as if their interval had passed, without moving
+        the clock: records read from its Kinesis source so far, then every record that
+        arrived by now, through the Lambda and into S3. Waits up to ``wait_s`` wall seconds
+        for the delivery loop; returns {"DeliveryStreamName", "Pending"} (records not yet
+        in S3, e.g. while S3 fails). KeyError if no such stream."""
+        b = self.backend
+        if name not in b.streams:
+            raise KeyError(name)
+        b.pull_sources()
+        b.request_flush(name, b.clock.now())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        pending = b.pending_before_flush(name)
+        while pending and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+            pending = b.pending_before_flush(name)
+        return {"DeliveryStreamName": name, "Pending": pending}
+
     async def transform_due(self) -> int:
         """Invoke the Lambda of every stream whose queue is due, once per round, retrying a
         failed invocation NumberOfRetries times (AWS: 3 by default). Returns batches done."""

@@ -207,6 +207,9 @@ class FirehoseBackend:
         self.metrics = MetricCells()
         self._put_rates: dict[str, tuple[TokenBucket, TokenBucket]] = {}
         self.rng = random.Random()
+        # stream -> clock time: records that arrived by then are due now (an admin flush;
+        # the shared clock does not move, so other labs' buffers keep their own time)
+        self.flush_before: dict[str, float] = {}
         self._load()
 
     # ------------------------------------------------------------------ persistence
@@ -395,7 +398,11 @@ class FirehoseBackend:
             if not queue or pipe is None or pipe.lambda_arn is None:
                 continue
             size = sum(len(p.data) for p in queue)
-            if size >= pipe.lambda_size or now - queue[0].arrival >= pipe.lambda_interval:
+            if (
+                size >= pipe.lambda_size
+                or now - queue[0].arrival >= pipe.lambda_interval
+                or queue[0].arrival <= self.flush_before.get(name, -1.0)
+            ):
                 out.append(name)
         return out
 
@@ -847,9 +854,33 @@ class FirehoseBackend:
                 if part == BACKUP:
                     hints = st.dest["S3Backup"]["BufferingHints"]
                     size, interval = hints["SizeInMBs"] * MIB, hints["IntervalInSeconds"]
-                if buf.size >= size or now - buf.records[0].arrival >= interval:
+                first = buf.records[0].arrival
+                if (
+                    buf.size >= size
+                    or now - first >= interval
+                    or first <= self.flush_before.get(name, -1.0)
+                ):
                     out.append((name, part))
         return out
+
+    def request_flush(self, name: str, now: float) -> None:
+        """Make every record of ``name`` that arrived by ``now`` due at once, as if its
+        buffering interval had passed (AwsError if no such stream)."""
+        self.stream(name)
+        self.flush_before[name] = now
+
+    def pending_before_flush(self, name: str) -> int:
+        """Records of ``name`` covered by the last flush request and not yet in S3 (waiting
+        for the Lambda or in a buffer, retries included); clears the request at 0."""
+        cut = self.flush_before.get(name)
+        if cut is None:
+            return 0
+        n = sum(1 for p in self.transform_queue.get(name, []) if p.arrival <= cut)
+        for buf in self.buffers.get(name, {}).values():
+            n += sum(1 for r in buf.records if r.arrival <= cut)
+        if n == 0:
+            self.flush_before.pop(name, None)
+        return n
 
     def take_batch(self, name: str, part: str) -> list[Pending]:
         """The records of the next object: from the oldest, up to SizeInMBs (one at least)."""
