@@ -113,6 +113,9 @@ class CheckResult:
     hint: str = ""
     seconds: float = 0.0
     skipped: bool = False
+    # For whoever debugs the check (``bdlab check --verbose``, ``--json``), never the learner's
+    # found/hint: the exception a crashing check raised and where.
+    details: str = ""
 
 
 @dataclass
@@ -259,6 +262,7 @@ def run_checks(lab: Lab, ctx: LabContext, stop_at_first: bool = False) -> list[C
                 res.hint = f"건너뜀: 먼저 {same}번 확인을 통과하세요."
         except Exception as exc:
             res.passed = False
+            res.details = _technical(exc)
             failed_before = next((r.order for r in results if not r.passed), None)
             if failed_before is not None:
                 # What this check reads does not exist because an earlier step is unfinished:
@@ -268,11 +272,12 @@ def run_checks(lab: Lab, ctx: LabContext, stop_at_first: bool = False) -> list[C
                 res.found = "건너뜀"
                 res.hint = f"건너뜀: 먼저 {failed_before}번 확인을 통과하세요."
             else:
-                res.expected = "확인을 실행할 수 있는 상태"
+                res.expected = "확인이 읽는 자원과 결과가 예상한 모양으로 있음"
                 res.found = _plain_error(exc)
                 res.hint = (
                     "이 확인이 읽는 자원이 없거나 예상과 다릅니다. `bdlab run "
-                    f"{lab.info.id}`를 다시 실행한 뒤 확인하세요."
+                    f"{lab.info.id}`를 다시 실행한 뒤 확인하세요 (자세한 원인: "
+                    f"`bdlab check {lab.info.id} --verbose`)."
                 )
         res.seconds = round(time.perf_counter() - t0, 3)
         results.append(res)
@@ -281,12 +286,33 @@ def run_checks(lab: Lab, ctx: LabContext, stop_at_first: bool = False) -> list[C
     return results
 
 
+# What a crashing check found, said in the learner's words (the exception stays in ``details``).
+_CRASH_KINDS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((FileNotFoundError,), "확인이 읽을 파일이 없습니다"),
+    ((LookupError, StopIteration), "확인이 찾는 항목이 결과에 없습니다"),
+    ((TypeError, ValueError, AttributeError), "결과의 형식이나 값의 타입이 예상과 다릅니다"),
+)
+
+
 def _plain_error(exc: BaseException) -> str:
-    """What went wrong in one line: AWS's error code and message, or the exception's text."""
+    """What went wrong in one Korean line: AWS's error code and message, or the kind of
+    problem; never a Python exception's name (that is :func:`_technical`'s)."""
     aws = _aws_error(exc)
     if aws:
-        return f"AWS: {aws[0]}: {aws[1]}"
-    return traceback.format_exception_only(exc)[-1].strip()
+        return f"AWS가 거절했습니다 ({aws[0]}) {aws[1]}".strip()
+    for kinds, said in _CRASH_KINDS:
+        if isinstance(exc, kinds):
+            return said
+    return "확인을 끝까지 실행하지 못했습니다"
+
+
+def _technical(exc: BaseException) -> str:
+    """The exception and the line of the check that raised it, for debugging."""
+    text = traceback.format_exception_only(exc)[-1].strip()
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if f.filename and "/labs/" in f.filename.replace("\\", "/")]
+    where = ours[-1] if ours else (frames[-1] if frames else None)
+    return f"{text} (at {where.filename}:{where.lineno})" if where else text
 
 
 # ------------------------------------------------------------------ progress

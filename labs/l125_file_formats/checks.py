@@ -50,9 +50,15 @@ def _results(ctx: LabContext) -> dict[str, dict[str, Any]]:
             "없음",
             "3단계에서 측정 결과 목록을 JSON으로 올리세요.",
         ) from None
-    except (s3.exceptions.NoSuchBucket, ValueError) as exc:
+    except s3.exceptions.NoSuchBucket:
         raise CheckFailed(
-            "결과 JSON", f"{type(exc).__name__}", "`bdlab run 1.2.5`를 먼저 실행하세요."
+            f"버킷 {lab_bucket(ctx)}", "버킷 없음", "`bdlab run 1.2.5`를 먼저 실행하세요."
+        ) from None
+    except ValueError:
+        raise CheckFailed(
+            "결과 JSON (형식별 항목의 목록)",
+            f"{RESULTS_KEY}를 JSON으로 읽을 수 없음",
+            "3단계에서 json.dumps(rows)로 만든 JSON을 올리세요.",
         ) from None
     return {r.get("format"): r for r in rows if isinstance(r, dict)}
 

@@ -155,6 +155,9 @@ def _show_result(result: object) -> None:
 def check(
     lab_id: str = typer.Argument(..., help="lab id, e.g. 1.2.4"),
     as_json: bool = typer.Option(False, "--json"),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="also show the exception of a check that crashed"
+    ),
 ) -> None:
     """Run a lab's checks against real state; failures say expected, found and a hint."""
     from labs import harness
@@ -188,11 +191,15 @@ def check(
                 console.print(f"  [green]✓[/] {r.order}. {r.title}")
             elif r.skipped:
                 console.print(f"  [dim]- {r.order}. {r.title}  ({r.hint})[/]", highlight=False)
+                if verbose and r.details:
+                    console.print(f"      자세히: {r.details}", highlight=False, markup=False)
             else:
                 console.print(f"  [red]✗[/] {r.order}. {r.title}")
                 console.print(f"      기대: {r.expected}", highlight=False, markup=False)
                 console.print(f"      실제: {r.found}", highlight=False, markup=False)
                 console.print(f"      [yellow]힌트:[/] {r.hint}", highlight=False)
+                if verbose and r.details:
+                    console.print(f"      자세히: {r.details}", highlight=False, markup=False)
         console.print(f"{passed}/{len(results)} checks passed")
     if passed != len(results):
         raise typer.Exit(1)
