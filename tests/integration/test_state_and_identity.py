@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,6 +170,59 @@ def test_progress_is_kept_per_profile(tmp_path: Path) -> None:
         assert {x["id"]: x for x in aws}["1.2.4"]["status"] == "not started"
     finally:
         run_bdlab(["down"], env)
+
+
+@pytest.fixture()
+def black_hole() -> Iterator[tuple[str, list[socket.socket]]]:
+    """An instance-metadata endpoint that takes connections and never answers (a laptop's
+    169.254.169.254 on some networks): its URL and the connections it took."""
+    server = socket.create_server(("127.0.0.1", 0))
+    taken: list[socket.socket] = []
+
+    def hold() -> None:
+        while True:
+            try:
+                taken.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=hold, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", taken
+    server.close()
+    for conn in taken:
+        conn.close()
+
+
+@pytest.mark.parametrize("asks_long_wait", [False, True], ids=["botocore-defaults", "long-wait"])
+def test_aws_without_credentials_does_not_wait_on_instance_metadata(
+    tmp_path: Path, black_hole: tuple[str, list[socket.socket]], asks_long_wait: bool
+) -> None:
+    """AWS_EC2_METADATA_DISABLED unset, the metadata endpoint silent: each verb says it in one
+    line within seconds, even where the environment asks botocore for a long metadata wait."""
+    url, taken = black_hole
+    env = bdlab_env(tmp_path / "state", free_port())
+    env.update({"HOME": str(tmp_path / "home"), "AWS_EC2_METADATA_SERVICE_ENDPOINT": url})
+    if asks_long_wait:
+        env.update({"AWS_METADATA_SERVICE_TIMEOUT": "20", "AWS_METADATA_SERVICE_NUM_ATTEMPTS": "3"})
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ):
+        env.pop(var, None)
+    for verb in (["check", "1.2.4"], ["emr", "status"]):
+        t0 = time.monotonic()
+        r = run_bdlab(["--profile", "aws", *verb], env, timeout=120)
+        took = time.monotonic() - t0
+        assert r.returncode == 2 and "no AWS credentials" in r.stderr, r.stderr
+        assert "bdlab bug" not in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
+        # bdlab's start (~2 s, more on a loaded 2-core machine) plus one short metadata try.
+        assert took < 12, f"{verb}: {took:.1f} s"
+    assert taken, "the metadata endpoint was never asked: the test would prove nothing"
 
 
 def test_ctrl_c_on_foreground_stops_cleanly(tmp_path: Path) -> None:
