@@ -184,6 +184,20 @@ def test_emr_verbs(env: dict[str, str], tmp_path: Path) -> None:
     sid = info["steps"][0]["Id"]
     assert info["steps"][0]["Status"]["State"] == "COMPLETED"
     assert "HELLO 7" in run_bdlab(["emr", "logs", cid, sid, "--which", "stdout"], env).stdout
+    # A failed step: `emr logs` without --which shows the log that holds the cause (PySpark
+    # writes the Python traceback to the step's stdout, not its stderr).
+    boom = tmp_path / "boom.py"
+    boom.write_text("raise RuntimeError('boom: the learner script failed')\n")
+    r = run_bdlab(["emr", "submit", cid, str(boom)], env, timeout=300)
+    assert r.returncode != 0 and "boom: the learner script failed" in r.stderr, r.stderr
+    added = re.search(r"step (s-\w+) added", r.stdout)
+    assert added, r.stdout
+    sid2 = added.group(1)
+    stderr_log = run_bdlab(["emr", "logs", cid, sid2, "--which", "stderr"], env).stdout
+    assert "RuntimeError: boom" not in stderr_log  # so the default must choose, not guess
+    r = run_bdlab(["emr", "logs", cid, sid2], env)
+    assert r.returncode == 0 and "RuntimeError: boom: the learner script failed" in r.stdout
+    assert "showing its stdout" in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
     r = run_bdlab(["emr", "submit", cid, str(tmp_path / "missing.py")], env)
     assert r.returncode == 2 and "neither a file" in r.stderr
     r = run_bdlab(["emr", "status", "j-NOPE"], env)
