@@ -122,25 +122,23 @@ def _schema(rules: Rules, now: float) -> tuple[pa.DataFrameSchema, dict[tuple[st
     return pa.DataFrameSchema(columns, strict=False), names_of
 
 
-def check(
-    batch: pd.DataFrame, rules: Rules, now: float, seen: OrderedDict[Any, None] | None = None,
-    window: int = 100_000,
-) -> Result:  # fmt: skip
-    """Check one micro-batch. ``seen`` (kept by the caller across batches, at most ``window``
-    values) catches duplicates of ``rules.unique`` between batches too."""
-    df = batch.reset_index(drop=True)
-    reasons: dict[int, tuple[str, str]] = {}
-    missing = [c for c in rules.required if c not in df.columns]
-    if missing:  # a column the whole batch lacks: every row fails that rule
-        for i in range(len(df)):
-            reasons[i] = ("required:" + missing[0], f"column {missing[0]} is missing")
-        df_checked = df
-    else:
-        schema, names_of = _schema(rules, now)
+def _validate(
+    df: pd.DataFrame,
+    schema: pa.DataFrameSchema,
+    names_of: dict[tuple[str, int], str],
+    reasons: dict[int, tuple[str, str]],
+) -> pd.DataFrame:
+    """The rows of ``df`` that pass ``schema``, coerced to its types; each failing row's
+    (rule, detail) into ``reasons``. Validated again without the rows that failed until
+    nothing new fails: pandera skips a column's checks when a value of it cannot be coerced
+    (a range check must still see the other rows), and only a frame that passes comes back
+    coerced (so good rows have the rules' types whether or not their batch held a bad row)."""
+    rest = df
+    while True:
         try:
-            df_checked = schema.validate(df, lazy=True)
+            return schema.validate(rest, lazy=True)
         except pa.errors.SchemaErrors as exc:
-            df_checked = df
+            failed = set()
             for _, case in exc.failure_cases.iterrows():
                 idx = case.get("index")
                 if idx is None or pd.isna(idx):
@@ -157,6 +155,28 @@ def check(
                 else:
                     rule = check_text
                 reasons.setdefault(int(idx), (rule, f"{col}={case.get('failure_case')!r}"))
+                failed.add(int(idx))
+            if not failed & set(rest.index):  # a failure of no row: not the data's fault
+                raise
+            rest = rest.drop(index=sorted(failed & set(rest.index)))
+
+
+def check(
+    batch: pd.DataFrame, rules: Rules, now: float, seen: OrderedDict[Any, None] | None = None,
+    window: int = 100_000,
+) -> Result:  # fmt: skip
+    """Check one micro-batch. ``seen`` (kept by the caller across batches, at most ``window``
+    values) catches duplicates of ``rules.unique`` between batches too."""
+    df = batch.reset_index(drop=True)
+    reasons: dict[int, tuple[str, str]] = {}
+    missing = [c for c in rules.required if c not in df.columns]
+    if missing:  # a column the whole batch lacks: every row fails that rule
+        for i in range(len(df)):
+            reasons[i] = ("required:" + missing[0], f"column {missing[0]} is missing")
+        df_checked = df
+    else:
+        schema, names_of = _schema(rules, now)
+        df_checked = _validate(df, schema, names_of, reasons)
     if rules.unique and rules.unique in df.columns:
         recent = seen if seen is not None else OrderedDict()
         for i, value in enumerate(df[rules.unique]):
@@ -169,7 +189,7 @@ def check(
                 while len(recent) > window:
                     recent.popitem(last=False)
     bad_idx = sorted(reasons)
-    good = df_checked.drop(index=bad_idx) if bad_idx else df_checked
+    good = df_checked.drop(index=[i for i in bad_idx if i in df_checked.index])
     bad = df.loc[bad_idx].copy()
     bad["dq_rule"] = [reasons[i][0] for i in bad_idx]
     bad["dq_detail"] = [reasons[i][1] for i in bad_idx]

@@ -4,7 +4,9 @@ quarantine prefix in S3 as JSON lines with the rule they broke, and the batch's 
 (PassRate, FailedRecords by Rule, Freshness) to CloudWatch (namespace ``bdlab/quality``).
 
 Records that are not JSON fail rule ``json``. Duplicates are caught within a batch and across
-the batches of one run (the window of recent ids lives in the driver).
+the batches of one run (the window of recent ids lives in the driver); a caller that runs the
+query again (``available_now``, one run per micro-batch) passes the same ``seen`` window to each
+run, as one long-running query would keep it.
 """
 
 from __future__ import annotations
@@ -30,8 +32,15 @@ def start(
     good_format: str = "parquet",
     available_now: bool = False,
     starting_position: str = "TRIM_HORIZON",
+    namespace: str = NAMESPACE,
+    seen: OrderedDict[Any, None] | None = None,
 ) -> Any:
-    """Start the query; ``quarantine`` is (bucket, prefix). Returns the StreamingQuery."""
+    """Start the query; ``quarantine`` is (bucket, prefix). Returns the StreamingQuery.
+
+    ``pipeline`` is the metrics' Pipeline dimension and ``namespace`` their CloudWatch
+    namespace. ``seen`` is the window of recent ``rules.unique`` values: pass the same
+    OrderedDict to the next run to catch a duplicate of a record an earlier run took (a new
+    window per run when None)."""
     import pandas as pd
 
     from sim import clients
@@ -44,7 +53,7 @@ def start(
         .load()
         .selectExpr("sequenceNumber", "cast(data as string) as json")
     )
-    seen: OrderedDict[Any, None] = OrderedDict()
+    window: OrderedDict[Any, None] = OrderedDict() if seen is None else seen
     bucket, prefix = quarantine
 
     def sink(batch: Any, batch_id: int) -> None:
@@ -58,7 +67,7 @@ def start(
                 docs.append(doc)
             except ValueError:
                 not_json.append(r["json"])
-        result = check(pd.DataFrame(docs), rules, now, seen)
+        result = check(pd.DataFrame(docs), rules, now, window)
         if len(result.good):
             good = spark.createDataFrame(
                 result.good.astype(object).where(result.good.notna(), None)
@@ -87,7 +96,7 @@ def start(
                     m["Value"] = float(len(result.bad) + len(not_json))
                 if m["MetricName"] == "PassRate":
                     m["Value"] = 100.0 * len(result.good) / max(result.total, 1)
-        clients.client("cloudwatch", profile).put_metric_data(Namespace=NAMESPACE, MetricData=data)
+        clients.client("cloudwatch", profile).put_metric_data(Namespace=namespace, MetricData=data)
 
     writer = raw.writeStream.foreachBatch(sink).option("checkpointLocation", checkpoint)
     writer = writer.trigger(availableNow=True) if available_now else writer

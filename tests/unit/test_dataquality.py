@@ -77,3 +77,22 @@ def test_a_wrong_type_and_a_missing_column_fail_with_their_rule() -> None:
     no_country = frame([{k: v for k, v in good(1).items() if k != "country"}])
     r = check(no_country, RULES, NOW)
     assert r.pass_rate == 0.0 and list(r.bad["dq_rule"]) == ["required:country"]
+
+
+def test_a_value_that_cannot_be_coerced_does_not_hide_the_columns_other_failures() -> None:
+    """pandera skips a column's checks when one of its values cannot be coerced: the rows are
+    checked again without it, so a price out of range beside a price "free" is still caught."""
+    r = check(frame([good(1), good(2, price="free"), good(3, price=-5.0)]), RULES, NOW)
+    assert dict(zip(r.bad["event_id"], r.bad["dq_rule"], strict=True)) == {
+        "e2": "type:price",
+        "e3": "range:price",
+    }
+    assert list(r.good["event_id"]) == ["e1"]
+
+
+def test_good_rows_have_the_rules_types_whether_or_not_their_batch_had_bad_rows() -> None:
+    clean = check(frame([good(1, price=10)]), RULES, NOW).good
+    mixed = check(frame([good(2, price=10), good(3, price=-1)]), RULES, NOW).good
+    assert list(mixed["event_id"]) == ["e2"]
+    assert clean.dtypes.to_dict() == mixed.dtypes.to_dict()
+    assert str(mixed["event_time"].dtype) == "datetime64[ns, UTC]" and mixed["price"].dtype == float
