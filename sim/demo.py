@@ -64,23 +64,23 @@ def _run(
     from spark.session import get_session
 
     t = time.perf_counter()
-    status(f"1/4 generating {rows:,} events and uploading them to s3://{bucket}/raw/")
+    status(f"1/5 generating {rows:,} events and uploading them to s3://{bucket}/raw/")
     raw = write_raw(profile, bucket, rows)
     timings["generate+upload"] = time.perf_counter() - t
     say(
-        f"[bold]1/4[/] {raw['rows']:,} events -> s3://{bucket}/raw/events/dt=*/ "
+        f"[bold]1/5[/] {raw['rows']:,} events -> s3://{bucket}/raw/events/dt=*/ "
         f"({raw['files']} partitions, {timings['generate+upload']:.1f} s)"
     )
     t = time.perf_counter()
-    status("2/4 starting Spark (local, s3a -> the profile's S3)")
+    status("2/5 starting Spark (local, s3a -> the profile's S3)")
     spark = get_session(profile, cfg, app_name="bdlab-demo")
     timings["spark start"] = time.perf_counter() - t
     say(
-        f"[bold]2/4[/] Spark {spark.version} local session with s3a -> {profile.endpoint_url or 'AWS'}"
+        f"[bold]2/5[/] Spark {spark.version} local session with s3a -> {profile.endpoint_url or 'AWS'}"
         f" ({timings['spark start']:.1f} s)"
     )
     t = time.perf_counter()
-    status("3/4 Spark job: raw Parquet -> daily revenue Delta table")
+    status("3/5 Spark job: raw Parquet -> daily revenue Delta table")
     target = f"s3a://{bucket}/gold/daily_revenue"
     result = daily_revenue.run(spark, f"s3a://{bucket}/raw/events/", target)
     rows_out = [
@@ -89,7 +89,7 @@ def _run(
     timings["spark job"] = time.perf_counter() - t
     history = spark.sql(f"DESCRIBE HISTORY delta.`{target}`").select("version").collect()
     say(
-        f"[bold]3/4[/] Delta table {target} ({len(rows_out)} rows, version "
+        f"[bold]3/5[/] Delta table {target} ({len(rows_out)} rows, version "
         f"{max(r.version for r in history)}, {timings['spark job']:.1f} s)"
     )
     if console:
@@ -115,11 +115,11 @@ def _run(
             )
         console.print(table)
     t = time.perf_counter()
-    status(f"4/4 streaming {STREAM_EVENTS:,} events through Kinesis (AWS's per-shard limits on)")
+    status(f"4/5 streaming {STREAM_EVENTS:,} events through Kinesis (AWS's per-shard limits on)")
     streaming = stream_stage(profile, STREAM_EVENTS)
     timings["streaming"] = time.perf_counter() - t
     say(
-        f"[bold]4/4[/] {streaming['produced']:,} events -> Kinesis stream {streaming['stream']} "
+        f"[bold]4/5[/] {streaming['produced']:,} events -> Kinesis stream {streaming['stream']} "
         f"({streaming['shards']} shards; {streaming['throttled']:,} entries over a shard's "
         "1,000 records/s were throttled, as on AWS, and resent) "
         f"-> consumer read {streaming['consumed']:,} ({timings['streaming']:.1f} s)"
@@ -129,6 +129,22 @@ def _run(
         for kind, n in sorted(streaming["by_type"].items(), key=lambda kv: -kv[1]):
             counts.add_row(kind, f"{n:,}")
         console.print(counts)
+    t = time.perf_counter()
+    status("5/5 Firehose (Kinesis source -> Parquet in S3) and the windowed analytics on Spark")
+    windows = analytics_stage(profile, spark, streaming, bucket)
+    timings["firehose+analytics"] = time.perf_counter() - t
+    say(
+        f"[bold]5/5[/] Firehose {streaming['firehose']} delivered {windows['delivered']:,} "
+        f"events as Parquet to s3://{bucket}/{FIREHOSE_PREFIX} "
+        f"({windows['objects']} object{'s' if windows['objects'] != 1 else ''}) "
+        f"-> daily windows on Spark ({timings['firehose+analytics']:.1f} s)"
+    )
+    if console:
+        wt = Table("window (UTC)", "country", "orders", "revenue", title="top country per day "
+                   "(tumbling 1-day windows over what Firehose delivered)")  # fmt: skip
+        for w in windows["top"]:
+            wt.add_row(w["window"], w["country"], f"{w['orders']:,}", f"{w['revenue']:,.2f}")
+        console.print(wt)
     return {
         "bucket": bucket,
         "raw": raw,
@@ -136,6 +152,7 @@ def _run(
         "result_rows": len(rows_out),
         "rows": rows_out,
         "streaming": streaming,
+        "analytics": windows,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
 
@@ -164,8 +181,13 @@ def stream_stage(profile: profiles.Profile, events: int) -> dict[str, Any]:
     tags = {"Tags": {"bdlab": "true"}} if profile.tag_resources else {}
     kin.create_stream(StreamName=stream, ShardCount=STREAM_SHARDS, **tags)
     kin.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1})
+    # Firehose reads the stream from LATEST: it is there before the first event
+    firehose = delivery_stream(profile, stream, demo_bucket(profile))
     table = clickstream.generate(events, START, DAYS, seed=11)
-    rows = table.select(["event_id", "user_id", "event_type", "country"]).to_pylist()
+    cols = ["event_id", "user_id", "event_time", "event_type", "country", "price", "quantity"]
+    rows = table.select(cols).to_pylist()
+    for r in rows:
+        r["event_time"] = r["event_time"].isoformat()
     producer = Producer(kin, stream)
     stats = producer.put((json.dumps(r).encode(), str(r["user_id"])) for r in rows)
     by_type: dict[str, int] = {}
@@ -186,9 +208,140 @@ def stream_stage(profile: profiles.Profile, events: int) -> dict[str, Any]:
     read = consumer.run(idle_passes=2, idle_sleep_s=0.5)
     return {
         "stream": stream,
+        "firehose": firehose,
         "shards": STREAM_SHARDS,
         "produced": stats.sent,
         "throttled": stats.throttled,
         "consumed": read.records,
         "by_type": by_type,
     }
+
+
+FIREHOSE_PREFIX = "streaming/clicks/"
+_COLUMNS = [
+    {"Name": "event_id", "Type": "string"},
+    {"Name": "user_id", "Type": "bigint"},
+    {"Name": "event_time", "Type": "timestamp"},
+    {"Name": "event_type", "Type": "string"},
+    {"Name": "country", "Type": "string"},
+    {"Name": "price", "Type": "double"},
+    {"Name": "quantity", "Type": "int"},
+]
+
+
+def delivery_stream(profile: profiles.Profile, stream: str, bucket: str) -> str:
+    """A Firehose reading ``stream`` into ``bucket`` as Parquet (the Glue table's schema),
+    with a 1 s buffer; made afresh (with its role and table) on every run."""
+    import json
+
+    iam, glue = clients.client("iam", profile), clients.client("glue", profile)
+    fh = clients.client("firehose", profile)
+    kin = clients.client("kinesis", profile)
+    name = f"{stream}-to-lake"
+    role_name = "bdlab-demo-firehose"
+    try:
+        role = iam.get_role(RoleName=role_name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "firehose.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))[
+            "Role"
+        ]["Arn"]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:*", "kinesis:*", "glue:*"], "Resource": "*"}
+            ],
+        }
+        iam.put_role_policy(
+            RoleName=role_name, PolicyName="demo", PolicyDocument=json.dumps(policy)
+        )
+    try:
+        glue.create_database(DatabaseInput={"Name": "bdlab_demo"})
+    except glue.exceptions.AlreadyExistsException:
+        pass
+    try:
+        glue.delete_table(DatabaseName="bdlab_demo", Name="clicks")
+    except glue.exceptions.EntityNotFoundException:
+        pass
+    glue.create_table(
+        DatabaseName="bdlab_demo",
+        TableInput={"Name": "clicks", "StorageDescriptor": {"Columns": _COLUMNS}},
+    )
+    try:
+        fh.delete_delivery_stream(DeliveryStreamName=name)
+    except fh.exceptions.ResourceNotFoundException:
+        pass
+    s3util.delete_prefix(clients.client("s3", profile), bucket, "streaming/")  # earlier runs
+    arn = kin.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    fh.create_delivery_stream(
+        DeliveryStreamName=name,
+        DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": role},
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": role,
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "Prefix": FIREHOSE_PREFIX,
+            "ErrorOutputPrefix": "streaming/errors/!{firehose:error-output-type}/",
+            "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 1},
+            "DataFormatConversionConfiguration": {
+                "Enabled": True,
+                "SchemaConfiguration": {
+                    "RoleARN": role,
+                    "DatabaseName": "bdlab_demo",
+                    "TableName": "clicks",
+                },
+                "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+                "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}},
+            },
+        },
+    )
+    return name
+
+
+def analytics_stage(
+    profile: profiles.Profile, spark: Any, streaming: dict[str, Any], bucket: str
+) -> dict[str, Any]:
+    """Wait until Firehose has delivered every produced event as Parquet, then compute the
+    real-time job's windows (1 day, tumbling) over it on Spark."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from spark.jobs import realtime
+
+    s3 = clients.client("s3", profile)
+    deadline = time.monotonic() + 120  # Firehose's 1 s buffer; on AWS about a minute
+    delivered, objects = 0, 0
+    while time.monotonic() < deadline:
+        found = s3util.list_objects(s3, bucket, FIREHOSE_PREFIX)
+        delivered = sum(
+            pq.read_metadata(
+                io.BytesIO(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read())
+            ).num_rows
+            for o in found
+        )
+        objects = len(found)
+        if delivered >= streaming["produced"]:
+            break
+        time.sleep(0.5)
+    # Firehose's default layout (yyyy/MM/dd/HH/) is not key=value: read every file under it
+    events = spark.read.option("recursiveFileLookup", "true").parquet(
+        f"s3a://{bucket}/{FIREHOSE_PREFIX}"
+    )
+    out = realtime.windowed_revenue(events, window="1 day")
+    best: dict[str, dict[str, Any]] = {}
+    for r in out.collect():
+        key = r["window_start"].strftime("%Y-%m-%d")
+        if key not in best or r["revenue"] > best[key]["revenue"]:
+            best[key] = {"window": key, "country": r["country"], "orders": r["orders"],
+                         "revenue": r["revenue"]}  # fmt: skip
+    return {"delivered": delivered, "objects": objects, "top": [best[k] for k in sorted(best)]}

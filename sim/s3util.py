@@ -41,6 +41,17 @@ def delete_bucket(s3: Any, bucket: str) -> int:
     return removed
 
 
+def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
+    """Delete every object under ``prefix`` (1,000 a call); returns how many."""
+    removed = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            removed += len(keys)
+    return removed
+
+
 def put_daily_parquet(
     s3: Any,
     bucket: str,

@@ -97,6 +97,12 @@ def test_demo_main_job(spark: Any, profile: Any, cfg: Any) -> None:
     # The streaming stage: every event produced is read back, with AWS's limits on.
     st = out["streaming"]
     assert st["produced"] == st["consumed"] == sum(st["by_type"].values()) == demo.STREAM_EVENTS
+    # Firehose read the same stream into Parquet (nothing from an earlier run counted) and
+    # the real-time job's daily windows cover the seven days
+    an = out["analytics"]
+    assert an["delivered"] == demo.STREAM_EVENTS and an["objects"] >= 1
+    assert [w["window"] for w in an["top"]] == [f"2026-01-{d}" for d in range(12, 19)]
+    assert all(w["orders"] > 0 and w["revenue"] > 0 for w in an["top"])
 
 
 def test_missing_jars_is_one_clear_line(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
