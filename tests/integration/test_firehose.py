@@ -385,29 +385,50 @@ def test_s3_outage_then_recovery_loses_nothing_and_freshness_shows_it(
     assert stat("DeliveryToS3.Success", "Minimum") == 0.0
 
 
-def test_kill_9_with_records_in_a_buffer_loses_nothing(tmp_path: Path) -> None:
-    state, port = tmp_path / "state", free_port()
-    code = (
-        "from pathlib import Path; import uvicorn;"
-        "from sim.emulator.gateway import Gateway; from sim.emulator.server import bind, _config;"
-        f"sock = bind('127.0.0.1', {port}); gw = Gateway(Path({str(state)!r}), {port});"
-        "uvicorn.Server(_config(gw, 'warning')).run(sockets=[sock])"
-    )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+class Spawned:
+    """The emulator as a child process on ``state`` (so that it can be killed with -9)."""
 
-    def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    def __init__(self, state: Path) -> None:
+        self.state, self.port = state, free_port()
+        self.code = (
+            "from pathlib import Path; import uvicorn;"
+            "from sim.emulator.gateway import Gateway; "
+            "from sim.emulator.server import bind, _config;"
+            f"sock = bind('127.0.0.1', {self.port}); gw = Gateway(Path({str(state)!r}), "
+            f"{self.port}); uvicorn.Server(_config(gw, 'warning')).run(sockets=[sock])"
+        )
+        self.env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        self.profile = profiles.resolve(settings_for(state, port=self.port), "embedded")
+        self.admin = Admin(f"http://127.0.0.1:{self.port}")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Spawned:
+        self.proc = subprocess.Popen([sys.executable, "-c", self.code], env=self.env)
         for _ in range(300):
             try:
-                Admin(f"http://127.0.0.1:{port}", timeout=0.5).health()
-                return proc
+                Admin(f"http://127.0.0.1:{self.port}", timeout=0.5).health()
+                clients.clear_cache()
+                return self
             except Exception:
                 time.sleep(0.05)
-        proc.kill()
+        self.proc.kill()
         raise AssertionError("emulator did not start")
 
-    prof = profiles.resolve(settings_for(state, port=port), "embedded")
-    proc = start()
+    def kill_9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        clients.clear_cache()
+
+
+def test_kill_9_with_records_in_a_buffer_loses_nothing(tmp_path: Path) -> None:
+    emu = Spawned(tmp_path / "state").start()
+    prof = emu.profile
     try:
         fh = clients.client("firehose", prof, retries=False)
         s3 = clients.client("s3", prof)
@@ -417,18 +438,72 @@ def test_kill_9_with_records_in_a_buffer_loses_nothing(tmp_path: Path) -> None:
         for i in range(300):
             fh.put_record(DeliveryStreamName="crash", Record={"Data": f"{i}\n".encode()})
             acked.append(f"{i}\n".encode())
-        os.kill(proc.pid, signal.SIGKILL)  # 300 records acknowledged, all still buffered
-        proc.wait(timeout=10)
-        proc = start()
-        clients.clear_cache()
-        Admin(f"http://127.0.0.1:{port}").set_clock(advance=301)
+        emu.kill_9()  # 300 records acknowledged, all still buffered
+        emu.start().admin.set_clock(advance=301)
         s3 = clients.client("s3", prof)
         (obj,) = objects(s3, "crash", 1)
         assert s3.get_object(Bucket="crash", Key=obj["Key"])["Body"].read() == b"".join(acked)
     finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-        clients.clear_cache()
+        emu.stop()
+
+
+def test_kinesis_source_resumes_after_a_kill_9_with_nothing_lost_or_read_twice(
+    tmp_path: Path,
+) -> None:
+    """Records Firehose had read from the stream (buffered in its log) and records it had not
+    read yet both reach S3 once after the emulator is killed and started again."""
+    emu = Spawned(tmp_path / "state").start()
+    try:
+        kin = clients.client("kinesis", emu.profile)
+        kin.create_stream(StreamName="src", ShardCount=2)
+        arn = kin.describe_stream_summary(StreamName="src")["StreamDescriptionSummary"]["StreamARN"]
+        clients.client("s3", emu.profile).create_bucket(Bucket="resume")
+        clients.client("firehose", emu.profile).create_delivery_stream(
+            DeliveryStreamName="resume",
+            DeliveryStreamType="KinesisStreamAsSource",
+            KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": ROLE,
+                "BucketARN": "arn:aws:s3:::resume",
+                "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 300},
+            },
+        )
+
+        def send(lo: int, hi: int) -> None:
+            recs = [{"Data": f"{i}\n".encode(), "PartitionKey": str(i)} for i in range(lo, hi)]
+            assert kin.put_records(StreamName="src", Records=recs)["FailedRecordCount"] == 0
+
+        send(0, 200)
+        # wait until the delivery loop (every 0.1 s in the child) has copied them into its log
+        cw = clients.client("cloudwatch", emu.profile)
+        deadline = time.monotonic() + 15
+        read = 0.0
+        while read < 200 and time.monotonic() < deadline:
+            now = datetime.fromtimestamp(emu.admin.clock()["now"], UTC)
+            pts = cw.get_metric_statistics(
+                Namespace="AWS/Firehose",
+                MetricName="DataReadFromKinesisStream.Records",
+                Dimensions=[{"Name": "DeliveryStreamName", "Value": "resume"}],
+                StartTime=now - timedelta(minutes=5),
+                EndTime=now + timedelta(minutes=1),
+                Period=60,
+                Statistics=["Sum"],
+            )["Datapoints"]
+            read = sum(p["Sum"] for p in pts)
+            time.sleep(0.2)
+        assert read == 200
+        emu.kill_9()  # 200 read and buffered, none delivered
+        emu.start()
+        send(200, 300)  # and 100 the restarted emulator has not read yet
+        emu.admin.set_clock(advance=301)
+        s3 = clients.client("s3", emu.profile)
+        found = objects(s3, "resume", 1)
+        lines = b"".join(
+            s3.get_object(Bucket="resume", Key=o["Key"])["Body"].read() for o in found
+        ).splitlines()
+        assert sorted(int(x) for x in lines) == list(range(300))  # all, each once
+    finally:
+        emu.stop()
 
 
 def test_kinesis_source_from_latest_with_kpl_records_and_a_split(
