@@ -38,6 +38,19 @@ def test_skeleton_and_nothing_done(ctx: harness.LabContext) -> None:
 def test_solution_passes_then_skipped_compaction_fails(ctx: harness.LabContext) -> None:
     out = solution.main(ctx)
     assert out["small_files"] >= 100 and out["compacted_files"] <= 8
+    # The committers were timed under the AWS-like cost model, which is off again afterwards.
+    com = out["committers"]
+    assert com["timing"] == "aws-model" and ctx.admin().costs()["model"] == "off"
+    # The direction AWS shows, as the model charges it: every request waits first_byte_s, a
+    # copy also its bytes, so the file committer (a COPY and DELETE per file, and the listings
+    # around them) costs more than magic (no copies). A lower bound from the request counts;
+    # deterministic, unlike wall time.
+    first_byte = ctx.admin().costs()["first_byte_s"]
+    charged = {n: first_byte * sum(com[n]["requests"].values()) for n in ("magic", "file")}
+    assert charged["file"] > charged["magic"] + 0.5, com
+    # Wall time is NOT asserted: on this 2-core machine with other Spark jobs running (load
+    # 4-7) magic measured 6.2 s and 8.4 s against file's 5.8 s and 5.1 s; Spark's own jitter
+    # outweighs the ~1.7 s the model adds between them at this lab's data size.
     res = results(ctx)
     assert {n: (r.found, r.hint) for n, r in res.items() if not r.passed} == {}
     assert len(res) == 6
