@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from sim import progress, runtime
@@ -147,7 +148,13 @@ def _show_result(result: object) -> None:
             t.add_row(f"[dim]{k}[/]", _cell(v))
     console.print(t)
     for table in tables:
-        console.print(table)
+        # Into a pipe or a file the console is 80 columns, and a 10-column comparison (1.2.5)
+        # would be cut to "11,2…": there, print it at the width it needs.
+        needed = console.measure(table, options=console.options.update_width(1000)).maximum
+        if console.is_terminal or needed <= console.width:
+            console.print(table)
+        else:
+            Console(file=console.file, width=needed, soft_wrap=True).print(table)
 
 
 @app.command()

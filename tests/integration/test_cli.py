@@ -122,6 +122,23 @@ def test_setup_offline_verifies_the_cache(env: dict[str, str], tmp_path: Path) -
     assert r.returncode == 2 and "bdlab setup" in r.stderr and "Traceback" not in r.stderr
 
 
+JVM_BANNERS = ("Using incubator modules", "log level", "NativeCodeLoader", "log4j", "WARN ")
+
+
+@pytest.mark.spark
+def test_a_real_spark_start_prints_no_jvm_banners(env: dict[str, str]) -> None:
+    """`bdlab run 1.2.5` on the untouched skeleton starts the lab's SparkSession, then stops
+    at the learner's first TODO: the JVM's start-up lines go to the driver log, not the
+    terminal (the cheap stand-in for the 72 s solution run)."""
+    r = run_bdlab(["run", "1.2.5"], env, timeout=300)
+    assert r.returncode == 1 and "TODO 1단계" in r.stderr, r.stdout + r.stderr
+    assert "✓ Spark 세션 시작" in r.stdout, r.stdout
+    for noise in JVM_BANNERS:
+        assert noise not in r.stdout + r.stderr, noise
+    log = (Path(env["BDLAB_STATE_DIR"]) / "logs" / "spark-driver.log").read_text()
+    assert "Using incubator modules" in log  # the JVM did say it, to the log
+
+
 @pytest.mark.slow
 @pytest.mark.spark
 def test_demo_end_to_end(env: dict[str, str]) -> None:
