@@ -3,6 +3,7 @@ or signalled (issue 11, part 1): each test is a finding a new user tripped over.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -93,6 +94,22 @@ def test_another_state_folders_emulator_is_named_not_used(tmp_path: Path) -> Non
         run_bdlab(["down"], first)
 
 
+def _time_wait_on(port: int) -> bool:
+    """Whether a TCP connection whose local port is ``port`` is in TIME-WAIT (Linux)."""
+    rows: list[str] = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows += Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+    if not rows:
+        pytest.skip("no /proc/net/tcp to see TIME-WAIT connections in")
+    # Columns: sl local_address rem_address st ...; st 06 is TIME_WAIT.
+    return any(
+        int(r.split()[1].rsplit(":", 1)[1], 16) == port and r.split()[3] == "06" for r in rows
+    )
+
+
 def test_up_takes_a_port_and_doctor_ignores_time_wait(tmp_path: Path) -> None:
     env = bdlab_env(tmp_path / "state", 4566)
     del env["BDLAB_PORT"]
@@ -106,8 +123,15 @@ def test_up_takes_a_port_and_doctor_ignores_time_wait(tmp_path: Path) -> None:
     conf = json.loads(run_bdlab(["config", "--json"], env).stdout)
     port_row = {row["name"]: row for row in conf["settings"]}["port"]
     assert port_row["value"] == port and "running emulator" in port_row["source"]
-    # A request leaves a connection in TIME-WAIT on the server side once it is closed.
+    # A keep-alive connection still open when the emulator stops: the server closes it first,
+    # which leaves that connection in TIME-WAIT on the emulator's own port.
+    held = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    held.request("GET", "/_bdlab/health")
+    assert held.getresponse().read()
     assert "stopped pid" in run_bdlab(["down"], env).stdout
+    held.close()
+    if not _time_wait_on(port):
+        pytest.skip(f"no TIME-WAIT connection on :{port} after down (the kernel reaped it)")
     doc = {d["name"]: d for d in json.loads(run_bdlab(["doctor", "--json"], penv).stdout)}
     assert doc["port"]["level"] == "ok" and "free" in doc["port"]["found"]
     r = run_bdlab(["up", "--port", "99999"], env)
