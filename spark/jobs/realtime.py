@@ -97,8 +97,14 @@ def start(
     out = windowed_revenue(parse_events(raw), window, slide, watermark)
 
     def sink(batch: Any, batch_id: int) -> None:
-        batch.write.format("delta").mode("append").save(delta_path)
-        rows = [r.asDict() for r in batch.collect()]
+        # two actions on one micro-batch: without the cache Spark would run the windowed
+        # aggregation (and read the shards' rows) twice
+        batch.persist()
+        try:
+            batch.write.format("delta").mode("append").save(delta_path)
+            rows = [r.asDict() for r in batch.collect()]
+        finally:
+            batch.unpersist()
         cw = clients.client("cloudwatch", profile)
         data = metric_data(rows)
         for i in range(0, len(data), 1000):
