@@ -178,16 +178,19 @@ def same_dir(a: str | Path, b: str | Path) -> bool:
         return str(a) == str(b)
 
 
-def _command_line(pid: int) -> str | None:
-    """The command line of ``pid`` (Linux /proc, else ``ps``), or None if it is gone."""
+def _command_line(pid: int) -> list[str] | str | None:
+    """The command line of ``pid``: its exact argv (Linux /proc), else ``ps``'s one line
+    (arguments joined by spaces), or None if it is gone."""
     proc = Path(f"/proc/{pid}/cmdline")
     if proc.parent.parent.is_dir() and Path("/proc/self").exists():
         try:
-            return proc.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            raw = proc.read_bytes()
         except (FileNotFoundError, ProcessLookupError):
             return None
         except OSError:
             pass
+        else:
+            return [a.decode(errors="replace") for a in raw.split(b"\0")[:-1]] or None
     try:
         out = subprocess.run(
             ["ps", "-ww", "-o", "command=", "-p", str(pid)],
@@ -198,6 +201,37 @@ def _command_line(pid: int) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
+
+
+def runs_emulator_of(command: list[str] | str, state_dir: Path) -> bool:
+    """Whether ``command`` (an argv, or ``ps``'s joined line) is an emulator of exactly
+    ``state_dir``: it carries :data:`EMULATOR_MARK` and ``--state-dir`` with that folder as
+    a whole argument (an emulator of /x/st2 is not one of /x/st)."""
+    want = str(state_dir)
+    if isinstance(command, str):  # no argv boundaries: the folder must end at a space or the end
+        words = command.split(" ")
+        if EMULATOR_MARK not in words:
+            return False
+        for flag in (f" --state-dir {want}", f" --state-dir={want}"):
+            at = command.find(flag)
+            while at != -1:
+                end = at + len(flag)
+                if end == len(command) or command[end] == " ":
+                    return True
+                at = command.find(flag, at + 1)
+        return False
+    if EMULATOR_MARK not in command:
+        return False
+    for i, arg in enumerate(command):
+        if arg == "--state-dir" and i + 1 < len(command):
+            value = command[i + 1]
+        elif arg.startswith("--state-dir="):
+            value = arg.split("=", 1)[1]
+        else:
+            continue
+        if value == want or same_dir(value, state_dir):
+            return True
+    return False
 
 
 def lookup(state_dir: Path) -> Lookup:
@@ -217,7 +251,7 @@ def lookup(state_dir: Path) -> Lookup:
     if h is not None and h.get("pid") == pid and same_dir(h.get("state_dir", ""), state_dir):
         return Lookup(Running(pid, host, port, str(state_dir), answering=True))
     cmdline = _command_line(pid)
-    if cmdline and EMULATOR_MARK in cmdline and str(state_dir) in cmdline:
+    if cmdline and runs_emulator_of(cmdline, state_dir):
         return Lookup(Running(pid, host, port, str(state_dir), answering=False))
     return Lookup(stale_pid=pid)
 
