@@ -64,7 +64,19 @@ def test_wrong_profile_and_unknown_lab(env: dict[str, str]) -> None:
 
 def test_lab_cycle_run_check_reset(env: dict[str, str]) -> None:
     labs = {lab["id"]: lab for lab in json.loads(run_bdlab(["labs", "--json"], env).stdout)}
-    assert list(labs) == ["1.1.3", "1.2.4", "1.2.5", "1.3.4", "1.3.5", "1.3.6", "2.1.3", "2.2.4"]
+    assert list(labs) == [
+        "1.1.3",
+        "1.2.4",
+        "1.2.5",
+        "1.3.4",
+        "1.3.5",
+        "1.3.6",
+        "2.1.3",
+        "2.2.4",
+        "2.2.5",
+        "2.3.4",
+        "2.3.5",
+    ]
     assert labs["1.2.4"]["status"] == "not started"
     r = run_bdlab(["run", "1.2.4"], env)  # the learner's skeleton: TODO message, exit 1
     assert r.returncode == 1 and "TODO" in r.stderr and "1단계" in r.stderr
