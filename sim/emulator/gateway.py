@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -41,7 +42,17 @@ from sim.emulator.providers.s3.model import S3Backend
 from sim.emulator.routing import access_key, identify
 
 log = logging.getLogger("bdlab.gateway")
-VERSION = "0.1.0"
+
+
+def _version() -> str:
+    """The installed bdlab distribution's version (what `bdlab status` and a clash report)."""
+    try:
+        return importlib.metadata.version("bdlab")
+    except importlib.metadata.PackageNotFoundError:  # run from a bare source tree
+        return "0+unknown"
+
+
+VERSION = _version()
 
 # Services a later issue makes faithful; each already has its own seam in the table.
 SEAM_SERVICES = ("cloudwatch",)

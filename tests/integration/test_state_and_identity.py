@@ -4,6 +4,7 @@ or signalled (issue 11, part 1): each test is a finding a new user tripped over.
 from __future__ import annotations
 
 import http.client
+import importlib.metadata
 import json
 import os
 import signal
@@ -64,6 +65,9 @@ def test_a_stale_pid_file_is_never_trusted_or_signalled(
         assert _alive(stranger.pid)
         st = json.loads(run_bdlab(["status", "--json"], env).stdout)
         assert st["emulator"] == "running" and st["health"]["pid"] != stranger.pid
+        # Its identity: pid, state folder and the installed bdlab's version.
+        assert st["health"]["state_dir"] == str(state)
+        assert st["health"]["version"] == importlib.metadata.version("bdlab")
     finally:
         assert "stopped pid" in run_bdlab(["down"], env).stdout
     assert _alive(stranger.pid)
@@ -82,6 +86,7 @@ def test_another_state_folders_emulator_is_named_not_used(tmp_path: Path) -> Non
             line = r.stderr.strip()
             assert line.count("\n") == 0 and str(tmp_path / "first") in line
             assert "--port" in line and "BDLAB_PORT=" in line and "Traceback" not in line
+            assert f"version {importlib.metadata.version('bdlab')}," in line
         st = json.loads(run_bdlab(["status", "--json"], second).stdout)
         assert st["emulator"] == "other"
         assert st["other_emulator"]["state_dir"] == str(tmp_path / "first")
