@@ -15,16 +15,17 @@ import logging
 import os
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from sim.emulator.clock import Clock
 from sim.emulator.faults import FaultError, Faults
 from sim.emulator.iam import IamEnforcer
 from sim.emulator.protocol import AwsError, Request, Response, error_response
 from sim.emulator.providers.base import Provider
+from sim.emulator.providers.cloudwatch.api import CloudWatchProvider
+from sim.emulator.providers.cloudwatch.model import CloudWatch
 from sim.emulator.providers.emr.api import EmrProvider
 from sim.emulator.providers.emr.model import EmrBackend
 from sim.emulator.providers.emr.runner import StepLauncher, StepRunner
@@ -55,7 +56,7 @@ def _version() -> str:
 VERSION = _version()
 
 # Services a later issue makes faithful; each already has its own seam in the table.
-SEAM_SERVICES = ("cloudwatch",)
+SEAM_SERVICES: tuple[str, ...] = ()
 
 
 class Gateway:
@@ -104,6 +105,10 @@ class Gateway:
         }
         for name in SEAM_SERVICES:
             self.providers[name] = SeamProvider(name, self.moto)
+        # CloudWatch metrics and dashboards are bdlab's; alarms stay with moto until issue 15's
+        # alarms engine lands (the provider routes them).
+        self.cloudwatch = CloudWatch(state_dir / "cloudwatch.db", self.clock, fsync=fsync)
+        self.providers["cloudwatch"] = CloudWatchProvider(self.cloudwatch, self.moto)
         self._firehose_task: asyncio.Task[None] | None = None
         self.kinesis: KinesisBackend | None = None
         if not own_kinesis:
@@ -268,6 +273,7 @@ class Gateway:
         if self.kinesis is not None:
             self.kinesis.close()
         self.firehose.close()
+        self.cloudwatch.close()
 
     def glue_columns(
         self, catalog_id: str | None, database: str, table: str, region: str
@@ -314,39 +320,12 @@ class Gateway:
         )
 
     async def put_metric_data(self, namespace: str, data: list[dict[str, Any]]) -> None:
-        """PutMetricData to whatever serves CloudWatch (moto's backend today), as a request
-        through its provider, so it is validated and journaled like a client's."""
-        fields = {"Action": "PutMetricData", "Version": "2010-08-01", "Namespace": namespace}
-        for i, d in enumerate(data, 1):
-            p = f"MetricData.member.{i}."
-            fields[p + "MetricName"] = d["MetricName"]
-            fields[p + "Unit"] = d["Unit"]
-            fields[p + "Timestamp"] = datetime.fromtimestamp(d["Timestamp"], UTC).isoformat()
-            for j, dim in enumerate(d["Dimensions"], 1):
-                fields[f"{p}Dimensions.member.{j}.Name"] = dim["Name"]
-                fields[f"{p}Dimensions.member.{j}.Value"] = dim["Value"]
-            for k, v in d["StatisticValues"].items():
-                fields[f"{p}StatisticValues.{k}"] = repr(float(v))
-        body = urlencode(fields).encode()
-        req = Request(
-            "POST",
-            "/",
-            "",
-            {
-                "content-type": "application/x-www-form-urlencoded",
-                "host": f"127.0.0.1:{self.port}",
-                # moto routes by the credential scope: CloudWatch signs as "monitoring".
-                "authorization": "AWS4-HMAC-SHA256 Credential=bdlab/20260101/us-east-1/"
-                "monitoring/aws4_request, SignedHeaders=host, Signature=0",
-            },
-            None,
-            body,
-        )
-        req.service, req.region = "cloudwatch", "us-east-1"
-        provider = self.providers.get("cloudwatch", self.moto)
-        resp = await provider.handle(req)
-        if resp.status >= 300:
-            log.warning("AWS/Kinesis metrics not stored (%s): %r", resp.status, resp.body)
+        """AWS/Kinesis and AWS/Firehose metrics (StatisticValues per minute, on the emulator
+        clock) into bdlab's CloudWatch model directly, validated and stored like a client's."""
+        try:
+            self.cloudwatch.put_internal(namespace, data)
+        except AwsError as err:
+            log.warning("%s metrics not stored: %s", namespace, err)
 
     # ------------------------------------------------------------- admin
     def health(self) -> dict[str, Any]:
@@ -357,6 +336,7 @@ class Gateway:
                 "emr",
                 "kinesis",
                 "firehose",
+                "cloudwatch",
                 *SEAM_SERVICES,
                 "sts",
                 "iam",

@@ -158,7 +158,7 @@ def test_kinesis_firehose_cloudwatch_emr_seams(
     )["JobFlowId"]
     assert emr.describe_cluster(ClusterId=cid)["Cluster"]["Id"] == cid
     providers = emulator.gateway.health()["providers"]
-    assert providers["cloudwatch"] == "SeamProvider"
+    assert providers["cloudwatch"] == "CloudWatchProvider"
     assert providers["firehose"] == "FirehoseProvider"
     assert providers["kinesis"] == "KinesisProvider"
     assert providers["emr"] == "EmrProvider"

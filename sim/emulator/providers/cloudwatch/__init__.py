@@ -1,0 +1,1 @@
+"""bdlab's own CloudWatch provider (metrics and dashboards; alarms still served by moto)."""
