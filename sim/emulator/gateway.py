@@ -35,6 +35,7 @@ from sim.emulator.providers.firehose.model import FirehoseBackend
 from sim.emulator.providers.iam.api import IamProvider
 from sim.emulator.providers.kinesis.api import KinesisProvider
 from sim.emulator.providers.kinesis.model import KinesisBackend, Limits, SourceReader
+from sim.emulator.providers.logs.api import LogsProvider
 from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
 from sim.emulator.providers.s3.api import S3Provider
 from sim.emulator.providers.s3.costs import CostModel
@@ -102,6 +103,7 @@ class Gateway:
             "s3": S3Provider(self.s3, self.costs),
             "emr": EmrProvider(self.emr),
             "iam": IamProvider(self.moto, self.iam),
+            "logs": LogsProvider(self.moto),
         }
         for name in SEAM_SERVICES:
             self.providers[name] = SeamProvider(name, self.moto)
