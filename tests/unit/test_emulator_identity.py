@@ -18,8 +18,16 @@ from sim.emulator.server import EMULATOR_MARK, runs_emulator_of
 
 def _argv(state_dir: str) -> list[str]:
     settings = json.dumps({"state_dir": state_dir})
-    return [sys.executable, "-m", "sim.cli.serve", EMULATOR_MARK, "--state-dir", state_dir,
-            "--settings", settings]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "sim.cli.serve",
+        EMULATOR_MARK,
+        "--state-dir",
+        state_dir,
+        "--settings",
+        settings,
+    ]
 
 
 def test_the_state_folder_must_be_a_whole_argument(tmp_path: Path) -> None:
@@ -49,18 +57,21 @@ def emulator_of_st2(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
         [
             sys.executable,
             "-c",
-            "import sys; sys.stdin.read()",
+            "import sys; print('ready', flush=True); sys.stdin.read()",
             EMULATOR_MARK,
             "--state-dir",
             str(tmp_path / "st2"),
-        ],  # fmt: skip
+        ],
         stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
+    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"  # exec'd: /proc shows its own argv now
     yield proc
     proc.kill()
     proc.wait()
-    if proc.stdin is not None:
-        proc.stdin.close()
+    proc.stdin.close()
+    proc.stdout.close()
 
 
 def _record(state_dir: Path, pid: int) -> None:
