@@ -468,7 +468,8 @@ def test_retention_loss_is_announced_by_iterator_age_before_it_happens(
             Namespace="AWS/Kinesis",
             MetricName="GetRecords.IteratorAgeMilliseconds",
             Dimensions=[{"Name": "StreamName", "Value": name}],
-            StartTime=datetime.fromtimestamp(t0, UTC),
+            # GetMetricStatistics answers at most 1,440 datapoints: the last hours only
+            StartTime=datetime.fromtimestamp(t0, UTC) + timedelta(hours=22),
             EndTime=datetime.fromtimestamp(t0, UTC) + timedelta(hours=25),
             Period=60,
             Statistics=["Maximum"],

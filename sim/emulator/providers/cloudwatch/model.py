@@ -14,7 +14,7 @@ the resolution it was put with and answers a query only where AWS still would):
 - high-resolution data (StorageResolution 1) is kept per second; a period under 60 s is
   answered only when StartTime is less than 3 hours old;
 - StartTime 3 h-15 days old: the period must be a multiple of 60; 15-63 days: of 300;
-  63-455 days: of 3,600; otherwise no datapoints (not an error), as AWS documents;
+  63 days and older: of 3,600; otherwise no datapoints (not an error), as AWS documents;
 - data older than 455 days (15 months) is deleted.
 """
 
@@ -282,9 +282,8 @@ def _available(age_s: float, period: int) -> bool:
         return period % 60 == 0
     if age_s <= 63 * DAY:
         return period % 300 == 0
-    if age_s <= RETENTION_S:
-        return period % 3600 == 0
-    return False
+    # Older than 455 days nothing is left (deleted), but a query may still start there.
+    return period % 3600 == 0
 
 
 def _round_start(start: float, now: float, period: int) -> int:
@@ -556,7 +555,8 @@ class CloudWatch:
         end = float(p["EndTime"])
         if end <= start:
             raise invalid("The parameter StartTime must be less than the parameter EndTime.")
-        wanted = math.ceil((end - start) / period)
+        # Counted from the StartTime asked for (before rounding): a day of minutes is 1,440.
+        wanted = math.ceil((end - float(p["StartTime"])) / period)
         if wanted > MAX_DATAPOINTS:
             raise combination(
                 f"You have requested up to {wanted} datapoints, which exceeds the limit of "
