@@ -59,6 +59,7 @@ __all__ = [
     "evaluate_queries",
     "parse",
     "referenced_ids",
+    "uses_metrics_function",
 ]
 
 
