@@ -544,11 +544,9 @@ FieldPred = Callable[[str], bool]
 def message_fields(message: str) -> list[str]:
     """A message's space-delimited fields: ``"..."`` and ``[...]`` are one field each (without
     the quotes or brackets)."""
-    out = []
-    for m in _FIELD_TOKEN.finditer(message):
-        a, b, c = m.groups()
-        out.append(a if a is not None else b if b is not None else c)
-    return out
+    if '"' not in message and "[" not in message:
+        return message.split()
+    return [a or b or c for a, b, c in _FIELD_TOKEN.findall(message)]
 
 
 @dataclass(frozen=True)
@@ -654,9 +652,44 @@ def _parse_slot(spec: str, text: str, regexes: list[int]) -> _Slot:
 class _Delimited(FilterPattern):
     slots: tuple[_Slot, ...] = ()
 
+    def __post_init__(self) -> None:
+        ellipses = [i for i, s in enumerate(self.slots) if s.kind == "ellipsis"]
+        self._simple = len(ellipses) <= 1
+        self._cut = ellipses[0] if ellipses else len(self.slots)
+        head, tail = self.slots[: self._cut], self.slots[self._cut + 1 :]
+        self._head = [(i, s.pred) for i, s in enumerate(head) if s.pred is not None]
+        self._tail = [(i - len(tail), s.pred) for i, s in enumerate(tail) if s.pred is not None]
+        self._fixed = len(head) + len(tail)
+        self._open = bool(ellipses)
+
+    def _fits(self, fields: list[str]) -> bool:
+        """The common shapes without search: an exact field count, or one ellipsis between a
+        fixed head and a fixed tail."""
+        spare = len(fields) - self._fixed
+        if spare < 0 or (spare and not self._open):
+            return False
+        for i, pred in self._head:
+            if not pred(fields[i]):
+                return False
+        for i, pred in self._tail:
+            if not pred(fields[i]):
+                return False
+        return True
+
+    def matches(self, message: str) -> bool:
+        fields = message_fields(message)
+        if self._simple:
+            return self._fits(fields)
+        return self._align(fields) is not None
+
     def _align(self, fields: list[str]) -> list[int] | None:
         """For each field, the index of the slot it falls in (-1: in an ellipsis)."""
         slots = self.slots
+        if self._simple:
+            if not self._fits(fields):
+                return None
+            spare = len(fields) - self._fixed
+            return [*range(self._cut), *([-1] * spare), *range(self._cut + 1, len(slots))]
         out: list[int] = []
 
         def go(si: int, fi: int) -> bool:
@@ -680,9 +713,6 @@ class _Delimited(FilterPattern):
             return False
 
         return out if go(0, 0) else None
-
-    def matches(self, message: str) -> bool:
-        return self._align(message_fields(message)) is not None
 
     def extract(self, message: str) -> dict[str, str] | None:
         fields = message_fields(message)
