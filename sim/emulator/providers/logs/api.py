@@ -25,6 +25,7 @@ import heapq
 import json
 import logging
 import os
+import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from itertools import islice
@@ -78,16 +79,15 @@ class _SortedStream:
     """One stream's events ordered by (timestamp, event id), kept up to date as moto appends
     (moto keeps them in arrival order; AWS accepts batches out of order across calls)."""
 
-    __slots__ = ("stream", "count", "events", "times")
+    __slots__ = ("count", "events", "times")
 
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
+    def __init__(self) -> None:
         self.count = 0
         self.events: list[Any] = []
         self.times: list[int] = []
 
-    def refresh(self) -> None:
-        raw = self.stream.events
+    def refresh(self, stream: Any) -> None:
+        raw = stream.events
         if len(raw) == self.count:
             return
         new = raw[self.count :]
@@ -110,7 +110,8 @@ class LogsProvider(Provider):
 
     def __init__(self, moto: MotoProvider) -> None:
         self.moto = moto
-        self._sorted: dict[int, _SortedStream] = {}
+        # weak keys: a deleted stream's sorted copy goes with it
+        self._sorted: weakref.WeakKeyDictionary[Any, _SortedStream] = weakref.WeakKeyDictionary()
         self._own: dict[str, Callable[[Request, dict[str, Any]], Any]] = {
             "FilterLogEvents": self._filter_log_events,
             "TestMetricFilter": self._test_metric_filter,
@@ -207,10 +208,10 @@ class LogsProvider(Provider):
         return group
 
     def _sorted_stream(self, stream: Any) -> _SortedStream:
-        cached = self._sorted.get(id(stream))
-        if cached is None or cached.stream is not stream:
-            cached = self._sorted[id(stream)] = _SortedStream(stream)
-        cached.refresh()
+        cached = self._sorted.get(stream)
+        if cached is None:
+            cached = self._sorted[stream] = _SortedStream()
+        cached.refresh(stream)
         return cached
 
     def _filter_log_events(self, req: Request, params: dict[str, Any]) -> dict[str, Any]:
