@@ -69,7 +69,9 @@ _SPECS: dict[str, ProfileSpec] = {
                 "firehose": "bdlab emulator (own provider: durable buffers, DirectPut and "
                 "Kinesis sources to S3, Lambda transforms, dynamic partitioning, Parquet "
                 "and ORC conversion)",
-                "cloudwatch": "bdlab emulator (moto backend behind its own seam; no alarms)",
+                "cloudwatch": "bdlab emulator (own metrics and dashboards provider: durable, "
+                "emulator clock, CBOR/JSON/query, percentiles; alarms still moto's, not "
+                "evaluated)",
                 "emr_steps": "bdlab emulator: each step a local spark-submit, logs to LogUri",
                 "spark": "local[*] Spark, s3a -> emulator",
             }
