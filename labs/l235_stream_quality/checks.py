@@ -3,7 +3,8 @@
 They read real state only: every record in the stream (the truth: which events are clean and
 which bad), the Delta table in the lake (its transaction log and files in S3), the quarantine
 objects, and the metrics in CloudWatch. CloudWatch keeps the metrics of earlier runs (it has
-no delete), so the metric checks read from the lake table's first commit on: this run's.
+no delete), so the metric checks read from the lake table's first commit on: this run's
+(the quality job stamps each batch's metrics after its writes, at one-second resolution).
 """
 
 from __future__ import annotations
@@ -137,22 +138,31 @@ def _bad_injected(ctx: LabContext) -> Truth:
 
 def _since(ctx: LabContext) -> datetime:
     """When this run's quality job first wrote to the lake (the Delta table's first commit,
-    the Spark driver's clock): the metrics of earlier runs are older."""
+    the Spark driver's clock; the job stamps its metrics with the same clock, after each
+    batch's writes): the metrics of earlier runs are older."""
     state, _ = _lake(ctx)
     first = min(int(c.get("timestamp", 0)) for c in state.commits)
     return datetime.fromtimestamp(first / 1000, UTC)
 
 
+RUN_WINDOW = timedelta(minutes=20)  # a run's micro-batches all come within this of its first
+HIGH_RESOLUTION_FOR = timedelta(hours=2, minutes=50)  # CloudWatch keeps 1 s data for 3 hours
+
+
 def _metric(ctx: LabContext, name: str, dims: list[dict[str, str]], stats: list[str]) -> list[Any]:
+    """This run's datapoints of ``name``. CloudWatch rounds StartTime down to the period:
+    1-second periods (the job sends 1-second metrics) keep a run that ended seconds before
+    this one out; once the data is older than CloudWatch keeps 1-second data, minutes."""
     since = _since(ctx)
+    period = 1 if datetime.now(UTC) - since < HIGH_RESOLUTION_FOR else 60
     return list(
         ctx.client("cloudwatch").get_metric_statistics(
             Namespace=NAMESPACE,
             MetricName=name,
             Dimensions=[{"Name": "Pipeline", "Value": pipeline_name(ctx)}, *dims],
             StartTime=since,
-            EndTime=max(since, datetime.now(UTC)) + timedelta(hours=1),
-            Period=60,
+            EndTime=since + RUN_WINDOW,
+            Period=period,
             Statistics=stats,
         )["Datapoints"]
     )
