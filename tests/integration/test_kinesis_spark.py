@@ -146,7 +146,11 @@ def test_windowed_revenue_drops_late_events_and_lands_in_delta_and_cloudwatch(
     kin = clients.client("kinesis", private_profile)
     stream = unique("rt")
     kin.create_stream(StreamName=stream, ShardCount=1)
-    t0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    # Event time on the emulator clock: CloudWatch refuses datapoints over two weeks old
+    from sim.admin import Admin
+
+    now = datetime.fromtimestamp(Admin.of(private_profile).clock()["now"], UTC)
+    t0 = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 
     def event(i: int, minute: float, country: str = "KR", price: float = 10.0) -> bytes:
         when = t0 + timedelta(minutes=minute)
