@@ -44,6 +44,7 @@ _LIST_SCAN_ROWS = 1000  # rows read per store query while listing (not S3's page
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _PRECONDITION_FAILED = "At least one of the pre-conditions you specified did not hold"
+_NOT_IMPLEMENTED_HEADER = "A header you provided implies functionality that is not implemented"
 _MALFORMED_XML = (
     "The XML you provided was not well-formed or did not validate against our published schema"
 )
@@ -112,6 +113,11 @@ CONFIG_MISSING: dict[str, tuple[str, str, int]] = {
     "replication": (
         "ReplicationConfigurationNotFoundError",
         "The replication configuration was not found",
+        404,
+    ),
+    "object-lock": (
+        "ObjectLockConfigurationNotFoundError",
+        "Object Lock configuration does not exist for this bucket",
         404,
     ),
 }
@@ -223,10 +229,39 @@ def check_body_length(declared: str | None, size: int) -> None:
         )
 
 
-def check_object_tags(tags: dict[str, str]) -> None:
-    """BadRequest for more than ``MAX_OBJECT_TAGS`` tags on an object."""
-    if len(tags) > MAX_OBJECT_TAGS:
-        raise AwsError("BadRequest", f"Object tags cannot be greater than {MAX_OBJECT_TAGS}")
+def check_write_headers(if_none_match: str | None, if_match: str | None) -> None:
+    """What S3 accepts on a conditional write (PutObject, CompleteMultipartUpload; user guide
+    "Conditional writes"): ``If-None-Match: *`` or ``If-Match: <etag>``, one of them. Anything
+    else is 501 NotImplemented naming the header, as S3 answers it (Header, and an
+    additionalMessage field)."""
+    if if_none_match is not None and if_match is not None:
+        raise AwsError(
+            "NotImplemented",
+            _NOT_IMPLEMENTED_HEADER,
+            501,
+            sender=False,
+            Header="If-Match,If-None-Match",
+            additionalMessage="Multiple conditional request headers present in the request",
+        )
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise AwsError(
+            "NotImplemented",
+            _NOT_IMPLEMENTED_HEADER,
+            501,
+            sender=False,
+            Header="If-None-Match",
+            additionalMessage="We don't accept the provided value of If-None-Match header for "
+            "this API",
+        )
+    if if_match is not None and if_match.strip() == "*":
+        raise AwsError(
+            "NotImplemented",
+            _NOT_IMPLEMENTED_HEADER,
+            501,
+            sender=False,
+            Header="If-Match",
+            additionalMessage="We don't accept the provided value of If-Match header for this API",
+        )
 
 
 def check_read_conditions(
@@ -515,8 +550,8 @@ class S3Backend:
 
     def delete_objects(self, bucket: str, keys: list[str]) -> list[tuple[str, AwsError | None]]:
         """DeleteObjects: (key, error or None) per key, in request order. MalformedXML for
-        more than ``MAX_DELETE_KEYS`` keys; NoSuchBucket."""
-        if len(keys) > MAX_DELETE_KEYS:
+        no keys or more than ``MAX_DELETE_KEYS``; NoSuchBucket."""
+        if not keys or len(keys) > MAX_DELETE_KEYS:
             raise AwsError("MalformedXML", _MALFORMED_XML)
         self.require_bucket(bucket)
         self.store.delete_objects(bucket, keys)
@@ -568,6 +603,7 @@ class S3Backend:
             dict(base.tags),
             src.parts,
             inline,
+            part_sizes=list(src.part_sizes),
         )
         return self.commit_object(obj)
 
@@ -691,6 +727,66 @@ class S3Backend:
         self.require_bucket(bucket)
         return self.store.list_uploads(bucket, prefix)
 
+    def list_uploads_page(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> tuple[list[UploadInfo], list[str], bool]:
+        """One page of ListMultipartUploads, as the API reference and S3's recorded answers
+        describe it: uploads by key then initiation; after ``key_marker`` (keys equal to it
+        only past ``upload_id_marker``, which must be an upload of that key: InvalidArgument
+        "Invalid uploadId marker" otherwise; without ``key_marker`` it is ignored); keys with
+        ``delimiter`` after ``prefix`` rolled into common prefixes, which count toward
+        ``max_uploads`` and are skipped when not after ``key_marker``. Returns (uploads,
+        common prefixes, truncated)."""
+        uploads = self.list_uploads(bucket, prefix)
+        after_id: float | None = None
+        if key_marker and upload_id_marker:
+            marked = [u for u in uploads if u.key == key_marker and u.upload_id == upload_id_marker]
+            if not marked:
+                raise AwsError(
+                    "InvalidArgument",
+                    "Invalid uploadId marker",
+                    ArgumentName="upload-id-marker",
+                    ArgumentValue=upload_id_marker,
+                )
+            after_id = marked[0].initiated
+        page: list[UploadInfo] = []
+        prefixes: list[str] = []
+        truncated = False
+        for u in uploads:
+            cp = None
+            if delimiter:
+                idx = u.key.find(delimiter, len(prefix))
+                if idx >= 0:
+                    cp = u.key[: idx + len(delimiter)]
+            if cp is not None:
+                if (key_marker and cp <= key_marker) or (prefixes and prefixes[-1] == cp):
+                    continue
+            elif key_marker and (
+                u.key < key_marker
+                or (
+                    u.key == key_marker
+                    and (
+                        after_id is None
+                        or (u.initiated, u.upload_id) <= (after_id, upload_id_marker)
+                    )
+                )
+            ):
+                continue
+            if len(page) + len(prefixes) >= max_uploads:
+                truncated = True
+                break
+            if cp is not None:
+                prefixes.append(cp)
+            else:
+                page.append(u)
+        return page, prefixes, truncated
+
     def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         """Drop the upload and its parts; NoSuchBucket or NoSuchUpload."""
         self.get_upload(bucket, key, upload_id)
@@ -752,11 +848,18 @@ class S3Backend:
         etag: str,
         if_none_match: str | None,
         if_match: str | None,
+        part_sizes: list[int] | None = None,
     ) -> ObjectInfo:
         """Commit the assembled file ``rel`` as the upload's object and drop the upload, in
-        one transaction. NoSuchUpload when it was aborted meanwhile; write conditions as in
-        ``commit_object``."""
+        one transaction. ``part_sizes``: the bytes of each part completed, in order (kept for
+        GetObject ?partNumber and GetObjectAttributes). NoSuchUpload when it was aborted
+        meanwhile; write conditions as in ``commit_object``."""
         a = upload.attrs
+        sizes = (
+            part_sizes
+            if part_sizes is not None
+            else [p.size for p in self.list_parts(upload.upload_id)]
+        )
         obj = ObjectInfo(
             upload.bucket,
             upload.key,
@@ -770,7 +873,8 @@ class S3Backend:
             a.get("m", {}),
             {},
             a.get("t", {}),
-            len(self.list_parts(upload.upload_id)),
+            len(sizes),
+            part_sizes=sizes,
         )
         if not self.store.upload_exists(upload.upload_id):
             self.store.unlink(rel)

@@ -57,6 +57,7 @@ class ObjectInfo:
     parts: int = 0
     inline: bytes | None = None  # the bytes of a small object being written
     restore: dict[str, Any] = field(default_factory=dict)  # RestoreObject's record (restore.py)
+    part_sizes: list[int] = field(default_factory=list)  # bytes per part of a multipart object
 
 
 @dataclass
@@ -477,6 +478,7 @@ def _row_to_obj(bucket: str, key: str, row: tuple[Any, ...]) -> ObjectInfo:
         a.get("t", {}),
         a.get("p", 0),
         restore=a.get("r", {}),
+        part_sizes=a.get("ps", []),
     )
 
 
@@ -491,6 +493,8 @@ def _attrs(obj: ObjectInfo) -> str:
     }
     if obj.restore:
         a["r"] = obj.restore
+    if obj.part_sizes:
+        a["ps"] = obj.part_sizes
     return json.dumps(a)
 
 
