@@ -42,6 +42,27 @@ S3_ACTIONS = {
     "PutBucketTagging": "s3:PutBucketTagging",
     "GetBucketPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
     "PutBucketPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    # The S3 API reference's operation names (s3/surface.py) -> Service Authorization
+    # Reference actions, where the two differ.
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",
+    "DeleteBucketEncryption": "s3:PutEncryptionConfiguration",
+    "DeleteBucketTagging": "s3:PutBucketTagging",
+    "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "GetBucketCors": "s3:GetBucketCORS",
+    "PutBucketCors": "s3:PutBucketCORS",
+    "DeleteBucketCors": "s3:PutBucketCORS",
+    "ListObjectVersions": "s3:ListBucketVersions",
+    "GetBucketNotificationConfiguration": "s3:GetBucketNotification",
+    "GetBucketAccelerateConfiguration": "s3:GetAccelerateConfiguration",
+    "GetBucketReplication": "s3:GetReplicationConfiguration",
+    "DeleteBucketReplication": "s3:PutReplicationConfiguration",
+    "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+    "DeleteObjectTagging": "s3:DeleteObjectTagging",
+    "PostObject": "s3:PutObject",
 }
 ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}
 
