@@ -899,3 +899,16 @@ def test_policy_and_encryption_documents_are_validated(s3: Any, bucket: str) -> 
             },
         )
     assert err(e)["Code"] == "InvalidArgument"
+
+
+def test_expected_bucket_owner_is_checked(s3: Any, aws: Callable[[str], Any], bucket: str) -> None:
+    """x-amz-expected-bucket-owner: another account is 403 AccessDenied, a value that is not an
+    account ID 400 InvalidBucketOwnerAWSAccountID (LocalStack's AWS-validated snapshots)."""
+    me = aws("sts").get_caller_identity()["Account"]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v", ExpectedBucketOwner=me)
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="k", ExpectedBucketOwner="999999999999")
+    assert (err(e)["Code"], err(e)["Status"]) == ("AccessDenied", 403)
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner="abcd")
+    assert err(e)["Status"] == 400

@@ -42,6 +42,7 @@ from sim.emulator.providers.s3.model import (
     check_content_md5,
     check_copy_changes,
     check_copy_conditions,
+    check_expected_owner,
     check_read_conditions,
     check_single_put_size,
     check_write_headers,
@@ -320,6 +321,14 @@ class S3Provider(Provider):
                 "MethodNotAllowed",
                 "The specified method is not allowed against this resource.",
                 405,
+            )
+        # The account every bucket here belongs to is the one STS and IAM report.
+        check_expected_owner(
+            req.headers.get("x-amz-expected-bucket-owner"), self.backend.account_id
+        )
+        if "x-amz-copy-source" in req.headers:
+            check_expected_owner(
+                req.headers.get("x-amz-source-expected-bucket-owner"), self.backend.account_id
             )
         if self.costs.enabled:
             resp = await self._costed(req, bucket, key, q)

@@ -7,8 +7,9 @@ incomplete multipart uploads), as the S3 user guide describes them:
   waterfall is ``model.WATERFALL``, from the one table of storage classes in ``model.py``.
 - Objects smaller than 128 KiB are not transitioned unless the rule's filter explicitly sets a
   smaller ``ObjectSizeGreaterThan`` (AWS's default since September 2024).
-- STANDARD_IA / ONEZONE_IA transitions need at least 30 days (enforced at PUT time by
-  ``model.check_lifecycle_transitions``).
+- Rules reach this module only after ``configs.check_lifecycle`` accepted them at PUT time
+  (an action per rule, positive days, expiration after transition, 30 days before
+  STANDARD_IA / ONEZONE_IA, ...), so a rule AWS would refuse never runs here.
 """
 
 from __future__ import annotations

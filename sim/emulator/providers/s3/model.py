@@ -264,6 +264,23 @@ def check_write_headers(if_none_match: str | None, if_match: str | None) -> None
         )
 
 
+def check_expected_owner(value: str | None, account_id: str) -> None:
+    """x-amz-expected-bucket-owner (and x-amz-source-expected-bucket-owner): 400
+    InvalidBucketOwnerAWSAccountID unless it is a 12-character account ID, 403 AccessDenied
+    when the bucket belongs to another account (S3's answers, recorded in LocalStack's
+    AWS-validated snapshots)."""
+    if value is None:
+        return
+    if not re.fullmatch(r"\w{12}", value):
+        raise AwsError(
+            "InvalidBucketOwnerAWSAccountID",
+            f"The value of the expected bucket owner parameter must be an AWS Account ID... "
+            f"[{value}]",
+        )
+    if value != account_id:
+        raise AwsError("AccessDenied", "Access Denied", 403)
+
+
 def check_read_conditions(
     obj: ObjectInfo,
     if_match: str | None,
@@ -349,7 +366,7 @@ class S3Backend:
     """Buckets and objects of one emulator, stored under ``root`` (see ``S3Store``)."""
 
     def __init__(
-        self, root: Path, clock: Clock, fsync: bool = False, account_id: str = "000000000000"
+        self, root: Path, clock: Clock, fsync: bool = False, account_id: str = "123456789012"
     ) -> None:
         self.root = root
         self.clock = clock
