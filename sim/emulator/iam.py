@@ -64,7 +64,8 @@ S3_ACTIONS = {
     "DeleteObjectTagging": "s3:DeleteObjectTagging",
     "PostObject": "s3:PutObject",
 }
-ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}
+# A CORS preflight carries no credentials; S3 answers it from the bucket's CORS rules alone.
+ALWAYS_ALLOWED = {"sts:GetCallerIdentity", "s3:PreflightRequest"}
 
 
 class IamEnforcer:
