@@ -882,6 +882,26 @@ def test_policy_and_encryption_documents_are_validated(s3: Any, bucket: str) -> 
     with pytest.raises(ClientError) as e:
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17"}))
     assert err(e)["Message"] == "Missing required field Statement"
+    statement = {
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+    }
+    for change, message in (
+        ({}, "Missing required field Principal"),
+        ({"Principal": "*", "Action": "sqs:SendMessage"}, "Policy has invalid action"),
+        (
+            {"Principal": "*", "Resource": "arn:aws:s3:::other-bucket/*"},
+            "Policy has invalid resource",
+        ),
+    ):
+        doc = {"Version": "2012-10-17", "Statement": [{**statement, **change}]}
+        with pytest.raises(ClientError) as e:
+            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(doc))
+        assert (err(e)["Code"], err(e)["Message"]) == ("MalformedPolicy", message)
+    good = {"Version": "2012-10-17", "Statement": [{**statement, "Principal": "*"}]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(good))
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == good
     got = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
     assert got["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
     with pytest.raises(ClientError) as e:

@@ -16,7 +16,6 @@ import base64
 import email.parser
 import email.policy
 import hashlib
-import json
 import time
 import xml.etree.ElementTree as ET
 import zlib
@@ -448,7 +447,7 @@ class S3Provider(Provider):
         if m == "PUT":
             body = await req.read()
             b.require_bucket(bucket)
-            _validate_config(sub, body)
+            _validate_config(sub, body, bucket)
             b.put_config(bucket, sub, body.decode())
             self._cors_cache.clear()
             return Response(200 if sub != "policy" else 204)
@@ -1466,20 +1465,10 @@ _PUBLIC_ACCESS_FIELDS = (
 )
 
 
-def _validate_config(sub: str, body: bytes) -> None:
+def _validate_config(sub: str, body: bytes, bucket: str) -> None:
     """Refuse a bucket configuration document AWS would refuse, with AWS's error."""
     if sub == "policy":
-        text = body.decode("utf-8", "replace").lstrip()
-        try:
-            doc = json.loads(text) if text.startswith("{") else None
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict):
-            raise AwsError(
-                "MalformedPolicy", "Policies must be valid JSON and the first byte must be '{'"
-            )
-        if "Statement" not in doc:
-            raise AwsError("MalformedPolicy", "Missing required field Statement")
+        configs.check_bucket_policy(body.decode("utf-8", "replace"), bucket)
         return
     root = parse_xml(body)
     if sub == "lifecycle":

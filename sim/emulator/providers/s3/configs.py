@@ -488,6 +488,52 @@ def directive(value: str | None, header: str, what: str) -> bool:
     )
 
 
+# --------------------------------------------------------------- bucket policy
+def _listed(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise AwsError("MalformedPolicy", "Policies must be valid JSON and the first byte must be '{'")
+
+
+def check_bucket_policy(text: str, bucket: str) -> None:
+    """A bucket policy as S3 refuses it before storing (PutBucketPolicy; MalformedPolicy with
+    the messages S3 answers, recorded in public reports): JSON whose first byte is ``{``, a
+    Statement, and in each statement a Principal (or NotPrincipal), an Action (or NotAction)
+    naming S3 actions, and Resources inside this bucket."""
+    text = text.lstrip()
+    try:
+        doc = json.loads(text) if text.startswith("{") else None
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise AwsError(
+            "MalformedPolicy", "Policies must be valid JSON and the first byte must be '{'"
+        )
+    if "Statement" not in doc:
+        raise AwsError("MalformedPolicy", "Missing required field Statement")
+    statements = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+    own = f"arn:aws:s3:::{bucket}"
+    for st in statements:
+        if not isinstance(st, dict):
+            raise AwsError("MalformedPolicy", "Missing required field Statement")
+        if "Principal" not in st and "NotPrincipal" not in st:
+            raise AwsError("MalformedPolicy", "Missing required field Principal")
+        actions = st.get("Action", st.get("NotAction"))
+        if actions is None:
+            raise AwsError("MalformedPolicy", "Missing required field Action")
+        for action in _listed(actions):
+            if action != "*" and not action.lower().startswith("s3:"):
+                raise AwsError("MalformedPolicy", "Policy has invalid action")
+        resources = st.get("Resource", st.get("NotResource"))
+        if resources is None:
+            raise AwsError("MalformedPolicy", "Missing required field Resource")
+        for res in _listed(resources):
+            if res != own and not res.startswith(own + "/"):
+                raise AwsError("MalformedPolicy", "Policy has invalid resource")
+
+
 # ----------------------------------------------------------------- POST policy
 def _policy_denied(message: str) -> AwsError:
     return AwsError("AccessDenied", f"Invalid according to Policy: {message}", 403)
