@@ -616,6 +616,7 @@ class S3Provider(Provider):
         key = key.replace("${filename}", filename or "")
         if "policy" in form:
             configs.check_post_policy(form["policy"], form, bucket, len(data))
+        _check_acl_headers({"x-amz-acl": form["acl"]} if "acl" in form else {})
         headers = {k: v for k, v in form.items() if k in _KEPT_HEADERS}
         meta = {k[len("x-amz-meta-") :]: v for k, v in form.items() if k.startswith("x-amz-meta-")}
         tags: dict[str, str] = {}

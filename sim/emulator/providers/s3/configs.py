@@ -565,7 +565,7 @@ def check_post_policy(
     values = dict(form, bucket=bucket)
     named: set[str] = set()
     for cond in doc["conditions"]:
-        text = json.dumps(cond).replace(", ", ",").replace(",", ", ")
+        text = json.dumps(cond)
         if isinstance(cond, dict):
             if len(cond) != 1:
                 raise AwsError(
