@@ -107,10 +107,12 @@ class Gateway:
         }
         for name in SEAM_SERVICES:
             self.providers[name] = SeamProvider(name, self.moto)
-        # CloudWatch metrics and dashboards are bdlab's; alarms stay with moto until issue 15's
-        # alarms engine lands (the provider routes them).
+        # CloudWatch metrics, dashboards and alarms are bdlab's; alarm actions publish through
+        # moto's SNS (which delivers to SQS).
         self.cloudwatch = CloudWatch(state_dir / "cloudwatch.db", self.clock, fsync=fsync)
-        self.providers["cloudwatch"] = CloudWatchProvider(self.cloudwatch, self.moto)
+        self.cw = CloudWatchProvider(self.cloudwatch, self.moto)
+        self.providers["cloudwatch"] = self.cw
+        self._alarms_task: asyncio.Task[None] | None = None
         self._firehose_task: asyncio.Task[None] | None = None
         self.kinesis: KinesisBackend | None = None
         if not own_kinesis:
@@ -242,6 +244,7 @@ class Gateway:
                 firehose = self.providers["firehose"]
                 assert isinstance(firehose, FirehoseProvider)
                 self._firehose_task = loop.create_task(firehose.run_forever(self.write_s3_object))
+                self._alarms_task = loop.create_task(self.cw.run_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.steps.stop()
@@ -258,6 +261,11 @@ class Gateway:
                     self._firehose_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await self._firehose_task
+                if self._alarms_task is not None:
+                    self.cw.stop()
+                    self._alarms_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._alarms_task
                 if self._lifecycle_task is not None:
                     await self._lifecycle_task
                 if self._scheduler is not None:
@@ -382,6 +390,8 @@ class Gateway:
                         self.clock.set_speed(float(body["speed"]))
                     if "advance" in body:
                         self.clock.advance(float(body["advance"]))
+                        # alarms evaluated (and notified) for the skipped span before answering
+                        await self.cw.catch_up()
                 return Response.json(self.clock.state(), content_type="application/json")
             if path == "/_bdlab/faults":
                 if m == "POST":
