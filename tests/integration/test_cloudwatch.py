@@ -855,7 +855,8 @@ def test_dashboards_are_stored_as_sent_and_validated(cw: Any, unique: Any) -> No
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
-def test_alarm_operations_still_served_by_moto(cw: Any, unique: Any) -> None:
+def test_alarm_operations_are_served_by_bdlab(cw: Any, unique: Any) -> None:
+    # the full alarm tests are in test_cloudwatch_alarms.py
     alarm = unique("lag-high")
     cw.put_metric_alarm(
         AlarmName=alarm,
@@ -867,9 +868,8 @@ def test_alarm_operations_still_served_by_moto(cw: Any, unique: Any) -> None:
         Threshold=10,
         ComparisonOperator="GreaterThanThreshold",
     )
-    assert [a["AlarmName"] for a in cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]] == [
-        alarm
-    ]
+    (found,) = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    assert (found["AlarmName"], found["StateValue"]) == (alarm, "INSUFFICIENT_DATA")
     cw.delete_alarms(AlarmNames=[alarm])
 
 

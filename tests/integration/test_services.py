@@ -134,8 +134,9 @@ def test_kinesis_firehose_cloudwatch_emr_seams(
     ns = unique("bdlab/test")
     cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "lag", "Value": 5.0}])
     assert [m["MetricName"] for m in cw.list_metrics(Namespace=ns)["Metrics"]] == ["lag"]
+    lag_high = unique("lag-high")
     cw.put_metric_alarm(
-        AlarmName=unique("lag-high"),
+        AlarmName=lag_high,
         Namespace=ns,
         MetricName="lag",
         Statistic="Maximum",
@@ -144,6 +145,9 @@ def test_kinesis_firehose_cloudwatch_emr_seams(
         Threshold=10,
         ComparisonOperator="GreaterThanThreshold",
     )
+    # bdlab's own alarms: a new alarm starts in INSUFFICIENT_DATA (moto said OK)
+    (found,) = cw.describe_alarms(AlarmNames=[lag_high])["MetricAlarms"]
+    assert found["StateValue"] == "INSUFFICIENT_DATA"
     emr = aws("emr")
     cid = emr.run_job_flow(
         Name=unique("c"),

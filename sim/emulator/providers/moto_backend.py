@@ -60,7 +60,38 @@ def moto_app() -> Any:
             from moto.server import DomainDispatcherApplication, create_backend_app
 
             _app = DomainDispatcherApplication(create_backend_app)
+            _patch_sns_binary_attributes()
         return _app
+
+
+def _patch_sns_binary_attributes() -> None:
+    """moto's SNS hands a raw-delivery SQS subscription its Binary message attributes as base64
+    text where SQS keeps bytes: ReceiveMessage then crashed computing MD5OfMessageAttributes
+    (hashing a str) and would have base64-encoded the text once more. AWS delivers the
+    attribute's bytes; so the text is decoded at SQS's door."""
+    import base64
+    import binascii
+    import functools
+
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.send_message
+
+    @functools.wraps(original)
+    def send_message(self: Any, queue_name: str, message_body: str, *args: Any, **kw: Any) -> Any:
+        attrs = kw.get("message_attributes") if "message_attributes" in kw else None
+        if attrs is None and args:
+            attrs = args[0]
+        for value in (attrs or {}).values():
+            blob = value.get("BinaryValue") if isinstance(value, dict) else None
+            if isinstance(blob, str):
+                try:
+                    value["BinaryValue"] = base64.b64decode(blob, validate=True)
+                except (binascii.Error, ValueError):
+                    value["BinaryValue"] = blob.encode("utf-8")
+        return original(self, queue_name, message_body, *args, **kw)
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
 
 
 def reset_moto() -> None:
@@ -224,6 +255,25 @@ class MotoProvider(Provider):
                 sender=False,
             )
         return Response(status, headers, out)
+
+    async def internal_call(
+        self, service: str, region: str, params: dict[str, str]
+    ) -> tuple[int, bytes]:
+        """A query-protocol call made by bdlab itself (e.g. CloudWatch alarm actions publishing
+        to SNS): served and journaled exactly like a client's call. Returns (status, body)."""
+        from urllib.parse import urlencode
+
+        body = urlencode(params).encode()
+        headers = {
+            "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+            "host": f"127.0.0.1:{self.port}",
+            "authorization": f"AWS4-HMAC-SHA256 Credential=test/20260101/{region}/{service}/"
+            "aws4_request, SignedHeaders=host, Signature=bdlab",
+        }
+        req = Request("POST", "/", "", headers, body=body, service=service, region=region)
+        loop = asyncio.get_running_loop()
+        status, _, out = await loop.run_in_executor(self.executor, self._call, req, body)
+        return status, out
 
     def _call(self, req: Request, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         path = req.raw_path

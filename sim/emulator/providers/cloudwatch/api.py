@@ -11,14 +11,17 @@ The service is ``awsQueryCompatible``: JSON and CBOR errors carry the error shap
 ``__type`` and the query code in ``x-amzn-query-error: <Code>;Sender``, so botocore raises the
 same ``InvalidParameterValue`` whatever the protocol. Request bodies may be gzip-compressed
 (PutMetricData's ``requestcompression`` trait). This layer only parses and serialises; the
-rules live in :mod:`.model`. Alarm operations are served by moto until bdlab's alarms land;
-every other operation answers 501 ``NotImplemented``.
+rules live in :mod:`.model` (metrics, dashboards) and :mod:`.alarmstate` (alarms, their
+evaluation loop and SNS actions); every other operation answers 501 ``NotImplemented``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import logging
+import re
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,18 +33,22 @@ import cbor2
 
 from sim.emulator.protocol import AwsError, Request, Response, error_response, protocol_of
 from sim.emulator.providers.base import Provider
+from sim.emulator.providers.cloudwatch.alarmstate import Alarms
 from sim.emulator.providers.cloudwatch.model import CloudWatch
+from sim.emulator.providers.moto_backend import MotoProvider
 from sim.emulator.validation import service_model
 
+log = logging.getLogger("bdlab.cloudwatch")
 XMLNS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
 TARGET_PREFIX = "GraniteServiceVersion20100801."
 JSON_TYPE = "application/x-amz-json-1.0"
 CBOR_TYPE = "application/cbor"
-# What moto serves today (tests/integration/test_services.py puts an alarm); the alarms
-# engine of issue 15 replaces these.
-MOTO_OPERATIONS = frozenset(
+# Alarm operations: bdlab's alarms (alarmstate.py); moto serves no CloudWatch operation now.
+MOTO_OPERATIONS: frozenset[str] = frozenset()
+ALARM_OPERATIONS = frozenset(
     {
         "PutMetricAlarm",
+        "PutCompositeAlarm",
         "DescribeAlarms",
         "DescribeAlarmsForMetric",
         "DescribeAlarmHistory",
@@ -49,7 +56,6 @@ MOTO_OPERATIONS = frozenset(
         "SetAlarmState",
         "EnableAlarmActions",
         "DisableAlarmActions",
-        "PutCompositeAlarm",
         "TagResource",
         "UntagResource",
         "ListTagsForResource",
@@ -292,13 +298,19 @@ def _xml(shape: Any, value: Any, out: list[str]) -> None:
 
 
 class CloudWatchProvider(Provider):
-    """CloudWatch metrics and dashboards from :class:`CloudWatch`; alarms from moto."""
+    """CloudWatch metrics and dashboards from :class:`CloudWatch`, alarms from
+    :class:`Alarms`; alarm actions publish to SNS through ``moto`` (journaled like a client's
+    Publish, so SNS delivers to its SQS subscriptions and a restart keeps the messages)."""
 
     service = "cloudwatch"
 
-    def __init__(self, model: CloudWatch, moto: Provider | None = None) -> None:
+    def __init__(self, model: CloudWatch, moto: MotoProvider | None = None) -> None:
         self.model = model
         self.moto = moto
+        self.alarms = Alarms(model, model.clock, publish=self._publish if moto else None)
+        self._catch_up_lock = asyncio.Lock()
+        self._running = False
+        al = self.alarms
         self.ops: dict[str, Callable[[dict[str, Any], int], dict[str, Any] | None]] = {
             "PutMetricData": lambda p, size: model.put_metric_data(
                 p.get("Namespace"), p.get("MetricData"), size=size
@@ -310,6 +322,18 @@ class CloudWatchProvider(Provider):
             "GetDashboard": lambda p, _: model.get_dashboard(p),
             "ListDashboards": lambda p, _: model.list_dashboards(p),
             "DeleteDashboards": lambda p, _: model.delete_dashboards(p),
+            "PutMetricAlarm": lambda p, _: al.put_metric_alarm(p),
+            "PutCompositeAlarm": lambda p, _: al.put_composite_alarm(p),
+            "DescribeAlarms": lambda p, _: al.describe_alarms(p),
+            "DescribeAlarmsForMetric": lambda p, _: al.describe_alarms_for_metric(p),
+            "DescribeAlarmHistory": lambda p, _: al.describe_alarm_history(p),
+            "DeleteAlarms": lambda p, _: al.delete_alarms(p),
+            "SetAlarmState": lambda p, _: al.set_alarm_state(p),
+            "EnableAlarmActions": lambda p, _: al.set_actions_enabled(p, True),
+            "DisableAlarmActions": lambda p, _: al.set_actions_enabled(p, False),
+            "TagResource": lambda p, _: al.tag_resource(p),
+            "UntagResource": lambda p, _: al.untag_resource(p),
+            "ListTagsForResource": lambda p, _: al.list_tags_for_resource(p),
         }
 
     def fault_error(self, kind: str) -> AwsError:
@@ -343,8 +367,6 @@ class CloudWatchProvider(Provider):
     async def handle(self, req: Request) -> Response:
         raw = await req.read(limit=8 * 1024 * 1024)
         op = req.operation = req.operation or _operation(req, raw)
-        if op in MOTO_OPERATIONS and self.moto is not None:
-            return await self.moto.handle(req)
         body = _decompress(req, raw)
         proto = protocol_of(req)
         model = _model()
@@ -366,8 +388,71 @@ class CloudWatchProvider(Provider):
             )
         op_model = model.operation_model(op)
         params = _parse(proto, op_model.input_shape, req, body)
-        out = fn(params, len(body)) or {}
+        if op not in ALARM_OPERATIONS:
+            out = fn(params, len(body)) or {}
+            return _render(proto, op_model, out, req.request_id)
+        # Alarm calls see every evaluation due by now (deterministic at any clock speed), and
+        # the actions of a transition they cause (SetAlarmState) are sent before the answer.
+        await self.catch_up()
+        try:
+            out = fn(params, len(body)) or {}
+        finally:
+            await self.alarms.run_actions()
         return _render(proto, op_model, out, req.request_id)
+
+    # ------------------------------------------------------------------ alarm evaluation
+    async def catch_up(self) -> int:
+        """Evaluate every alarm tick due by the emulator's now and send the actions of the
+        transitions, before returning (the admin clock endpoint awaits this after a jump)."""
+        async with self._catch_up_lock:
+            done = self.alarms.evaluate_due()
+            await self.alarms.run_actions()
+            return done
+
+    async def run_forever(self, max_sleep_s: float = 10.0) -> None:
+        """Sleep on the emulator clock until the next evaluation tick (at most ``max_sleep_s``
+        emulator seconds, so a new alarm is picked up), then catch up; until :meth:`stop`."""
+        self._running = True
+        clock = self.model.clock
+        while self._running:
+            now = clock.now()
+            nxt = self.alarms.next_due(now)
+            await clock.sleep_until(min(nxt, now + max_sleep_s) if nxt else now + max_sleep_s)
+            try:
+                await self.catch_up()
+            except Exception:  # a bad round must not end the loop; the next one retries
+                log.exception("alarm evaluation round failed")
+
+    def stop(self) -> None:
+        self._running = False
+
+    async def _publish(self, topic: str, subject: str, message: str) -> str:
+        """SNS Publish through moto (as a client's call: journaled, delivered to the topic's
+        subscriptions); AwsError with SNS's code when it refuses."""
+        assert self.moto is not None
+        region = topic.split(":")[3] if topic.count(":") >= 5 else "us-east-1"
+        status, body = await self.moto.internal_call(
+            "sns",
+            region,
+            {
+                "Action": "Publish",
+                "Version": "2010-03-31",
+                "TopicArn": topic,
+                "Subject": subject,
+                "Message": message,
+            },
+        )
+        text = body.decode("utf-8", "replace")
+        if status >= 400:
+            code = re.search(r"<Code>([^<]*)</Code>", text)
+            msg = re.search(r"<Message>([^<]*)</Message>", text)
+            raise AwsError(
+                code.group(1) if code else "InternalFailure",
+                msg.group(1) if msg else f"SNS answered {status}",
+                status,
+            )
+        mid = re.search(r"<MessageId>([^<]*)</MessageId>", text)
+        return mid.group(1) if mid else ""
 
     def put_internal(self, namespace: str, data: list[dict[str, Any]]) -> None:
         """bdlab's services publishing AWS/* metrics: straight to the model."""

@@ -1,4 +1,4 @@
-"""Durability of CloudWatch metrics and dashboards: one SQLite database (WAL) per emulator.
+"""Durability of CloudWatch metrics, dashboards and alarms: one SQLite database (WAL) per emulator.
 
 Tables::
 
@@ -7,6 +7,10 @@ Tables::
     vals(mid, ts, unit, data)                       raw values (float64 value/count pairs) for
                                                     percentiles, one row per PutMetricData datum
     dashboards(name, body, modified)
+    alarms(name, doc)                               one JSON document per alarm: its
+                                                    configuration, state and last evaluation
+    alarm_history(id, name, alarm_type, item_type,  DescribeAlarmHistory's items, in the order
+                  ts, summary, data)                they happened (kept after a delete, as AWS)
 
 A cell is keyed by its metric, its start (epoch seconds, floored to 1 s for high-resolution
 data and to 60 s for standard data) and its unit, and is upserted with SQL arithmetic, so a
@@ -42,7 +46,15 @@ CREATE TABLE IF NOT EXISTS vals(mid INTEGER NOT NULL, ts INTEGER NOT NULL, unit 
 CREATE INDEX IF NOT EXISTS vals_by_time ON vals(mid, ts);
 CREATE TABLE IF NOT EXISTS dashboards(name TEXT PRIMARY KEY, body TEXT NOT NULL,
     modified REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS alarms(name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alarm_history(id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL, alarm_type TEXT NOT NULL, item_type TEXT NOT NULL, ts REAL NOT NULL,
+    summary TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alarm_history_by_time ON alarm_history(ts);
 """
+
+# (alarm name, AlarmType, HistoryItemType, epoch s, HistorySummary, HistoryData)
+HistoryRow = tuple[str, str, str, float, str, str]
 
 
 class MetricStore:
@@ -134,6 +146,79 @@ class MetricStore:
         self.db.execute("BEGIN")
         self.db.executemany("DELETE FROM dashboards WHERE name=?", [(n,) for n in names])
         self.db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ alarms
+    def load_alarms(self) -> Iterator[tuple[str, str]]:
+        """``(name, JSON document)`` of every alarm."""
+        yield from self.db.execute("SELECT name, doc FROM alarms")
+
+    def save_alarms(
+        self,
+        docs: Iterable[tuple[str, str]],
+        history: Iterable[HistoryRow] = (),
+        deleted: Iterable[str] = (),
+    ) -> None:
+        """Upsert ``(name, doc)`` alarms, delete ``deleted`` and append history rows, in one
+        transaction committed before the caller answers (nothing acknowledged is lost)."""
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            db.executemany("DELETE FROM alarms WHERE name=?", [(n,) for n in deleted])
+            db.executemany(
+                "INSERT INTO alarms VALUES(?,?) ON CONFLICT(name) DO UPDATE SET doc=excluded.doc",
+                docs,
+            )
+            db.executemany(
+                "INSERT INTO alarm_history(name, alarm_type, item_type, ts, summary, data)"
+                " VALUES(?,?,?,?,?,?)",
+                history,
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def history(
+        self,
+        name: str | None,
+        alarm_types: list[str],
+        item_type: str | None,
+        start: float | None,
+        end: float | None,
+        descending: bool,
+        offset: int,
+        limit: int,
+    ) -> list[HistoryRow]:
+        """History rows matching the filters (``end`` exclusive), oldest or newest first,
+        ``limit`` of them from ``offset``."""
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        if name is not None:
+            where.append("name=?")
+            args.append(name)
+        if alarm_types:
+            where.append(f"alarm_type IN ({','.join('?' * len(alarm_types))})")
+            args.extend(alarm_types)
+        if item_type is not None:
+            where.append("item_type=?")
+            args.append(item_type)
+        if start is not None:
+            where.append("ts>=?")
+            args.append(start)
+        if end is not None:
+            where.append("ts<?")
+            args.append(end)
+        order = "DESC" if descending else "ASC"
+        rows = self.db.execute(
+            "SELECT name, alarm_type, item_type, ts, summary, data FROM alarm_history WHERE "
+            f"{' AND '.join(where)} ORDER BY ts {order}, id {order} LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        ).fetchall()
+        return [(str(a), str(b), str(c), float(d), str(e), str(f)) for a, b, c, d, e, f in rows]
+
+    def expire_history(self, before: float) -> None:
+        """Drop alarm history older than ``before`` (AWS keeps 30 days)."""
+        self.db.execute("DELETE FROM alarm_history WHERE ts < ?", (before,))
 
     def stats(self) -> dict[str, Any]:
         return {
