@@ -470,6 +470,44 @@ def test_one_notification_per_transition_and_recovery(
     assert json.loads(data["publishedMessage"])["NewStateValue"] == "OK"
 
 
+def test_a_large_clock_step_catches_up_tick_by_tick(
+    cw: Any, admin: Admin, aprofile: profiles.Profile, unique: Callable[[str], str]
+) -> None:
+    # Breach then recovery inside one 10-minute jump: every tick in between is evaluated, so
+    # both transitions happen (and notify) at the minute they would have on a running clock.
+    inbox = Inbox(aprofile, unique("jump-inbox"))
+    ns, name = unique("bdlab/jump"), unique("jump")
+    t0 = minute(admin)
+    alarm(cw, name, ns, AlarmActions=[inbox.topic], OKActions=[inbox.topic])
+    for k, v in ((1, 30.0), (2, 30.0), (3, 1.0), (4, 1.0)):
+        put(cw, ns, "lag", [(t0 + timedelta(minutes=k), v)])
+    advance(admin, 600)
+    notes = inbox.alarms()
+    assert [(n["OldStateValue"], n["NewStateValue"]) for n in notes] == [
+        ("INSUFFICIENT_DATA", "ALARM"),
+        ("ALARM", "OK"),
+    ]
+    assert notes[0]["StateChangeTime"].startswith(
+        (t0 + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:00.000")
+    )
+    assert notes[1]["StateChangeTime"].startswith(
+        (t0 + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M:00.000")
+    )
+    updates = cw.describe_alarm_history(
+        AlarmName=name, HistoryItemType="StateUpdate", ScanBy="TimestampAscending"
+    )["AlarmHistoryItems"]
+    assert [i["HistorySummary"] for i in updates] == [
+        "Alarm updated from INSUFFICIENT_DATA to ALARM",
+        "Alarm updated from ALARM to OK",
+        "Alarm updated from OK to INSUFFICIENT_DATA",  # the data stopped: range empty again
+    ]
+    assert [i["Timestamp"] - t0 for i in updates] == [
+        timedelta(minutes=2),
+        timedelta(minutes=4),
+        timedelta(minutes=8),
+    ]
+
+
 def test_raw_delivery_and_failed_action(
     cw: Any, admin: Admin, aprofile: profiles.Profile, unique: Callable[[str], str]
 ) -> None:
