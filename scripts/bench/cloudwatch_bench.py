@@ -7,6 +7,10 @@
    24 hours, 6,667 high-resolution MetricDatum members of 150 Values each; one query for a day
    of 1-minute Averages (1,440 datapoints), one for p99 (every raw value read), median and
    p95 of 10 calls each.
+3. Fault -> alarm -> notification (bdlab only), the clock at x60: a client reports an error
+   count each 0.1 s wall (0 while healthy); the fault makes it 5; the alarm (Sum > 0, Period
+   60, 1 of 1) goes to ALARM and its SNS notification lands in an SQS queue subscribed to the
+   topic. Wall seconds from the first faulty datapoint to the message, median of 3 (goal 5 s).
 
 boto3 speaks JSON 1.0 to CloudWatch (botocore's protocol priority), so that is measured.
 Run:  python scripts/bench/cloudwatch_bench.py [--duration 3] [--targets null,moto,bdlab]
@@ -35,6 +39,7 @@ sys.modules["s3_bench"] = s3b
 _spec.loader.exec_module(s3b)
 
 GOAL_MS = 100.0
+ALARM_GOAL_S = 5.0
 CEILING_SHARE = 0.75
 
 
@@ -138,6 +143,70 @@ def gmd_latency(port: int, end: datetime, stat: str, reps: int = 10) -> tuple[fl
     return statistics.median(times), sorted(times)[int(0.95 * (len(times) - 1))], n
 
 
+def aws_client(service: str, port: int) -> Any:
+    import boto3
+
+    return boto3.session.Session(  # noqa: TID251 (a benchmark, apart from the product)
+        aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    ).client(service, endpoint_url=f"http://127.0.0.1:{port}")
+
+
+def alarm_latency(port: int, run_no: int) -> float:
+    """Wall seconds from the fault's first datapoint to the ALARM notification in SQS."""
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/_bdlab/clock",
+        data=json.dumps({"speed": 60}).encode(),
+        method="POST",
+    )
+    urllib.request.urlopen(req).read()
+    cw, sns, sqs = client(port), aws_client("sns", port), aws_client("sqs", port)
+    url = sqs.create_queue(QueueName=f"bench-alarm-{run_no}")["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    topic = sns.create_topic(Name=f"bench-alarm-{run_no}")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+    ns = f"bench/app{run_no}"
+    cw.put_metric_alarm(
+        AlarmName=f"bench-errors-{run_no}",
+        Namespace=ns,
+        MetricName="errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[topic],
+    )
+    errors = [0.0]
+    stop = threading.Event()
+
+    def report() -> None:  # the application's own error metric, every 0.1 s wall
+        while not stop.is_set():
+            cw.put_metric_data(
+                Namespace=ns, MetricData=[{"MetricName": "errors", "Value": errors[0]}]
+            )
+            time.sleep(0.1)
+
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
+    time.sleep(2.5)  # healthy for two emulator minutes: the alarm settles in OK
+    t0 = time.perf_counter()
+    errors[0] = 5.0  # the fault
+    try:
+        while time.perf_counter() - t0 < 30:
+            for m in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []):
+                if json.loads(json.loads(m["Body"])["Message"])["NewStateValue"] == "ALARM":
+                    return time.perf_counter() - t0
+        return float("inf")
+    finally:
+        stop.set()
+        reporter.join()
+
+
 def run(targets: list[str], duration: float, log: Any) -> dict[str, Any]:
     results: dict[str, Any] = {"put": {}, "get_metric_data": {}}
     for target in targets:
@@ -170,6 +239,9 @@ def run(targets: list[str], duration: float, log: Any) -> dict[str, Any]:
                         f"bdlab GetMetricData {stat}: median {med:.1f} ms, p95 {p95:.1f} ms, "
                         f"{n} datapoints"
                     )
+                runs = [alarm_latency(server.port, i) for i in range(3)]
+                results["alarm"] = {"wall_s": runs, "median_s": statistics.median(runs)}
+                log(f"bdlab fault -> ALARM -> SQS at x60: {', '.join(f'{r:.2f}' for r in runs)} s")
         finally:
             s3b.stop(server)
     return results
@@ -199,6 +271,13 @@ def render(results: dict[str, Any]) -> str:
                 f"p95 {g['p95_ms']:.1f} ms ({g['datapoints']} datapoints; {ok} the "
                 f"{GOAL_MS:.0f} ms goal)"
             )
+    if "alarm" in results:
+        med = results["alarm"]["median_s"]
+        ok = "meets" if med <= ALARM_GOAL_S else "misses"
+        lines.append(
+            f"Fault -> alarm in ALARM -> notification in SQS, clock x60: median {med:.2f} s wall "
+            f"({ok} the {ALARM_GOAL_S:.0f} s goal)"
+        )
     return "\n".join(lines)
 
 
