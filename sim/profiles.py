@@ -69,9 +69,10 @@ _SPECS: dict[str, ProfileSpec] = {
                 "firehose": "bdlab emulator (own provider: durable buffers, DirectPut and "
                 "Kinesis sources to S3, Lambda transforms, dynamic partitioning, Parquet "
                 "and ORC conversion)",
-                "cloudwatch": "bdlab emulator (own metrics and dashboards provider: durable, "
-                "emulator clock, CBOR/JSON/query, percentiles; alarms still moto's, not "
-                "evaluated)",
+                "cloudwatch": "bdlab emulator (own metrics, dashboards and alarms provider: "
+                "durable, emulator clock, CBOR/JSON/query, percentiles; alarms evaluated every "
+                "minute or 10 s, M of N, missing data, metric math, composites; SNS "
+                "notifications on transitions)",
                 "emr_steps": "bdlab emulator: each step a local spark-submit, logs to LogUri",
                 "spark": "local[*] Spark, s3a -> emulator",
             }

@@ -1,1 +1,1 @@
-"""bdlab's own CloudWatch provider (metrics and dashboards; alarms still served by moto)."""
+"""bdlab's own CloudWatch provider: metrics, dashboards and alarms (evaluated, notifying)."""
