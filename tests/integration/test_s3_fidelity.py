@@ -932,3 +932,110 @@ def test_expected_bucket_owner_is_checked(s3: Any, aws: Callable[[str], Any], bu
     with pytest.raises(ClientError) as e:
         s3.head_bucket(Bucket=bucket, ExpectedBucketOwner="abcd")
     assert err(e)["Status"] == 400
+
+
+# S3's answers for these parts, recorded against AWS in LocalStack's validated snapshots
+# (test_complete_multipart_parts_checksum_composite).
+COMPOSITE_VECTORS = {
+    "CRC32": (["NRU+Sw==", "NRU+Sw==", "TBHN8A=="], "5FRUiw=="),
+    "SHA256": (
+        [
+            "DjU70AB1bON8k0n0fVHv2PJQVWcA/jWsITp6ti20Tbs=",
+            "DjU70AB1bON8k0n0fVHv2PJQVWcA/jWsITp6ti20Tbs=",
+            "vyy1imj2hNlaO3jvj2Ycmk5bCegsyPnMiMzpBSjK6yc=",
+        ],
+        "9o++y6AejqboiJ7MZCx0fahK2Vu5YC/qnNhhYsCLciI=",
+    ),
+}
+
+
+@pytest.mark.parametrize("alg", sorted(COMPOSITE_VECTORS))
+def test_get_object_attributes_pages_the_parts_of_a_composite_upload(
+    s3: Any, bucket: str, alg: str
+) -> None:
+    """An upload created with a checksum algorithm: per-part checksums, the COMPOSITE
+    checksum ("-3"), and GetObjectAttributes' ObjectParts listing the parts with paging."""
+    part_sums, whole = COMPOSITE_VECTORS[alg]
+    up = s3.create_multipart_upload(
+        Bucket=bucket, Key="c", ChecksumAlgorithm=alg, ChecksumType="COMPOSITE"
+    )
+    assert (up["ChecksumAlgorithm"], up["ChecksumType"]) == (alg, "COMPOSITE")
+    data = b"a" * (5 * 1024 * 1024 + 1)
+    parts = []
+    for n, body in ((1, data), (2, data), (3, data[:10])):
+        r = s3.upload_part(
+            Bucket=bucket,
+            Key="c",
+            UploadId=up["UploadId"],
+            PartNumber=n,
+            Body=body,
+            ChecksumAlgorithm=alg,
+        )
+        assert r[f"Checksum{alg}"] == part_sums[n - 1]
+        parts.append({"PartNumber": n, "ETag": r["ETag"], f"Checksum{alg}": r[f"Checksum{alg}"]})
+    listed = s3.list_parts(Bucket=bucket, Key="c", UploadId=up["UploadId"])
+    assert [p[f"Checksum{alg}"] for p in listed["Parts"]] == part_sums
+    bare = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="c", UploadId=up["UploadId"], MultipartUpload={"Parts": bare}
+        )
+    assert (err(e)["Code"], err(e)["Message"]) == (
+        "InvalidRequest",
+        f"The upload was created using a {alg.lower()} checksum. The complete request must "
+        "include the checksum for each part. It was missing for part 1 in the request.",
+    )
+    wrong = [{**p, f"Checksum{alg}": part_sums[2]} for p in parts[:1]] + parts[1:]
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="c", UploadId=up["UploadId"], MultipartUpload={"Parts": wrong}
+        )
+    assert (err(e)["Code"], err(e)["PartNumber"]) == ("InvalidPart", "1")
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="c", UploadId=up["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    assert (done[f"Checksum{alg}"], done["ChecksumType"]) == (f"{whole}-3", "COMPOSITE")
+    head = s3.head_object(Bucket=bucket, Key="c", ChecksumMode="ENABLED")
+    assert (head[f"Checksum{alg}"], head["ChecksumType"]) == (f"{whole}-3", "COMPOSITE")
+    part3 = s3.get_object(Bucket=bucket, Key="c", PartNumber=3, ChecksumMode="ENABLED")
+    assert part3["Body"].read() == data[:10] and part3[f"Checksum{alg}"] == part_sums[2]
+    attrs = s3.get_object_attributes(
+        Bucket=bucket, Key="c", ObjectAttributes=["Checksum", "ObjectParts"], MaxParts=2
+    )
+    assert attrs["Checksum"] == {f"Checksum{alg}": whole, "ChecksumType": "COMPOSITE"}
+    first = attrs["ObjectParts"]
+    assert (first["TotalPartsCount"], first["IsTruncated"], first["NextPartNumberMarker"]) == (
+        3,
+        True,
+        2,
+    )
+    assert [(p["PartNumber"], p["Size"]) for p in first["Parts"]] == [
+        (1, len(data)),
+        (2, len(data)),
+    ]
+    rest = s3.get_object_attributes(
+        Bucket=bucket,
+        Key="c",
+        ObjectAttributes=["ObjectParts"],
+        MaxParts=2,
+        PartNumberMarker=first["NextPartNumberMarker"],
+    )["ObjectParts"]
+    assert rest["IsTruncated"] is False and rest["PartNumberMarker"] == 2
+    assert rest["Parts"] == [{"PartNumber": 3, "Size": 10, f"Checksum{alg}": part_sums[2]}]
+
+
+def test_create_multipart_upload_checksum_headers(url: str, s3: Any, bucket: str) -> None:
+    """S3's answers for checksum headers on CreateMultipartUpload (recorded); FULL_OBJECT
+    multipart checksums are not emulated: 501 naming the header."""
+    with pytest.raises(ClientError) as e:
+        s3.create_multipart_upload(Bucket=bucket, Key="c", ChecksumType="COMPOSITE")
+    assert err(e)["Message"] == (
+        "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+    )
+    r = requests.post(f"{url}/{bucket}/c?uploads", headers={"x-amz-checksum-algorithm": "MD5"})
+    assert xml_error(r)["Code"] == "InvalidRequest"
+    with pytest.raises(ClientError) as e:
+        s3.create_multipart_upload(
+            Bucket=bucket, Key="c", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+        )
+    assert (err(e)["Code"], err(e)["Header"]) == ("NotImplemented", "x-amz-checksum-type")

@@ -786,16 +786,18 @@ class S3Provider(Provider):
         }
 
     async def _receive(
-        self, req: Request, allow_inline: bool = True
+        self, req: Request, allow_inline: bool = True, default_alg: str | None = None
     ) -> tuple[str, int, str, dict[str, str], bytes | None]:
         """Read the body: small ones into memory (stored inline), larger ones streamed into a
-        new data file. Returns (file or "", size, md5 hex, checksums, inline bytes or None)."""
+        new data file. Returns (file or "", size, md5 hex, checksums, inline bytes or None).
+        ``default_alg``: the checksum to compute when the request sends none (a part of an
+        upload created with a checksum algorithm)."""
         h = req.headers
         chunked = "aws-chunked" in h.get("content-encoding", "") or h.get(
             "x-amz-content-sha256", ""
         ).startswith("STREAMING-")
         decoder = ChunkedDecoder() if chunked else None
-        alg = _checksum_alg(req)
+        alg = _checksum_alg(req) or default_alg
         digest = _Digest(alg)
         declared = h.get("x-amz-decoded-content-length") if decoder else h.get("content-length")
         _check_before_body(h)
@@ -835,6 +837,9 @@ class S3Provider(Provider):
                     decoder.trailers.get(f"x-amz-checksum-{alg}") if decoder else None
                 )
                 checksums = verify_checksum(alg, sent, digest.value())
+                computed = digest.value()
+                if not checksums and computed:
+                    checksums = {alg: computed}
             if decoder is not None and not decoder.done:
                 raise client_gone()  # the final 0-size chunk never came
             md5 = digest.md5.hexdigest()
@@ -902,7 +907,8 @@ class S3Provider(Provider):
         ):  # a range has no full-object checksum
             headers += [(f"x-amz-checksum-{a}", v) for a, v in obj.checksums.items()]
             if obj.checksums:
-                headers.append(("x-amz-checksum-type", "FULL_OBJECT"))
+                kind = "COMPOSITE" if obj.part_checksums else "FULL_OBJECT"
+                headers.append(("x-amz-checksum-type", kind))
         return headers
 
     def get_object(self, req: Request, bucket: str, key: str, q: dict[str, str]) -> Response:
@@ -936,8 +942,17 @@ class S3Provider(Provider):
                     "InvalidRequest",
                     "Cannot specify both Range header and partNumber query parameter",
                 )
-            start, end = _part_range(obj, _part_number(q))
+            number = _part_number(q)
+            start, end = _part_range(obj, number)
             status = 206
+            if obj.part_checksums and h.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+                # a part answers its own checksum (S3's recorded answer), typed COMPOSITE
+                alg = next(iter(obj.checksums))
+                headers = [(k, v) for k, v in headers if not k.startswith("x-amz-checksum-")]
+                headers += [
+                    (f"x-amz-checksum-{alg}", obj.part_checksums[number - 1]),
+                    ("x-amz-checksum-type", "COMPOSITE"),
+                ]
             headers.append(("content-range", f"bytes {start}-{end}/{obj.size}"))
             if obj.parts and not any(k == "x-amz-mp-parts-count" for k, _ in headers):
                 headers.append(("x-amz-mp-parts-count", str(obj.parts)))
@@ -1066,20 +1081,39 @@ class S3Provider(Provider):
     # ----------------------------------------------------------- multipart
     def create_upload(self, req: Request, bucket: str, key: str) -> Response:
         attrs = self._object_attrs(req)
+        alg = _upload_checksum(req.headers)
+        headers = []
+        if alg:
+            attrs["ca"] = alg
+            headers = [
+                ("x-amz-checksum-algorithm", alg.upper()),
+                ("x-amz-checksum-type", "COMPOSITE"),
+            ]
         upload_id = self.backend.create_upload(bucket, key, attrs)
         return Response.xml(
             f'<InitiateMultipartUploadResult xmlns="{NS}"><Bucket>'
             f"{escape(bucket)}</Bucket><Key>{escape(key)}</Key><UploadId>"
-            f"{upload_id}</UploadId></InitiateMultipartUploadResult>"
+            f"{upload_id}</UploadId></InitiateMultipartUploadResult>",
+            headers=headers,
         )
 
     async def upload_part(
         self, req: Request, bucket: str, key: str, upload_id: str, q: dict[str, str]
     ) -> Response:
         number = _part_number(q)
-        self.backend.get_upload(bucket, key, upload_id)
-        rel, size, md5, checksums, _ = await self._receive(req, allow_inline=False)
-        self.backend.put_part(bucket, key, upload_id, number, rel, size, md5)
+        upload = self.backend.get_upload(bucket, key, upload_id)
+        alg = upload.attrs.get("ca")
+        sent = _checksum_alg(req)
+        if alg and sent and sent != alg:
+            raise AwsError(
+                "InvalidRequest",
+                f"Checksum Type mismatch occurred, expected checksum Type: {alg}, actual "
+                f"checksum Type: {sent}",
+            )
+        rel, size, md5, checksums, _ = await self._receive(req, False, alg)
+        self.backend.put_part(
+            bucket, key, upload_id, number, rel, size, md5, checksums.get(alg or "", "")
+        )
         headers = [("etag", quote_etag(md5))]
         headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
         return Response(200, headers)
@@ -1103,11 +1137,16 @@ class S3Provider(Provider):
             start, end = parsed
         data = self.backend.read_range(src, start, end - start + 1)
         rel, md5 = self.backend.write_file(data)
-        self.backend.put_part(bucket, key, upload_id, number, rel, len(data), md5)
+        alg = self.backend.get_upload(bucket, key, upload_id).attrs.get("ca")
+        digest = _Digest(alg)
+        digest.update_checksum(data)
+        value = digest.value() or ""  # crc32c is not computed here: the client's is kept
+        self.backend.put_part(bucket, key, upload_id, number, rel, len(data), md5, value)
         now = iso(self.backend.clock.now())
+        sums = f"<Checksum{alg.upper()}>{value}</Checksum{alg.upper()}>" if alg and value else ""
         return Response.xml(
             f'<CopyPartResult xmlns="{NS}"><LastModified>{now}</LastModified>'
-            f"<ETag>&quot;{md5}&quot;</ETag></CopyPartResult>"
+            f"<ETag>&quot;{md5}&quot;</ETag>{sums}</CopyPartResult>"
         )
 
     async def complete_upload(
@@ -1116,9 +1155,14 @@ class S3Provider(Provider):
         check_write_headers(req.headers.get("if-none-match"), req.headers.get("if-match"))
         root = parse_xml(await req.read())
         requested = []
+        sent_sums: dict[int, str | None] = {}
+        upload = self.backend.get_upload(bucket, key, upload_id)
+        alg = upload.attrs.get("ca")
         for p in root.findall("Part"):
             try:
                 requested.append((int(p.findtext("PartNumber") or "0"), p.findtext("ETag") or ""))
+                if alg:
+                    sent_sums[requested[-1][0]] = p.findtext(f"Checksum{alg.upper()}")
             except ValueError as exc:
                 raise AwsError(
                     "MalformedXML",
@@ -1127,6 +1171,28 @@ class S3Provider(Provider):
                 ) from exc
         b = self.backend
         upload, parts = b.plan_complete(bucket, key, upload_id, requested)
+        composite = None
+        if alg:
+            for part in parts:
+                given = sent_sums.get(part.number)
+                if not given:
+                    raise AwsError(
+                        "InvalidRequest",
+                        f"The upload was created using a {alg} checksum. The complete request "
+                        "must include the checksum for each part. It was missing for part "
+                        f"{part.number} in the request.",
+                    )
+                if part.checksum and given != part.checksum:
+                    raise AwsError(
+                        "InvalidPart",
+                        "One or more of the specified parts could not be found.  The part may "
+                        "not have been uploaded, or the specified entity tag may not match the "
+                        "part's entity tag.",
+                        ETag=part.etag,
+                        PartNumber=part.number,
+                        UploadId=upload_id,
+                    )
+            composite = (alg, [sent_sums[p.number] or "" for p in parts])
         b.check_write_conditions(
             bucket, key, req.headers.get("if-none-match"), req.headers.get("if-match")
         )
@@ -1139,11 +1205,16 @@ class S3Provider(Provider):
             req.headers.get("if-none-match"),
             req.headers.get("if-match"),
             [p.size for p in parts],
+            composite,
+        )
+        sums = "".join(
+            f"<Checksum{a.upper()}>{v}</Checksum{a.upper()}><ChecksumType>COMPOSITE</ChecksumType>"
+            for a, v in obj.checksums.items()
         )
         return Response.xml(
             f'<CompleteMultipartUploadResult xmlns="{NS}"><Location>/{escape(bucket)}/'
             f"{escape(key)}</Location><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
-            f"<ETag>&quot;{obj.etag}&quot;</ETag></CompleteMultipartUploadResult>"
+            f"<ETag>&quot;{obj.etag}&quot;</ETag>{sums}</CompleteMultipartUploadResult>"
         )
 
     def list_parts(self, bucket: str, key: str, upload_id: str, q: dict[str, str]) -> Response:
@@ -1152,11 +1223,21 @@ class S3Provider(Provider):
         max_parts = min(_int_param(q, "max-parts", 1000), 1000)
         parts = [p for p in self.backend.list_parts(upload_id) if p.number > marker]
         page, truncated = parts[:max_parts], len(parts) > max_parts
+        alg = self.backend.get_upload(bucket, key, upload_id).attrs.get("ca")
+        tag = f"Checksum{alg.upper()}" if alg else ""
         body = "".join(
             f"<Part><PartNumber>{p.number}</PartNumber><LastModified>"
             f"{iso(p.last_modified)}</LastModified><ETag>&quot;{p.etag}&quot;</ETag>"
-            f"<Size>{p.size}</Size></Part>"
+            f"<Size>{p.size}</Size>"
+            + (f"<{tag}>{p.checksum}</{tag}>" if tag and p.checksum else "")
+            + "</Part>"
             for p in page
+        )
+        mode = (
+            f"<ChecksumAlgorithm>{alg.upper()}</ChecksumAlgorithm><ChecksumType>COMPOSITE"
+            "</ChecksumType>"
+            if alg
+            else ""
         )
         nxt = page[-1].number if page else marker
         return Response.xml(
@@ -1164,7 +1245,7 @@ class S3Provider(Provider):
             f"</Key><UploadId>{upload_id}</UploadId><PartNumberMarker>{marker}</PartNumberMarker>"
             f"<NextPartNumberMarker>{nxt}</NextPartNumberMarker><MaxParts>{max_parts}</MaxParts>"
             f"<IsTruncated>{str(truncated).lower()}</IsTruncated>{_INITIATOR}{OWNER}"
-            f"<StorageClass>STANDARD</StorageClass>{body}</ListPartsResult>"
+            f"<StorageClass>STANDARD</StorageClass>{mode}{body}</ListPartsResult>"
         )
 
     def list_uploads(self, bucket: str, q: dict[str, str]) -> Response:
@@ -1182,7 +1263,14 @@ class S3Provider(Provider):
         body = "".join(
             f"<Upload><Key>{enc(u.key)}</Key><UploadId>{u.upload_id}</UploadId>"
             f"{_INITIATOR}{OWNER}<StorageClass>{u.attrs.get('sclass', 'STANDARD')}"
-            f"</StorageClass><Initiated>{iso(u.initiated)}</Initiated></Upload>"
+            f"</StorageClass><Initiated>{iso(u.initiated)}</Initiated>"
+            + (
+                f"<ChecksumAlgorithm>{u.attrs['ca'].upper()}</ChecksumAlgorithm>"
+                "<ChecksumType>COMPOSITE</ChecksumType>"
+                if u.attrs.get("ca")
+                else ""
+            )
+            + "</Upload>"
             for u in uploads
         )
         cps = "".join(
@@ -1207,8 +1295,9 @@ class S3Provider(Provider):
         ObjectParts, StorageClass, ObjectSize), nothing else. 400 InvalidRequest when the
         header is missing or empty, InvalidArgument "Invalid attribute name specified." for a
         name outside those five (S3's answers, as recorded in versitygw #915 and #917).
-        ObjectParts is answered for multipart objects as S3 does for uploads without
-        per-part checksums: TotalPartsCount only."""
+        ObjectParts of a multipart object: TotalPartsCount, and for uploads with COMPOSITE
+        checksums the parts (number, size, checksum), paged by x-amz-max-parts (default and
+        most 1,000; an invalid value is ignored, as S3 does) and x-amz-part-number-marker."""
         raw = req.headers.get("x-amz-object-attributes", "")
         wanted = [a.strip() for a in raw.split(",") if a.strip()]
         if not wanted:
@@ -1229,14 +1318,21 @@ class S3Provider(Provider):
         out = [f'<GetObjectAttributesResponse xmlns="{NS}">']
         if "ETag" in wanted:
             out.append(f"<ETag>{obj.etag}</ETag>")
+        composite = bool(obj.part_checksums)
         if "Checksum" in wanted and obj.checksums:
+            # a COMPOSITE checksum is answered without its "-<parts>" suffix here
             sums = "".join(
-                f"<Checksum{a.upper()}>{v}</Checksum{a.upper()}>" for a, v in obj.checksums.items()
+                f"<Checksum{a.upper()}>{v.split('-')[0]}</Checksum{a.upper()}>"
+                for a, v in obj.checksums.items()
             )
-            out.append(f"<Checksum>{sums}<ChecksumType>FULL_OBJECT</ChecksumType></Checksum>")
+            kind = "COMPOSITE" if composite else "FULL_OBJECT"
+            out.append(f"<Checksum>{sums}<ChecksumType>{kind}</ChecksumType></Checksum>")
         if "ObjectParts" in wanted and obj.parts:
             # TotalPartsCount travels as <PartsCount> (botocore model: locationName)
-            out.append(f"<ObjectParts><PartsCount>{obj.parts}</PartsCount></ObjectParts>")
+            out.append(f"<ObjectParts><PartsCount>{obj.parts}</PartsCount>")
+            if composite:
+                out.append(_object_parts_page(obj, req.headers))
+            out.append("</ObjectParts>")
         if "StorageClass" in wanted:
             out.append(f"<StorageClass>{obj.storage_class}</StorageClass>")
         if "ObjectSize" in wanted:
@@ -1621,3 +1717,60 @@ def _part_range(obj: ObjectInfo, number: int) -> tuple[int, int]:
         )
     start = sum(sizes[: number - 1])
     return start, start + sizes[number - 1] - 1
+
+
+def _upload_checksum(h: dict[str, str]) -> str | None:
+    """The checksum algorithm (lower case) of a CreateMultipartUpload, or None; S3's
+    InvalidRequest for an unknown algorithm or a type without one (recorded answers). Only
+    COMPOSITE checksums are emulated: FULL_OBJECT (and CRC64NVME, always full-object) is 501."""
+    alg, kind = h.get("x-amz-checksum-algorithm"), h.get("x-amz-checksum-type")
+    if alg is None:
+        if kind is not None:
+            raise AwsError(
+                "InvalidRequest",
+                "The x-amz-checksum-type header can only be used with the "
+                "x-amz-checksum-algorithm header.",
+            )
+        return None
+    if alg.upper() not in ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"):
+        raise AwsError(
+            "InvalidRequest",
+            "Checksum algorithm provided is unsupported. Please try again with any of the "
+            "valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
+        )
+    if kind not in (None, "COMPOSITE", "FULL_OBJECT"):
+        raise AwsError("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
+    if kind == "FULL_OBJECT" or alg.upper() == "CRC64NVME":
+        raise AwsError(
+            "NotImplemented",
+            surface.NOT_IMPLEMENTED,
+            501,
+            sender=False,
+            Header="x-amz-checksum-type" if kind else "x-amz-checksum-algorithm",
+            additionalMessage="bdlab computes COMPOSITE checksums of multipart uploads only",
+        )
+    return alg.lower()
+
+
+def _object_parts_page(obj: ObjectInfo, h: dict[str, str]) -> str:
+    """The paged part list of GetObjectAttributes for a COMPOSITE multipart object."""
+
+    def header_int(name: str, default: int) -> int:
+        text = h.get(name, "")
+        return int(text) if text.isdigit() else default  # S3 ignores invalid values
+
+    marker = header_int("x-amz-part-number-marker", 0)
+    max_parts = min(header_int("x-amz-max-parts", 1000), 1000)
+    alg = next(iter(obj.checksums)).upper()
+    numbers = [n for n in range(1, obj.parts + 1) if n > marker]
+    page, truncated = numbers[:max_parts], len(numbers) > max_parts
+    parts = "".join(
+        f"<Part><PartNumber>{n}</PartNumber><Size>{obj.part_sizes[n - 1]}</Size>"
+        f"<Checksum{alg}>{obj.part_checksums[n - 1]}</Checksum{alg}></Part>"
+        for n in page
+    )
+    return (
+        f"<PartNumberMarker>{marker}</PartNumberMarker><NextPartNumberMarker>"
+        f"{page[-1] if page else 0}</NextPartNumberMarker><MaxParts>{max_parts}</MaxParts>"
+        f"<IsTruncated>{str(truncated).lower()}</IsTruncated>{parts}"
+    )

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS uploads(
   id TEXT PRIMARY KEY, bucket TEXT, key TEXT, initiated REAL, attrs TEXT);
 CREATE TABLE IF NOT EXISTS parts(
   upload TEXT, num INTEGER, size INTEGER, etag TEXT, file TEXT, mtime REAL,
-  PRIMARY KEY(upload, num)) WITHOUT ROWID;
+  checksum TEXT NOT NULL DEFAULT '', PRIMARY KEY(upload, num)) WITHOUT ROWID;
 """
 _OBJECT_COLUMNS = "size, etag, mtime, file, ctype, sclass, attrs"
 
@@ -58,6 +58,7 @@ class ObjectInfo:
     inline: bytes | None = None  # the bytes of a small object being written
     restore: dict[str, Any] = field(default_factory=dict)  # RestoreObject's record (restore.py)
     part_sizes: list[int] = field(default_factory=list)  # bytes per part of a multipart object
+    part_checksums: list[str] = field(default_factory=list)  # per part, COMPOSITE uploads
 
 
 @dataclass
@@ -76,6 +77,7 @@ class PartInfo:
     etag: str
     file: str
     last_modified: float
+    checksum: str = ""  # the part's checksum (base64) in its upload's algorithm, if any
 
 
 def append_file(src: BinaryIO, out: BinaryIO) -> None:
@@ -121,6 +123,9 @@ class S3Store:
         self.db.execute("PRAGMA wal_autocheckpoint=4000")
         self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self.db.executescript(_SCHEMA)
+        # Stores made before parts kept their checksum gain the column (SQLite appends it).
+        if "checksum" not in {r[1] for r in self.db.execute("PRAGMA table_info(parts)")}:
+            self.db.execute("ALTER TABLE parts ADD COLUMN checksum TEXT NOT NULL DEFAULT ''")
         self._dirs: set[str] = set()
         # Bucket name -> region, mirrored in memory: every object call checks its bucket.
         self._buckets: dict[str, str] = dict(
@@ -418,8 +423,17 @@ class S3Store:
             "SELECT file FROM parts WHERE upload=? AND num=?", (upload_id, part.number)
         ).fetchone()
         self.db.execute(
-            "INSERT OR REPLACE INTO parts VALUES(?,?,?,?,?,?)",
-            (upload_id, part.number, part.size, part.etag, part.file, part.last_modified),
+            "INSERT OR REPLACE INTO parts(upload, num, size, etag, file, mtime, checksum)"
+            " VALUES(?,?,?,?,?,?,?)",
+            (
+                upload_id,
+                part.number,
+                part.size,
+                part.etag,
+                part.file,
+                part.last_modified,
+                part.checksum,
+            ),
         )
         if old is not None:
             self.release(old[0])
@@ -427,9 +441,10 @@ class S3Store:
     def list_parts(self, upload_id: str) -> list[PartInfo]:
         """The upload's parts by part number."""
         return [
-            PartInfo(n, s, e, f, m)
-            for n, s, e, f, m in self.db.execute(
-                "SELECT num, size, etag, file, mtime FROM parts WHERE upload=? ORDER BY num",
+            PartInfo(n, s, e, f, m, c)
+            for n, s, e, f, m, c in self.db.execute(
+                "SELECT num, size, etag, file, mtime, checksum FROM parts WHERE upload=?"
+                " ORDER BY num",
                 (upload_id,),
             )
         ]
@@ -479,6 +494,7 @@ def _row_to_obj(bucket: str, key: str, row: tuple[Any, ...]) -> ObjectInfo:
         a.get("p", 0),
         restore=a.get("r", {}),
         part_sizes=a.get("ps", []),
+        part_checksums=a.get("pc", []),
     )
 
 
@@ -495,6 +511,8 @@ def _attrs(obj: ObjectInfo) -> str:
         a["r"] = obj.restore
     if obj.part_sizes:
         a["ps"] = obj.part_sizes
+    if obj.part_checksums:
+        a["pc"] = obj.part_checksums
     return json.dumps(a)
 
 
