@@ -24,6 +24,7 @@ the state (at most once, like AWS's "actions happen only on state transitions").
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -73,7 +74,8 @@ REGION_NAMES = {
     "ap-south-1": "Asia Pacific (Mumbai)",
     "sa-east-1": "South America (Sao Paulo)",
 }
-_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{0,12}:.+$")
+# arn:partition:service:region:account-or-more:resource (EC2 actions: arn:aws:automate:r:ec2:stop)
+_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[A-Za-z0-9-]*:.+$")
 # PutMetricAlarm members that are configuration (echoed by DescribeAlarms and in history)
 _METRIC_CONFIG = (
     "AlarmName",
@@ -257,6 +259,7 @@ class Alarms:
         self.publish = publish
         self.alarms: dict[str, Alarm] = {}
         self.pending: list[PendingAction] = []
+        self._actions_lock = asyncio.Lock()
         for name, doc in self.store.load_alarms():
             try:
                 self.alarms[name] = Alarm.from_doc(doc)
@@ -1025,6 +1028,10 @@ class Alarms:
     async def run_actions(self) -> int:
         """Send the queued actions (SNS publish), recording each attempt as an Action history
         item (success or failure). Returns how many were attempted."""
+        async with self._actions_lock:  # one sender at a time: notifications keep their order
+            return await self._run_actions()
+
+    async def _run_actions(self) -> int:
         done = 0
         while self.pending:
             act = self.pending.pop(0)
