@@ -1039,3 +1039,19 @@ def test_create_multipart_upload_checksum_headers(url: str, s3: Any, bucket: str
             Bucket=bucket, Key="c", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
         )
     assert (err(e)["Code"], err(e)["Header"]) == ("NotImplemented", "x-amz-checksum-type")
+
+
+def test_sse_kms_headers_are_kept(s3: Any, bucket: str) -> None:
+    """SSE-KMS request headers are stored and answered (PutObject / HeadObject), not dropped."""
+    put = s3.put_object(
+        Bucket=bucket,
+        Key="k",
+        Body=b"v",
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId="arn:aws:kms:us-east-1:123456789012:key/k1",
+        BucketKeyEnabled=True,
+    )
+    assert put["SSEKMSKeyId"] == "arn:aws:kms:us-east-1:123456789012:key/k1"
+    head = s3.head_object(Bucket=bucket, Key="k")
+    assert head["ServerSideEncryption"] == "aws:kms" and head["BucketKeyEnabled"] is True
+    assert head["SSEKMSKeyId"] == "arn:aws:kms:us-east-1:123456789012:key/k1"

@@ -63,6 +63,8 @@ _KEPT_HEADERS = (
     "cache-control",
     "expires",
     "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-bucket-key-enabled",
     "x-amz-website-redirect-location",
 )
 _CHECKSUMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
@@ -877,10 +879,9 @@ class S3Provider(Provider):
         )
         headers = [("etag", quote_etag(md5))]
         headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
-        if "x-amz-server-side-encryption" in attrs["h"]:
-            headers.append(
-                ("x-amz-server-side-encryption", attrs["h"]["x-amz-server-side-encryption"])
-            )
+        headers += [
+            (k, v) for k, v in attrs["h"].items() if k.startswith("x-amz-server-side-encryption")
+        ]
         return Response(200, headers)
 
     def _object_headers(self, obj: ObjectInfo, req: Request) -> list[tuple[str, str]]:

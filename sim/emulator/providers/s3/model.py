@@ -648,6 +648,7 @@ class S3Backend:
             src.parts,
             inline,
             part_sizes=list(src.part_sizes),
+            part_checksums=list(src.part_checksums),
         )
         return self.commit_object(obj)
 
