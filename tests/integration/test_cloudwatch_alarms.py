@@ -682,8 +682,11 @@ def test_kill_9_keeps_alarms_state_and_history(tmp_path: Path) -> None:
         cw.put_metric_data(
             Namespace="crash", MetricData=[{"MetricName": "lag", "Timestamp": t, "Value": 30.0}]
         )
+        inbox = Inbox(emu.profile, "crash-inbox")
         alarm(cw, "crash-alarm", "crash")
-        cw.put_composite_alarm(AlarmName="crash-composite", AlarmRule="ALARM(crash-alarm)")
+        cw.put_composite_alarm(
+            AlarmName="crash-composite", AlarmRule="ALARM(crash-alarm)", AlarmActions=[inbox.topic]
+        )
         cw.tag_resource(
             ResourceARN=state(cw, "crash-alarm")["AlarmArn"], Tags=[{"Key": "k", "Value": "v"}]
         )
@@ -695,6 +698,14 @@ def test_kill_9_keeps_alarms_state_and_history(tmp_path: Path) -> None:
         a = state(cw, "crash-alarm")
         assert a["StateValue"] == "ALARM" and a["Threshold"] == 15.0
         assert state(cw, "crash-composite", "CompositeAlarms")["StateValue"] == "ALARM"
+        assert [
+            i["HistorySummary"]
+            for i in cw.describe_alarm_history(
+                AlarmName="crash-composite",
+                AlarmTypes=["CompositeAlarm"],
+                HistoryItemType="StateUpdate",
+            )["AlarmHistoryItems"]
+        ] == ["Alarm updated from INSUFFICIENT_DATA to ALARM"]
         assert cw.list_tags_for_resource(ResourceARN=a["AlarmArn"])["Tags"] == [
             {"Key": "k", "Value": "v"}
         ]
@@ -703,5 +714,12 @@ def test_kill_9_keeps_alarms_state_and_history(tmp_path: Path) -> None:
             for i in cw.describe_alarm_history(AlarmName="crash-alarm")["AlarmHistoryItems"]
         ]
         assert kinds == ["StateUpdate", "ConfigurationUpdate"]
+        # the composite's notification, delivered before the crash, is still in the queue
+        inbox = Inbox(emu.profile, "crash-inbox")  # create_queue/topic are idempotent
+        (n,) = inbox.alarms()  # one: the restart did not notify the same transition again
+        assert n["AlarmName"] == "crash-composite" and n["NewStateValue"] == "ALARM"
+        assert n["AlarmRule"] == "ALARM(crash-alarm)"
+        assert n["TriggeringChildren"][0]["Arn"].endswith(":alarm:crash-alarm")
+        assert "Trigger" not in n
     finally:
         emu.stop()

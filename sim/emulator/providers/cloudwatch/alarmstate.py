@@ -746,7 +746,7 @@ class Alarms:
         changes: list[Alarm] = []
         history: list[HistoryRow] = []
         self._transition(a, state, reason, data, now, changes, history)
-        self._cascade(changes, now, history)
+        self._cascade(list(changes), now, changes, history)
         self._commit(changes, history)
         return {}
 
@@ -848,9 +848,16 @@ class Alarms:
                 )
         return True
 
-    def _cascade(self, changed: list[Alarm], when: float, history: list[HistoryRow]) -> None:
-        """Re-evaluate the composite alarms over the alarms that changed, transitively."""
-        todo = [a.name for a in changed]
+    def _cascade(
+        self,
+        seeds: list[Alarm],
+        when: float,
+        changes: list[Alarm],
+        history: list[HistoryRow],
+    ) -> None:
+        """Re-evaluate the composite alarms over ``seeds`` (alarms whose state changed),
+        transitively; the composites evaluated join ``changes`` (what is committed)."""
+        todo = [a.name for a in seeds]
         seen: set[str] = set()
         while todo:
             name = todo.pop(0)
@@ -858,7 +865,7 @@ class Alarms:
                 if parent.name in seen:
                     continue
                 seen.add(parent.name)
-                if self._evaluate_composite(parent, when, changed, history):
+                if self._evaluate_composite(parent, when, changes, history):
                     todo.append(parent.name)
 
     def _evaluate_composite(
@@ -1009,7 +1016,7 @@ class Alarms:
                 if self._evaluate_metric(a, tick, changes, history):
                     changed.append(a)
             if changed:
-                self._cascade(changed, tick, history)
+                self._cascade(changed, tick, changes, history)
         # composite alarms: their own minute tick (a new one, or a child deleted)
         for a in list(self.alarms.values()):
             if a.type == COMPOSITE:
@@ -1017,7 +1024,7 @@ class Alarms:
                 if a.last_evaluated is None or final > a.last_evaluated:
                     done += 1
                     if self._evaluate_composite(a, final, changes, history):
-                        self._cascade([a], final, history)
+                        self._cascade([a], final, changes, history)
         if changes or history:
             self._commit(changes, history)
         if now - self._history_expired_at > 3600:
