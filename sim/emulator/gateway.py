@@ -36,6 +36,7 @@ from sim.emulator.providers.iam.api import IamProvider
 from sim.emulator.providers.kinesis.api import KinesisProvider
 from sim.emulator.providers.kinesis.model import KinesisBackend, Limits, SourceReader
 from sim.emulator.providers.logs.api import LogsProvider
+from sim.emulator.providers.logs.deliver import Links
 from sim.emulator.providers.moto_backend import Journal, MotoProvider, SeamProvider
 from sim.emulator.providers.s3.api import S3Provider
 from sim.emulator.providers.s3.costs import CostModel
@@ -103,7 +104,6 @@ class Gateway:
             "s3": S3Provider(self.s3, self.costs),
             "emr": EmrProvider(self.emr),
             "iam": IamProvider(self.moto, self.iam),
-            "logs": LogsProvider(self.moto),
         }
         for name in SEAM_SERVICES:
             self.providers[name] = SeamProvider(name, self.moto)
@@ -146,6 +146,18 @@ class Gateway:
             self.firehose,
             self.put_metric_data,
             LocalLambda(self.lambda_code, state_dir / "firehose" / "lambda-code"),
+        )
+        # Logs' metric filters, subscriptions and exports reach bdlab's own services
+        self.providers["logs"] = LogsProvider(
+            self.moto,
+            Links(
+                self.clock.now,
+                self.put_metric_data,
+                self.put_log_record,
+                self.write_s3_object,
+                self.s3.bucket_exists,
+            ),
+            state_dir / "logs",
         )
         self.counts: Counter[str] = Counter()
 
@@ -328,6 +340,28 @@ class Gateway:
         self.s3.put_bytes(
             bucket, key, body, content_type=headers.get("ContentType"), headers=system
         )
+
+    def put_log_record(self, arn: str, data: bytes, partition_key: str) -> None:
+        """How CloudWatch Logs subscriptions deliver: one record into bdlab's Kinesis stream or
+        Firehose delivery stream named by ``arn``, with that service's fault knobs applied;
+        AwsError when there is none or the record is refused (throttled)."""
+        parts = arn.split(":", 5)
+        service = parts[2] if len(parts) == 6 else ""
+        kind, _, name = parts[5].partition("/") if len(parts) == 6 else ("", "", "")
+        decision = self.faults.decide(service or "logs")
+        if decision.kind is not None:
+            raise self.providers.get(service, self.moto).fault_error(decision.kind)
+        if service == "kinesis" and kind == "stream" and self.kinesis is not None:
+            (res,) = self.kinesis.put_records(name, [(data, partition_key, None)])
+            if res.error_code:
+                raise AwsError(res.error_code, res.error_message)
+            return
+        if service == "firehose" and kind == "deliverystream":
+            (rid,) = self.firehose.put_records(name, [data])
+            if rid is None:
+                raise AwsError("ServiceUnavailableException", "Slow down.")
+            return
+        raise AwsError("ResourceNotFoundException", f"{arn} is not a stream bdlab serves.")
 
     async def put_metric_data(self, namespace: str, data: list[dict[str, Any]]) -> None:
         """AWS/Kinesis and AWS/Firehose metrics (StatisticValues per minute, on the emulator

@@ -18,6 +18,7 @@ import logging
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,17 @@ _READ_PREFIXES = (
 )
 _app: Any = None
 _app_lock = threading.Lock()
+_corrections: list[Callable[[], None]] = []
+
+
+def correct_moto(patch: Callable[[], None]) -> None:
+    """Run ``patch`` once moto is loaded, before any call or journal replay reaches it: how a
+    provider corrects a moto backend it keeps using (e.g. Logs stops delivering to moto's own
+    Kinesis). Registered at import time of the provider's module."""
+    with _app_lock:
+        _corrections.append(patch)
+        if _app is not None:  # moto already loaded: correct it now
+            patch()
 
 
 def moto_app() -> Any:
@@ -61,6 +73,8 @@ def moto_app() -> Any:
 
             _app = DomainDispatcherApplication(create_backend_app)
             _patch_sns_binary_attributes()
+            for patch in _corrections:
+                patch()
         return _app
 
 
@@ -244,6 +258,17 @@ class MotoProvider(Provider):
         validate(req, body)  # AWS's input contract, which moto does not enforce
         loop = asyncio.get_running_loop()
         status, headers, out = await loop.run_in_executor(self.executor, self._call, req, body)
+        return self.answer(req, body, status, headers, out)
+
+    def call_here(self, req: Request, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Serve (and journal) one call; only on the moto thread (``executor``), so that a
+        provider can read moto's state before and after the call with nothing in between."""
+        return self._call(req, body)
+
+    def answer(
+        self, req: Request, body: bytes, status: int, headers: list[tuple[str, str]], out: bytes
+    ) -> Response:
+        """moto's answer to ``req`` as the caller gets it (a crash becomes AWS's 500 shape)."""
         if status >= 500 and not _looks_like_aws_error(out):
             # moto crashed or lacks the operation: say so in AWS's shape, never a traceback.
             op = action_of(req, body) or f"{req.method} {req.raw_path}"

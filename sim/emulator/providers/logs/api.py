@@ -6,8 +6,17 @@ like every moto call); bdlab answers what moto gets wrong about filter patterns.
   ``logStreamNamePrefix``, ``startTime``/``endTime`` (ms, both inclusive), ``limit`` (1..10,000,
   default 10,000) and ``nextToken`` paging; a page also stops at 1 MB of events, as AWS's does.
 - TestMetricFilter (moto lacks it): matches and extracted values.
-- PutMetricFilter, PutSubscriptionFilter: pattern (and metric transformation) checked first,
-  then stored by moto.
+- PutMetricFilter: pattern and metric transformations checked (at most 3 dimensions, none
+  with a defaultValue, 100 filters a group), then stored by moto.
+- PutLogEvents: stored (and journaled) by moto; then the group's metric filters publish into
+  bdlab's CloudWatch and its subscription filters deliver matching events, gzip'd in AWS's
+  subscription format, to bdlab's Kinesis or Firehose (deliver.py). A failed delivery is
+  logged; the events stay stored.
+- PutSubscriptionFilter: pattern checked; a Kinesis stream or Firehose delivery stream needs
+  roleArn and gets the CONTROL_MESSAGE first (InvalidParameterException when it cannot be
+  delivered, as AWS); two filters a group; Lambda destinations answer 501.
+- CreateExportTask, DescribeExportTasks, CancelExportTask: bdlab's (exports.py), objects into
+  bdlab's S3.
 
 A malformed pattern answers 400 ``InvalidParameterException`` with AWS's message ("Invalid
 filter pattern", "Invalid metric filter pattern", "Invalid character(s) in term '...'", "The
@@ -29,18 +38,25 @@ import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from sim.emulator.protocol import AwsError, Request, Response
 from sim.emulator.providers.base import Provider
+from sim.emulator.providers.logs import deliver, motofix
+from sim.emulator.providers.logs.deliver import DefaultMinutes, Event, Links
+from sim.emulator.providers.logs.exports import ExportTasks
 from sim.emulator.providers.logs.filterpattern import (
     FilterPattern,
     FilterPatternError,
     compile_pattern,
     validate_transformation,
 )
-from sim.emulator.providers.moto_backend import MotoProvider, action_of
+from sim.emulator.providers.moto_backend import MotoProvider, action_of, correct_moto
 from sim.emulator.routing import access_key
+from sim.emulator.validation import validate
+
+correct_moto(motofix.apply)
 
 log = logging.getLogger("bdlab.logs")
 
@@ -48,6 +64,9 @@ MAX_LIMIT = 10_000
 PAGE_BYTES = 1024 * 1024  # "up to 1 MB of log events" per FilterLogEvents page
 EVENT_OVERHEAD = 26  # bytes AWS counts per event on top of its message (as for PutLogEvents)
 MAX_TEST_MESSAGES = 50  # TestMetricFilter.logEventMessages: 1..50 items
+MAX_METRIC_FILTERS = 100  # a log group's metric filters (quota)
+MAX_SUBSCRIPTION_FILTERS = 2  # a log group's subscription filters
+_EXPORT_OPS = ("CreateExportTask", "DescribeExportTasks", "CancelExportTask")
 
 # What each operation says of a malformed pattern (AWS's texts).
 _INVALID = {
@@ -104,12 +123,17 @@ class _SortedStream:
 
 
 class LogsProvider(Provider):
-    """moto's Logs with bdlab's filter patterns in front (see the module doc)."""
+    """moto's Logs with bdlab's filter patterns, metric filters, subscriptions and export
+    tasks in front (see the module doc). ``links`` reach bdlab's other services; export tasks
+    are kept in ``state_dir``."""
 
     service = "logs"
 
-    def __init__(self, moto: MotoProvider) -> None:
+    def __init__(self, moto: MotoProvider, links: Links, state_dir: Path) -> None:
         self.moto = moto
+        self.links = links
+        self.exports = ExportTasks(state_dir / "export-tasks.json")
+        self.minutes = DefaultMinutes()
         # weak keys: a deleted stream's sorted copy goes with it
         self._sorted: weakref.WeakKeyDictionary[Any, _SortedStream] = weakref.WeakKeyDictionary()
         self._own: dict[str, Callable[[Request, dict[str, Any]], Any]] = {
@@ -120,7 +144,16 @@ class LogsProvider(Provider):
     async def handle(self, req: Request) -> Response:
         body = await req.read()
         op = action_of(req, body)
-        if op not in self._own and op not in ("PutMetricFilter", "PutSubscriptionFilter"):
+        req.operation = req.operation or op
+        if self.exports.due(self.links.now()):
+            await self._run_exports()
+        if op == "PutLogEvents":
+            return await self._put_log_events(req, body)
+        if op not in self._own and op not in (
+            "PutMetricFilter",
+            "PutSubscriptionFilter",
+            *_EXPORT_OPS,
+        ):
             return await self.moto.handle(req)
         try:
             params = json.loads(body or b"{}")
@@ -130,16 +163,23 @@ class LogsProvider(Provider):
             raise AwsError("SerializationException", "The request body is not a JSON object.")
         if op == "PutMetricFilter":
             self._check_metric_filter(params)
+            await self._on_moto(self._check_metric_filter_quota, req, params)
             return await self.moto.handle(req)
         if op == "PutSubscriptionFilter":
-            _pattern(op, params.get("filterPattern"))
+            await self._put_subscription_filter(req, params)
             return await self.moto.handle(req)
-        loop = asyncio.get_running_loop()
-        # moto's backends are read on the moto thread, where every moto call runs.
-        out = await loop.run_in_executor(self.moto.executor, self._own[op], req, params)
+        if op in _EXPORT_OPS:
+            validate(req, body)
+            out = await self._export_op(op, req, params)
+        else:
+            out = await self._on_moto(self._own[op], req, params)
         return Response(
             200, [("content-type", "application/x-amz-json-1.1")], json.dumps(out).encode()
         )
+
+    async def _on_moto(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # moto's backends are read on the moto thread, where every moto call runs.
+        return await asyncio.get_running_loop().run_in_executor(self.moto.executor, fn, *args)
 
     # ----------------------------------------------------------------- metric filters
     def _check_metric_filter(self, params: dict[str, Any]) -> None:
@@ -147,6 +187,12 @@ class LogsProvider(Provider):
         for t in params.get("metricTransformations") or []:
             if not isinstance(t, dict):
                 continue  # moto's own validation answers for the shape
+            if t.get("dimensions") and t.get("defaultValue") is not None:
+                # AWS's answer to both in one transformation (seen from CloudFormation)
+                raise invalid(
+                    "Invalid metric transformation: dimensions and default value are mutually "
+                    "exclusive properties"
+                )
             try:
                 validate_transformation(pattern, t)
             except FilterPatternError as exc:
@@ -154,6 +200,216 @@ class LogsProvider(Provider):
                     exc.aws_message or f"Invalid metric transformation: {exc.detail}", exc.detail
                 ) from exc
 
+    def _check_metric_filter_quota(self, req: Request, params: dict[str, Any]) -> None:
+        backend, name = self._backend(req, params)
+        if name not in backend.groups:
+            return  # moto answers ResourceNotFoundException
+        others = [
+            f
+            for f in backend.filters.metric_filters
+            if f["logGroupName"] == name and f["filterName"] != params.get("filterName")
+        ]
+        if len(others) >= MAX_METRIC_FILTERS:
+            raise AwsError("LimitExceededException", "Resource limit exceeded.")
+
+    # ----------------------------------------------------------------- PutLogEvents
+    async def _put_log_events(self, req: Request, body: bytes) -> Response:
+        """PutLogEvents through moto (journaled before the answer), then the metric filters
+        and subscription filters of the group see the events moto accepted."""
+        validate(req, body)  # AWS's input contract, which moto does not enforce
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = {}
+        status, headers, out, work = await self._on_moto(self._put_in_moto, req, body, params)
+        resp = self.moto.answer(req, body, status, headers, out)
+        if work is not None:
+            try:
+                await self._fan_out(*work)
+            except Exception:  # the events are stored: a failed fan-out must not undo that
+                log.exception("metric/subscription filters failed after PutLogEvents")
+        return resp
+
+    def _put_in_moto(
+        self, req: Request, body: bytes, params: Any
+    ) -> tuple[int, list[tuple[str, str]], bytes, tuple[Any, ...] | None]:
+        stream = group = None
+        if isinstance(params, dict):
+            try:
+                backend, name = self._backend(req, params)
+                group = backend.groups.get(name)
+                stream = group.streams.get(params.get("logStreamName")) if group else None
+            except AwsError:
+                pass  # moto answers for a malformed call
+        before = len(stream.events) if stream is not None else 0
+        status, headers, out = self.moto.call_here(req, body)
+        if status >= 400 or stream is None or group is None:
+            return status, headers, out, None
+        new = [Event(e.event_id, e.timestamp, e.message) for e in stream.events[before:]]
+        if not new:
+            return status, headers, out, None
+        metric_filters = [
+            json.loads(json.dumps(f))  # a copy: moto may replace it meanwhile
+            for f in backend.filters.metric_filters
+            if f["logGroupName"] == group.name
+        ]
+        subs = [
+            (s.name, s.filter_pattern or "", s.destination_arn)
+            for s in group.subscription_filters.values()
+        ]
+        work = (group.account_id, group.name, stream.log_stream_name, new, metric_filters, subs)
+        return status, headers, out, work
+
+    async def _fan_out(
+        self,
+        owner: str,
+        group: str,
+        stream: str,
+        events: list[Event],
+        metric_filters: list[dict[str, Any]],
+        subs: list[tuple[str, str, str]],
+    ) -> None:
+        if metric_filters:
+            found = deliver.metric_data(group, metric_filters, events, self.minutes)
+            for namespace, datums in found.items():
+                await self.links.put_metric_data(namespace, datums)
+        for name, pattern_text, arn in subs:
+            if arn.split(":")[2:3] not in (["kinesis"], ["firehose"]):
+                continue  # moto keeps delivering to a log group destination
+            match = deliver.cached_pattern(pattern_text).predicate()
+            matched = [e for e in events if match(e.message)]
+            if not matched:
+                continue
+            for data in deliver.data_messages(owner, group, stream, name, matched):
+                try:
+                    self.links.put_record(arn, data, deliver.partition_key(stream))
+                except AwsError as err:
+                    # AWS retries for a while; bdlab logs and drops (docs/emulator.md)
+                    log.warning(
+                        "subscription %s of %s: %d events not delivered to %s: %s",
+                        name,
+                        group,
+                        len(matched),
+                        arn,
+                        err,
+                    )
+
+    # ----------------------------------------------------------------- subscriptions
+    async def _put_subscription_filter(self, req: Request, params: dict[str, Any]) -> None:
+        """Checks AWS makes before storing a subscription filter, and the CONTROL_MESSAGE."""
+        _pattern("PutSubscriptionFilter", params.get("filterPattern"))
+        arn = params.get("destinationArn")
+        parts = str(arn or "").split(":")
+        service = parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
+        if service == "lambda":
+            raise AwsError(
+                "NotImplemented",
+                "bdlab's CloudWatch Logs does not deliver to Lambda subscriptions yet; use a "
+                "Kinesis stream or a Firehose delivery stream.",
+                501,
+                sender=False,
+            )
+        if service not in ("kinesis", "firehose"):
+            return  # moto's checks (log group destinations) and errors
+        if not params.get("roleArn"):
+            raise invalid(
+                "roleArn is required for a Kinesis stream or Firehose delivery stream destination."
+            )
+        fresh = await self._on_moto(self._subscription_is_new, req, params)
+        if not fresh:
+            return
+        now_ms = int(self.links.now() * 1000)
+        try:
+            self.links.put_record(
+                str(arn), deliver.control_message(service, now_ms), deliver.random_key()
+            )
+        except AwsError as err:
+            log.info("PutSubscriptionFilter: control message to %s failed: %s", arn, err)
+            what = (
+                "Firehose stream. Check if the given Firehose stream is in ACTIVE state."
+                if service == "firehose"
+                else "Kinesis stream. Check if the given kinesis stream is in ACTIVE state."
+            )
+            raise invalid(f"Could not deliver test message to specified {what}", str(err)) from err
+
+    def _subscription_is_new(self, req: Request, params: dict[str, Any]) -> bool:
+        """True when the filter is new or changes destination (then a CONTROL_MESSAGE goes
+        out); ResourceNotFoundException, LimitExceededException (two a group)."""
+        backend, name = self._backend(req, params)
+        group = backend.groups.get(name)
+        if group is None:
+            raise AwsError("ResourceNotFoundException", "The specified log group does not exist.")
+        existing = group.subscription_filters.get(params.get("filterName"))
+        if existing is None and len(group.subscription_filters) >= MAX_SUBSCRIPTION_FILTERS:
+            raise AwsError("LimitExceededException", "Resource limit exceeded.")
+        return existing is None or existing.destination_arn != params.get("destinationArn")
+
+    # ----------------------------------------------------------------- export tasks
+    async def _export_op(self, op: str, req: Request, params: dict[str, Any]) -> dict[str, Any]:
+        account = self._account(req)
+        now = self.links.now()
+        if op == "DescribeExportTasks":
+            return self.exports.describe(params, account)
+        if op == "CancelExportTask":
+            self.exports.cancel(params.get("taskId"), account, now)
+            return {}
+        await self._on_moto(self._group, req, params)  # ResourceNotFoundException
+        bucket = str(params.get("destination") or "")
+        if not self.links.bucket_exists(bucket):
+            raise invalid("The given bucket does not exist. Please make sure the bucket is valid.")
+        task = self.exports.create(params, account, req.region, now)
+        prefix = task["destinationPrefix"]
+        # AWS checks it may write by writing this object first
+        self.links.write_s3_object(
+            bucket,
+            f"{prefix}/aws-logs-write-test" if prefix else "aws-logs-write-test",
+            b"Permission Check Successful",
+            {"ContentType": "text/plain"},
+        )
+        return {"taskId": task["taskId"]}
+
+    async def _run_exports(self) -> None:
+        """Run every due PENDING export task (see exports.py)."""
+        for task in self.exports.due(self.links.now()):
+            self.exports.set_status(task, "RUNNING", self.links.now())
+            try:
+                streams = await self._on_moto(self._export_events, task)
+                for key, data in deliver.export_objects(
+                    task["destinationPrefix"], task["taskId"], streams
+                ):
+                    self.links.write_s3_object(
+                        task["destination"],
+                        key.lstrip("/"),
+                        data,
+                        {"ContentType": "application/octet-stream", "ContentEncoding": "gzip"},
+                    )
+            except Exception as exc:  # a failed export is the task's state, never a 500
+                log.warning("export task %s failed: %s", task["taskId"], exc)
+                self.exports.set_status(task, "FAILED", self.links.now(), str(exc))
+                continue
+            self.exports.set_status(task, "COMPLETED", self.links.now())
+
+    def _export_events(self, task: dict[str, Any]) -> dict[str, list[Event]]:
+        from moto.logs.models import logs_backends
+
+        group = logs_backends[task["account"]][task["region"]].groups.get(task["logGroupName"])
+        if group is None:
+            raise LookupError(f"log group {task['logGroupName']} no longer exists")
+        prefix = task.get("logStreamNamePrefix") or ""
+        out: dict[str, list[Event]] = {}
+        for name, stream in group.streams.items():
+            if not name.startswith(prefix):
+                continue
+            ss = self._sorted_stream(stream)
+            lo = bisect_left(ss.times, task["from"])
+            hi = bisect_right(ss.times, task["to"])
+            if lo < hi:
+                out[name] = [
+                    Event(e.event_id, e.timestamp, e.message) for e in islice(ss.events, lo, hi)
+                ]
+        return out
+
+    # ----------------------------------------------------------------- TestMetricFilter
     def _test_metric_filter(self, req: Request, params: dict[str, Any]) -> dict[str, Any]:
         """TestMetricFilter: ``{"matches": [{"eventNumber": n (1-based), "eventMessage",
         "extractedValues": {"$field": "value"}}]}``; extracted values only for space-delimited
@@ -175,8 +431,20 @@ class LogsProvider(Provider):
         return {"matches": matches}
 
     # ----------------------------------------------------------------- FilterLogEvents
-    def _group(self, req: Request, params: dict[str, Any]) -> Any:
+    @staticmethod
+    def _account(req: Request, account: str | None = None) -> str:
         from moto.iam.models import get_account_id_from
+
+        return str(
+            account
+            or os.environ.get("MOTO_ACCOUNT_ID")
+            or req.headers.get("x-moto-account-id")
+            or get_account_id_from(access_key(req) or "")
+        )
+
+    def _backend(self, req: Request, params: dict[str, Any]) -> tuple[Any, str]:
+        """(moto's Logs backend, log group name) of a call naming logGroupName or
+        logGroupIdentifier (a name or an ARN)."""
         from moto.logs.models import logs_backends
 
         name = params.get("logGroupName")
@@ -196,13 +464,11 @@ class LogsProvider(Provider):
                 "1 validation error detected: Value null at 'logGroupName' failed to satisfy "
                 "constraint: Member must not be null"
             )
-        account = (
-            account
-            or os.environ.get("MOTO_ACCOUNT_ID")
-            or req.headers.get("x-moto-account-id")
-            or get_account_id_from(access_key(req) or "")
-        )
-        group = logs_backends[account][region].groups.get(name)
+        return logs_backends[self._account(req, account)][region], str(name)
+
+    def _group(self, req: Request, params: dict[str, Any]) -> Any:
+        backend, name = self._backend(req, params)
+        group = backend.groups.get(name)
         if group is None:
             raise AwsError("ResourceNotFoundException", "The specified log group does not exist.")
         return group
