@@ -4,7 +4,7 @@ and request headers, with the AWS operation each method is.
 ``guard`` answers every request that names a sub-resource, a method of one, or a header that
 is not implemented with 501 NotImplemented in the shape S3 uses for it (Code, Message, and
 ``Header`` naming the header), so nothing is served as another operation or silently dropped.
-``docs/emulator.md`` lists the same table (``markdown_table``; tests/unit/test_s3_surface.py
+``docs/emulator.md`` lists the same table (``markdown_table``; tests/integration/test_s3_fidelity.py
 checks the two agree). No HTTP here: ``api.py`` hands in the method, the query and the headers.
 """
 
