@@ -139,3 +139,26 @@ class Admin:
 
     def reset_requests(self) -> None:
         self.call("/_bdlab/requests", method="DELETE")
+
+    def inbox(self, n: int | None = None) -> dict[str, Any]:
+        """The emulator's mailbox (SNS email / email-json deliveries, oldest first):
+        ``{"mailbox": folder, "messages": [{"n", "file", "date", "from", "to", "subject",
+        "topicArn", "messageType", "bytes"}]}``; with ``n``, that message's fields plus
+        ``"body"`` and ``"raw"`` (the .eml text). AdminError when there is no message ``n``."""
+        return dict(self.call("/_bdlab/inbox" + (f"?n={int(n)}" if n is not None else "")))
+
+    def sns_deliveries(
+        self, topic: str | None = None, subscription: str | None = None, since: int = 0
+    ) -> dict[str, Any]:
+        """Every SNS delivery attempt to HTTP/S and email endpoints, in order:
+        ``{"attempts": [{"id", "delivery", "kind", "messageId", "topicArn", "subscriptionArn",
+        "protocol", "endpoint", "attempt" (1-based), "at" (emulator epoch s), "statusCode",
+        "error", "outcome": "delivered" | "retrying" | "failed" | "rejected"}], "pending": n}``;
+        ``since`` is the last attempt id already seen."""
+        from urllib.parse import urlencode
+
+        query = {k: v for k, v in (("topic", topic), ("subscription", subscription)) if v}
+        if since:
+            query["since"] = str(since)
+        path = "/_bdlab/sns/deliveries" + (f"?{urlencode(query)}" if query else "")
+        return dict(self.call(path))

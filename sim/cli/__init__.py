@@ -6,15 +6,16 @@ the group callback) and hands them to everything below. One module per verb grou
 - ``jobs``      setup, demo, bench, notebook
 - ``emr``       emr create | submit | status | logs | terminate
 - ``streams``   weblogs, agent (log shipping into Kinesis)
+- ``inbox``     inbox [show N]: the local mailbox of SNS email deliveries
 - ``serve``     the background emulator process (``python -m sim.cli.serve``)
 """
 
 from __future__ import annotations
 
-from sim.cli import emr, emulator, jobs, labs, streams
+from sim.cli import emr, emulator, inbox, jobs, labs, streams
 from sim.cli.common import app
 
 __all__ = ["app"]
 
 # Registration happens on import; the names keep linters from calling the imports unused.
-_VERB_GROUPS = (emulator, labs, jobs, emr, streams)
+_VERB_GROUPS = (emulator, labs, jobs, emr, streams, inbox)

@@ -42,6 +42,7 @@ from sim.emulator.providers.s3.api import S3Provider
 from sim.emulator.providers.s3.costs import CostModel
 from sim.emulator.providers.s3.lifecycle import LifecycleRunner
 from sim.emulator.providers.s3.model import S3Backend
+from sim.emulator.providers.sns.api import SnsProvider
 from sim.emulator.routing import access_key, identify
 
 log = logging.getLogger("bdlab.gateway")
@@ -107,6 +108,10 @@ class Gateway:
         }
         for name in SEAM_SERVICES:
             self.providers[name] = SeamProvider(name, self.moto)
+        # SNS: moto keeps topics and subscriptions; bdlab delivers to HTTP/S and email
+        self.sns = SnsProvider(self.moto, self.clock, state_dir / "sns", f"http://{host}:{port}")
+        self.providers["sns"] = self.sns
+        self._sns_task: asyncio.Task[None] | None = None
         # CloudWatch metrics, dashboards and alarms are bdlab's; alarm actions publish through
         # moto's SNS (which delivers to SQS).
         self.cloudwatch = CloudWatch(state_dir / "cloudwatch.db", self.clock, fsync=fsync)
@@ -184,6 +189,8 @@ class Gateway:
         )
         if req.raw_path.startswith(("/_bdlab/", "/_localstack/")):
             resp = await self._admin(req)
+        elif self.sns.is_console_url(req):  # an SNS SubscribeURL / UnsubscribeURL
+            resp = await self.sns.console(req)
         else:
             resp = await self.dispatch(req)
         await _send(send, resp, req.request_id, receive)
@@ -257,6 +264,7 @@ class Gateway:
                 assert isinstance(firehose, FirehoseProvider)
                 self._firehose_task = loop.create_task(firehose.run_forever(self.write_s3_object))
                 self._alarms_task = loop.create_task(self.cw.run_forever())
+                self._sns_task = loop.create_task(self.sns.run_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.steps.stop()
@@ -278,6 +286,11 @@ class Gateway:
                     self._alarms_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await self._alarms_task
+                if self._sns_task is not None:
+                    self.sns.stop()
+                    self._sns_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._sns_task
                 if self._lifecycle_task is not None:
                     await self._lifecycle_task
                 if self._scheduler is not None:
@@ -296,6 +309,7 @@ class Gateway:
             self.kinesis.close()
         self.firehose.close()
         self.cloudwatch.close()
+        self.sns.close()
 
     def glue_columns(
         self, catalog_id: str | None, database: str, table: str, region: str
@@ -465,6 +479,8 @@ class Gateway:
                         content_type="application/json",
                     )
                 return Response.json(done, content_type="application/json")
+            if path == "/_bdlab/inbox" or path.startswith("/_bdlab/sns/"):
+                return await self.sns.admin(req)
             if path == "/_bdlab/costs":
                 if m == "POST":
                     body = json.loads(await req.read() or b"{}")

@@ -73,6 +73,9 @@ def moto_app() -> Any:
 
             _app = DomainDispatcherApplication(create_backend_app)
             _patch_sns_binary_attributes()
+            from sim.emulator.providers.sns import hooks
+
+            hooks.install()  # before any replay: tokens and confirmations are rebuilt by it
             for patch in _corrections:
                 patch()
         return _app
@@ -241,9 +244,12 @@ class MotoProvider(Provider):
             return 0, 0  # nothing to rebuild: leave moto unimported until it is needed
         reset_moto()
         ok = failed = 0
+        from sim.emulator.providers.sns import hooks
+
         for seq, _service, method, path, query, headers, body in self.journal.entries():
             seed_moto(seq)
-            status, _, _ = self._wsgi(method, path, query, headers, body)
+            with hooks.replaying():  # SNS delivered these before the restart
+                status, _, _ = self._wsgi(method, path, query, headers, body)
             if status < 400:
                 ok += 1
             else:

@@ -1,0 +1,1 @@
+"""SNS: moto keeps topics and subscriptions; bdlab delivers to HTTP/S and email."""
