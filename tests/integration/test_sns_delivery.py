@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -562,3 +563,38 @@ def test_alarm_notification_reaches_http_and_the_mailbox(
     (mail,) = wait_for(mails)
     assert mail["subject"] == env["Subject"]
     assert json.loads(admin.inbox(mail["n"])["body"].split("\n\n--\n")[0])["AlarmName"] == name
+
+
+# ---------------------------------------------------------------------- durability
+def test_kill_9_keeps_confirmations_and_pending_retries(tmp_path: Path, endpoint: Endpoint) -> None:
+    from tests.integration.test_firehose import Spawned
+
+    emu = Spawned(tmp_path / "state").start()
+    try:
+        sns = clients.client("sns", emu.profile, retries=False)
+        arn = sns.create_topic(Name="crash-topic")["TopicArn"]
+        sub = confirmed_http(sns, arn, endpoint)
+        endpoint.statuses["Notification"] = 500
+        sns.publish(TopicArn=arn, Message="survive")
+        wait_for(lambda: len(emu.admin.sns_deliveries(subscription=sub)["attempts"]) == 2)
+        emu.kill_9()
+        emu.start()
+        sns = clients.client("sns", emu.profile, retries=False)
+        attrs = sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]
+        assert attrs["PendingConfirmation"] == "false"  # the token was replayed
+        assert emu.admin.sns_deliveries()["pending"] == 1
+        endpoint.statuses["Notification"] = 200
+        emu.admin.set_clock(advance=20)
+        log = wait_for(
+            lambda: [
+                a
+                for a in emu.admin.sns_deliveries(subscription=sub)["attempts"]
+                if a["outcome"] == "delivered" and a["kind"] == "Notification"
+            ]
+        )
+        assert log[0]["attempt"] == 2
+        # the replay sent nothing again
+        assert len(endpoint.wait("SubscriptionConfirmation")) == 1
+        assert len(endpoint.wait("Notification", 2)) == 2
+    finally:
+        emu.stop()
