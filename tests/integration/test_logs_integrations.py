@@ -403,3 +403,41 @@ def test_log_events_and_filters_survive_kill_9(tmp_path: Path) -> None:
         assert found[-1]["logEvents"][0]["message"] == "after the restart"
     finally:
         emu.stop()
+
+
+# ---------------------------------------------------------------- the emulator clock
+def test_put_log_events_window_follows_the_emulator_clock(
+    aws_: Callable[[str], Any], admin: Admin, group: str
+) -> None:
+    """After a 3-hour fast-forward, events stamped with the emulator's time are accepted (moto
+    judged them by the wall clock: "too new"); 14 days back on the emulator clock is too old,
+    and so is anything older than the group's retention."""
+    logs = aws_("logs")
+    admin.set_clock(advance=3 * 3600)
+    now_ms = int(admin.clock()["now"] * 1000)
+    put(logs, group, [(now_ms - 1000, "in the window")])
+    out = logs.put_log_events(
+        logGroupName=group,
+        logStreamName="app-1",
+        logEvents=[
+            {"timestamp": now_ms - 15 * 86_400_000, "message": "too old"},
+            {"timestamp": now_ms, "message": "kept"},
+            {"timestamp": now_ms + 3 * 3_600_000, "message": "too new"},
+        ],
+    )
+    assert out["rejectedLogEventsInfo"] == {
+        "tooOldLogEventEndIndex": 0,
+        "tooNewLogEventStartIndex": 2,
+    }
+    logs.put_retention_policy(logGroupName=group, retentionInDays=1)
+    out = logs.put_log_events(
+        logGroupName=group,
+        logStreamName="app-1",
+        logEvents=[{"timestamp": now_ms - 2 * 86_400_000, "message": "past retention"}],
+    )
+    assert out["rejectedLogEventsInfo"] == {"tooOldLogEventEndIndex": 0}
+    got = [
+        e["message"]
+        for e in logs.get_log_events(logGroupName=group, logStreamName="app-1")["events"]
+    ]
+    assert got == ["in the window", "kept"]

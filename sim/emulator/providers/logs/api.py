@@ -242,7 +242,13 @@ class LogsProvider(Provider):
             except AwsError:
                 pass  # moto answers for a malformed call
         before = len(stream.events) if stream is not None else 0
-        status, headers, out = self.moto.call_here(req, body)
+        # AWS's time window, on the emulator clock (motofix.WINDOW; this is moto's thread)
+        retention = getattr(group, "retention_in_days", None) if group is not None else None
+        motofix.WINDOW.bounds = motofix.event_window(self.links.now(), retention)
+        try:
+            status, headers, out = self.moto.call_here(req, body)
+        finally:
+            motofix.WINDOW.bounds = None
         if status >= 400 or stream is None or group is None:
             return status, headers, out, None
         new = [Event(e.event_id, e.timestamp, e.message) for e in stream.events[before:]]

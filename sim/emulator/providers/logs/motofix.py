@@ -8,6 +8,11 @@
 - PutMetricFilter with an existing name replaces that filter (moto appended a second one),
   as the API reference says: "Creates or updates a metric filter".
 - Deleting a log group deletes its metric filters, as AWS does.
+- PutLogEvents accepts or rejects events by the *emulator* clock (moto used the wall clock, so
+  after a fast-forward of more than 2 hours every event stamped with the emulator's time was
+  "too new"): the provider sets :data:`WINDOW` around its call. A journal replay runs without
+  it and accepts every event (they were checked when first acknowledged; a replay must not
+  lose them because time has passed since).
 
 Applied once moto is loaded, before any call or replay (``correct_moto``).
 """
@@ -15,7 +20,28 @@ Applied once moto is loaded, before any call or replay (``correct_moto``).
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
+
+DAY_MS = 86_400_000
+
+
+class _Window(threading.local):
+    # (oldest, newest) event timestamps accepted, epoch ms; None outside the provider's call
+    bounds: tuple[int, int] | None = None
+
+
+WINDOW = _Window()
+
+
+def event_window(now_s: float, retention_days: int | None) -> tuple[int, int]:
+    """The timestamps (epoch ms) PutLogEvents accepts at ``now_s``: none older than 14 days or
+    than the group's retention, none more than 2 hours ahead.
+    https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html"""
+    now = int(now_s * 1000)
+    days = min(14, retention_days) if retention_days else 14
+    return now - days * DAY_MS, now + 2 * 3_600_000
+
 
 OWN_DESTINATIONS = ("kinesis", "firehose", "lambda")
 
@@ -39,6 +65,34 @@ def apply() -> None:
         original_send(self, service, *args, **kw)
 
     models.LogStream._send_log_events = send_log_events  # type: ignore[method-assign]
+
+    from moto.logs.exceptions import InvalidParameterException
+
+    def put_log_events(
+        self: Any, log_group_name: str, log_stream_name: str, log_events: list[dict[str, Any]]
+    ) -> tuple[str, dict[str, Any]]:
+        if log_group_name not in self.groups:
+            raise ResourceNotFoundException()
+        group = self.groups[log_group_name]
+        bounds = WINDOW.bounds
+        rejected: dict[str, Any] = {}
+        allowed = []
+        last = None
+        for idx, event in enumerate(log_events):
+            if last is not None and last > event["timestamp"]:
+                raise InvalidParameterException(
+                    "Log events in a single PutLogEvents request must be in chronological order."
+                )
+            if bounds is not None and event["timestamp"] < bounds[0]:
+                rejected["tooOldLogEventEndIndex"] = idx
+            elif bounds is not None and event["timestamp"] > bounds[1]:
+                rejected["tooNewLogEventStartIndex"] = idx
+            else:
+                allowed.append(event)
+            last = event["timestamp"]
+        return group.put_log_events(log_stream_name, allowed), rejected
+
+    models.LogsBackend.put_log_events = put_log_events  # type: ignore[method-assign]
 
     original_put = models.LogsBackend.put_subscription_filter
 
