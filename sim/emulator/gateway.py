@@ -22,6 +22,7 @@ from urllib.parse import quote
 from sim.emulator.clock import Clock
 from sim.emulator.faults import FaultError, Faults
 from sim.emulator.iam import IamEnforcer
+from sim.emulator.prommetrics import CONTENT_TYPE, GatewayMetrics, body_sizes
 from sim.emulator.protocol import AwsError, Request, Response, error_response
 from sim.emulator.providers.base import Provider
 from sim.emulator.providers.cloudwatch.api import CloudWatchProvider
@@ -165,6 +166,11 @@ class Gateway:
             state_dir / "logs",
         )
         self.counts: Counter[str] = Counter()
+        self.prom = GatewayMetrics(
+            lambda: self.kinesis.metrics if self.kinesis is not None else None,
+            lambda: self.firehose.metrics,
+            lambda: [a.state for a in self.cw.alarms.alarms.values()],
+        )
 
     # ------------------------------------------------------------- ASGI
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -187,7 +193,11 @@ class Gateway:
             headers,
             receive,
         )
-        if req.raw_path.startswith(("/_bdlab/", "/_localstack/")):
+        # An unsigned GET /metrics is a Prometheus scrape; a signed one is S3's bucket "metrics".
+        scrape = req.raw_path == "/metrics" and "authorization" not in headers
+        if scrape and "x-amz-signature" not in req.query_string.lower():
+            resp = await self._admin(req)
+        elif req.raw_path.startswith(("/_bdlab/", "/_localstack/")):
             resp = await self._admin(req)
         elif self.sns.is_console_url(req):  # an SNS SubscribeURL / UnsubscribeURL
             resp = await self.sns.console(req)
@@ -197,12 +207,24 @@ class Gateway:
 
     async def dispatch(self, req: Request) -> Response:
         req.service, req.region = identify(req)
+        started = time.perf_counter()
+        resp: Response | None = None
         try:
-            return await self._dispatch(req)
+            resp = await self._dispatch(req)
+            return resp
         finally:
             self.counts[f"{req.service} {req.operation or req.method}"] += 1
             if req.bucket:
                 self.counts[f"s3:{req.bucket} {req.operation}"] += 1
+            sizes = body_sizes(req.headers, resp.headers, resp.body) if resp else (0, 0)
+            self.prom.observe(
+                req.service,
+                req.operation or req.method,
+                resp.status if resp else 500,
+                time.perf_counter() - started,
+                req.bucket,
+                *sizes,
+            )
 
     async def _dispatch(self, req: Request) -> Response:
         provider: Provider = self.providers.get(req.service, self.moto)
@@ -431,6 +453,8 @@ class Gateway:
                 )
             if path == "/_bdlab/health":
                 return Response.json(self.health(), content_type="application/json")
+            if path in ("/metrics", "/_bdlab/metrics"):  # Prometheus text format
+                return Response(200, [("content-type", CONTENT_TYPE)], self.prom.exposition())
             if path == "/_bdlab/clock":
                 if m == "POST":
                     body = json.loads(await req.read() or b"{}")

@@ -13,6 +13,9 @@ class MetricCells:
 
     def __init__(self) -> None:
         self.cells: dict[tuple[str, float], dict[str, list[float]]] = {}
+        # Running totals for Prometheus (cells are taken away each minute; a counter must
+        # not go back): (resource, metric) -> [sum, samples, last value].
+        self.totals: dict[tuple[str, str], list[float]] = {}
 
     def count(self, resource: str, now: float, metric: str, value: float) -> None:
         cell = self.cells.setdefault((resource, now - now % 60), {}).setdefault(
@@ -22,6 +25,10 @@ class MetricCells:
         cell[1] += 1
         cell[2] = max(cell[2], value)
         cell[3] = min(cell[3], value)
+        total = self.totals.setdefault((resource, metric), [0.0, 0.0, 0.0])
+        total[0] += value
+        total[1] += 1
+        total[2] = value
 
     def take(
         self, before: float, open_minutes: bool, alive: Container[str]
@@ -36,6 +43,8 @@ class MetricCells:
                 out.append((key[0], key[1], metric, cell))
         for key in [k for k in self.cells if k[0] not in alive]:
             del self.cells[key]
+        for tkey in [k for k in self.totals if k[0] not in alive]:
+            del self.totals[tkey]
         return out
 
 
