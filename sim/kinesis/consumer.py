@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sim.kinesis import kpl
@@ -115,6 +115,8 @@ class ConsumerStats:
     batches: int = 0
     throttled: int = 0
     shards_finished: int = 0
+    # per shard, MillisBehindLatest of the last GetRecords (the lag a dashboard shows)
+    millis_behind: dict[str, int] = field(default_factory=dict)
 
 
 class Consumer:
@@ -200,6 +202,7 @@ class Consumer:
             self.sleep(1.0)  # the read limit is per second: wait one, then try again
             return 0
         records = out["Records"]
+        self.stats.millis_behind[sid] = int(out.get("MillisBehindLatest", 0))
         if records:
             # KPL aggregates reach the processor as their user records (as KCL delivers them);
             # the checkpoint is the last Kinesis record's, whose user records all went through
