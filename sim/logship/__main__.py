@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     ap.add_argument("--report-every", type=float, default=30.0, help="progress line every N s")
     ap.add_argument("--json", action="store_true", help="print the final status as JSON")
+    ap.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: any free port)",
+    )
     return ap
 
 
@@ -60,6 +66,17 @@ def main(argv: list[str] | None = None, profile: profiles.Profile | None = None)
             return clients.client(service, profile)
 
         agent = Agent(config, client_for)
+        if args.metrics_port is not None:
+            from sim.monitoring.promexport import serve_metrics, watch_agent
+
+            try:
+                metrics = serve_metrics(args.metrics_port)
+            except OSError as exc:
+                say(f"logship: error: {exc}")
+                agent.stop()
+                return 2
+            watch_agent(agent, metrics.registry)
+            say(f"metrics on {metrics.url}")
         if args.status:
             status = agent.status()
             agent.stop()

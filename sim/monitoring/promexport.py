@@ -67,7 +67,13 @@ def serve_metrics(port: int = 0, registry: CollectorRegistry | None = None) -> M
     """Serve ``registry`` (default: a new one) at ``/metrics`` on 127.0.0.1:``port`` (0: any
     free port) from a daemon thread. OSError when the port is taken."""
     registry = registry if registry is not None else CollectorRegistry()
-    server, thread = start_http_server(port, addr=LOOPBACK, registry=registry)
+    try:
+        server, thread = start_http_server(port, addr=LOOPBACK, registry=registry)
+    except OSError as exc:
+        raise OSError(
+            f"cannot serve metrics on {LOOPBACK}:{port} ({exc.strerror}): choose another "
+            "--metrics-port (0 picks a free one)"
+        ) from None
     return MetricsServer(int(server.server_port), registry, server, thread)
 
 
