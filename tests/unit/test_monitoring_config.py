@@ -84,3 +84,13 @@ def _docs() -> str:
     from sim.monitoring import promexport
 
     return (prommetrics.__doc__ or "") + (promexport.__doc__ or "")
+
+
+def test_take_metrics_port_leaves_positional_arguments_alone() -> None:
+    from sim.monitoring.promexport import take_metrics_port
+
+    assert take_metrics_port(["a", "--metrics-port", "9104", "b"]) == (["a", "b"], 9104)
+    assert take_metrics_port(["a", "--metrics-port=0"]) == (["a"], 0)
+    assert take_metrics_port(["a", "b"]) == (["a", "b"], None)
+    with pytest.raises(ValueError, match="port number"):
+        take_metrics_port(["--metrics-port"])
