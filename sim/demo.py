@@ -64,23 +64,23 @@ def _run(
     from spark.session import get_session
 
     t = time.perf_counter()
-    status(f"1/5 generating {rows:,} events and uploading them to s3://{bucket}/raw/")
+    status(f"1/6 generating {rows:,} events and uploading them to s3://{bucket}/raw/")
     raw = write_raw(profile, bucket, rows)
     timings["generate+upload"] = time.perf_counter() - t
     say(
-        f"[bold]1/5[/] {raw['rows']:,} events -> s3://{bucket}/raw/events/dt=*/ "
+        f"[bold]1/6[/] {raw['rows']:,} events -> s3://{bucket}/raw/events/dt=*/ "
         f"({raw['files']} partitions, {timings['generate+upload']:.1f} s)"
     )
     t = time.perf_counter()
-    status("2/5 starting Spark (local, s3a -> the profile's S3)")
+    status("2/6 starting Spark (local, s3a -> the profile's S3)")
     spark = get_session(profile, cfg, app_name="bdlab-demo")
     timings["spark start"] = time.perf_counter() - t
     say(
-        f"[bold]2/5[/] Spark {spark.version} local session with s3a -> {profile.endpoint_url or 'AWS'}"
+        f"[bold]2/6[/] Spark {spark.version} local session with s3a -> {profile.endpoint_url or 'AWS'}"
         f" ({timings['spark start']:.1f} s)"
     )
     t = time.perf_counter()
-    status("3/5 Spark job: raw Parquet -> daily revenue Delta table")
+    status("3/6 Spark job: raw Parquet -> daily revenue Delta table")
     target = f"s3a://{bucket}/gold/daily_revenue"
     result = daily_revenue.run(spark, f"s3a://{bucket}/raw/events/", target)
     rows_out = [
@@ -89,7 +89,7 @@ def _run(
     timings["spark job"] = time.perf_counter() - t
     history = spark.sql(f"DESCRIBE HISTORY delta.`{target}`").select("version").collect()
     say(
-        f"[bold]3/5[/] Delta table {target} ({len(rows_out)} rows, version "
+        f"[bold]3/6[/] Delta table {target} ({len(rows_out)} rows, version "
         f"{max(r.version for r in history)}, {timings['spark job']:.1f} s)"
     )
     if console:
@@ -115,11 +115,11 @@ def _run(
             )
         console.print(table)
     t = time.perf_counter()
-    status(f"4/5 streaming {STREAM_EVENTS:,} events through Kinesis (AWS's per-shard limits on)")
+    status(f"4/6 streaming {STREAM_EVENTS:,} events through Kinesis (AWS's per-shard limits on)")
     streaming = stream_stage(profile, STREAM_EVENTS)
     timings["streaming"] = time.perf_counter() - t
     say(
-        f"[bold]4/5[/] {streaming['produced']:,} events -> Kinesis stream {streaming['stream']} "
+        f"[bold]4/6[/] {streaming['produced']:,} events -> Kinesis stream {streaming['stream']} "
         f"({streaming['shards']} shards; {streaming['throttled']:,} entries over a shard's "
         "1,000 records/s were throttled, as on AWS, and resent) "
         f"-> consumer read {streaming['consumed']:,} ({timings['streaming']:.1f} s)"
@@ -130,11 +130,11 @@ def _run(
             counts.add_row(kind, f"{n:,}")
         console.print(counts)
     t = time.perf_counter()
-    status("5/5 Firehose (Kinesis source -> Parquet in S3) and the windowed analytics on Spark")
+    status("5/6 Firehose (Kinesis source -> Parquet in S3) and the windowed analytics on Spark")
     windows = analytics_stage(profile, spark, streaming, bucket)
     timings["firehose+analytics"] = time.perf_counter() - t
     say(
-        f"[bold]5/5[/] Firehose {streaming['firehose']} delivered {windows['delivered']:,} "
+        f"[bold]5/6[/] Firehose {streaming['firehose']} delivered {windows['delivered']:,} "
         f"events as Parquet to s3://{bucket}/{FIREHOSE_PREFIX} "
         f"({windows['objects']} object{'s' if windows['objects'] != 1 else ''}) "
         f"-> daily windows on Spark ({timings['firehose+analytics']:.1f} s)"
@@ -145,6 +145,27 @@ def _run(
         for w in windows["top"]:
             wt.add_row(w["window"], w["country"], f"{w['orders']:,}", f"{w['revenue']:,.2f}")
         console.print(wt)
+    t = time.perf_counter()
+    status("6/6 fault on cue: a hot shard throttles writes, an alarm goes to ALARM and notifies")
+    alerting = alert_stage(profile, streaming["stream"])
+    timings["alerting"] = time.perf_counter() - t
+    if alerting.get("skipped"):
+        say(f"[bold]6/6[/] fault on cue skipped: {alerting['skipped']}")
+    else:
+        say(
+            f"[bold]6/6[/] fault on cue: hot shard on {alerting['stream']} -> alarm "
+            f"{alerting['alarm']} {' -> '.join(alerting['states'])}; "
+            f"{len(alerting['notifications'])} notifications in SQS (the ALARM one "
+            f"{alerting['alarm_notified_s']:.2f} s after the clock passed the fault's minute), "
+            f"{alerting['mails']} mails in `bdlab inbox` ({timings['alerting']:.1f} s)"
+        )
+        if console:
+            nt = Table(
+                "state", "reason (from the SNS notification in SQS)", title="what the on-call saw"
+            )
+            for n in alerting["notifications"]:
+                nt.add_row(n["state"], n["reason"])
+            console.print(nt)
     return {
         "bucket": bucket,
         "raw": raw,
@@ -153,6 +174,7 @@ def _run(
         "rows": rows_out,
         "streaming": streaming,
         "analytics": windows,
+        "alerting": alerting,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
 
@@ -345,3 +367,134 @@ def analytics_stage(
             best[key] = {"window": key, "country": r["country"], "orders": r["orders"],
                          "revenue": r["revenue"]}  # fmt: skip
     return {"delivered": delivered, "objects": objects, "top": [best[k] for k in sorted(best)]}
+
+
+ALARM_NAME = "bdlab-demo-kinesis-throttled"
+
+
+def alert_stage(profile: profiles.Profile, stream: str) -> dict[str, Any]:
+    """Part 3's loop on cue: an SNS topic with an SQS queue and an email subscription, a
+    CloudWatch alarm on WriteProvisionedThroughputExceeded of a one-shard stream of its own
+    (``stream`` + "-orders"; Sum > 0 a minute, missing data not breaching), then a hot-shard
+    fault while producing: the alarm goes to ALARM and notifies once; the fault is removed and
+    once the breaching minute has left the alarm's evaluation range (N + 2 periods, as
+    CloudWatch looks back) it returns to OK with one more notification. Needs an emulator that
+    takes faults and a clock to advance (it moves the clock by five minutes); elsewhere it is
+    skipped."""
+    import json
+
+    from sim import admin as admin_mod
+    from sim.kinesis.producer import Producer
+
+    if not (profile.can("faults") and profile.can("clock")):
+        return {"skipped": f"profile {profile.name!r} cannot inject faults or move the clock"}
+    adm = admin_mod.Admin.of(profile, "faults")
+    sns, sqs = clients.client("sns", profile), clients.client("sqs", profile)
+    cw, kin = clients.client("cloudwatch", profile), clients.client("kinesis", profile)
+    stream = f"{stream}-orders"  # quiet until the fault: the demo's click stream was throttled
+    if stream not in kin.list_streams()["StreamNames"]:
+        kin.create_stream(StreamName=stream, ShardCount=1)
+        kin.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1})
+    topic = sns.create_topic(Name="bdlab-demo-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="bdlab-demo-alerts")["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    # an earlier run's messages (PurgeQueue is allowed once a minute: read them away instead)
+    _drain(sqs, queue, want=10_000, timeout_s=1.0)
+    subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    if not any(x["Endpoint"] == qarn for x in subs):
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+    if not any(x["Protocol"] == "email" for x in subs):
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
+    mails_before = len(adm.inbox()["messages"])
+    if cw.describe_alarms(AlarmNames=[ALARM_NAME])["MetricAlarms"]:
+        cw.delete_alarms(AlarmNames=[ALARM_NAME])  # an earlier run's, with its state
+    cw.put_metric_alarm(
+        AlarmName=ALARM_NAME,
+        AlarmDescription="Writes to the demo stream are being throttled",
+        Namespace="AWS/Kinesis",
+        MetricName="WriteProvisionedThroughputExceeded",
+        Dimensions=[{"Name": "StreamName", "Value": stream}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[topic],
+        OKActions=[topic],
+    )
+
+    def state() -> str:
+        return str(cw.describe_alarms(AlarmNames=[ALARM_NAME])["MetricAlarms"][0]["StateValue"])
+
+    states = [state()]  # INSUFFICIENT_DATA, as every new alarm
+    adm.set_clock(advance=60)  # the first evaluation: a quiet minute, OK
+    states.append(state())
+    shard = kin.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    adm.set_faults(service="kinesis", hot_shard=shard, hot_shard_rate=0.5)
+    try:
+        events = [(json.dumps({"n": i}).encode(), str(i)) for i in range(400)]
+        throttled = Producer(kin, stream).put(events).throttled
+    finally:
+        adm.reset_faults()
+    # AWS/Kinesis metrics reach CloudWatch every 2 wall seconds: wait until the minute shows
+    minute = adm.clock()["now"] // 60 * 60
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pts = cw.get_metric_statistics(
+            Namespace="AWS/Kinesis",
+            MetricName="WriteProvisionedThroughputExceeded",
+            Dimensions=[{"Name": "StreamName", "Value": stream}],
+            StartTime=datetime.fromtimestamp(minute, UTC),
+            EndTime=datetime.fromtimestamp(minute + 60, UTC),
+            Period=60,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        if sum(p["Sum"] for p in pts) >= throttled:
+            break
+        time.sleep(0.2)
+    t0 = time.perf_counter()
+    adm.set_clock(advance=60)  # the minute with the throttling closes: ALARM
+    states.append(state())
+    notes = _drain(sqs, queue, want=2, timeout_s=10)  # OK (armed), then ALARM
+    alarm_s = time.perf_counter() - t0
+    adm.set_clock(advance=180)  # quiet minutes until the breach leaves the evaluation range
+    states.append(state())
+    notes += _drain(sqs, queue, want=1, timeout_s=10)
+    mails = len(adm.inbox()["messages"]) - mails_before
+    return {
+        "alarm": ALARM_NAME,
+        "stream": stream,
+        "topic": topic,
+        "throttled": throttled,
+        "states": states,
+        "notifications": notes,
+        "alarm_notified_s": alarm_s,
+        "mails": mails,
+    }
+
+
+def _drain(sqs: Any, queue: str, want: int, timeout_s: float) -> list[dict[str, str]]:
+    """Up to ``want`` alarm notifications from the SQS queue (SNS envelopes), in order."""
+    import json
+
+    out: list[dict[str, str]] = []
+    deadline = time.monotonic() + timeout_s
+    while len(out) < want and time.monotonic() < deadline:
+        msgs = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        for m in msgs:
+            envelope = json.loads(m["Body"])
+            alarm = json.loads(envelope["Message"])
+            out.append(
+                {
+                    "subject": envelope.get("Subject", ""),
+                    "state": alarm["NewStateValue"],
+                    "reason": alarm["NewStateReason"],
+                }
+            )
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    return out

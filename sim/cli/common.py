@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sim import admin, clients, profiles, runtime, settings
 from sim.emulator import server
@@ -66,11 +67,12 @@ def override(**changes: Any) -> None:
 
 def note(message: str) -> None:
     """A side remark on stderr (stdout stays clean for --json)."""
-    err_console.print(f"[dim]{message}[/]", highlight=False)
+    err_console.print(f"[dim]{escape(message)}[/]", highlight=False)
 
 
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # escaped: an AWS message such as "not found: [name]" is text, not rich markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 

@@ -103,6 +103,13 @@ def test_demo_main_job(spark: Any, profile: Any, cfg: Any) -> None:
     assert an["delivered"] == demo.STREAM_EVENTS and an["objects"] >= 1
     assert [w["window"] for w in an["top"]] == [f"2026-01-{d}" for d in range(12, 19)]
     assert all(w["orders"] > 0 and w["revenue"] > 0 for w in an["top"])
+    # The fault on cue: armed (OK), the hot shard's minute -> ALARM, quiet minutes -> OK; one
+    # notification per transition in SQS and in the mailbox
+    al = out["alerting"]
+    assert al["throttled"] > 0
+    assert al["states"] == ["INSUFFICIENT_DATA", "OK", "ALARM", "OK"]
+    assert [n["state"] for n in al["notifications"]] == ["OK", "ALARM", "OK"]
+    assert al["mails"] == 3
 
 
 def test_missing_jars_is_one_clear_line(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
