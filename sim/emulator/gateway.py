@@ -103,8 +103,9 @@ class Gateway:
         self.iam = IamEnforcer(state_dir / "iam.json")
         self.costs = CostModel()
         self.providers: dict[str, Provider] = {
-            "s3": S3Provider(self.s3, self.costs),
-            "emr": EmrProvider(self.emr),
+            # AWS/S3 and AWS/ElasticMapReduce metrics go to bdlab's CloudWatch
+            "s3": S3Provider(self.s3, self.costs, self.put_metric_data),
+            "emr": EmrProvider(self.emr, self.put_metric_data),
             "iam": IamProvider(self.moto, self.iam),
         }
         for name in SEAM_SERVICES:
@@ -119,6 +120,7 @@ class Gateway:
         self.cw = CloudWatchProvider(self.cloudwatch, self.moto)
         self.providers["cloudwatch"] = self.cw
         self._alarms_task: asyncio.Task[None] | None = None
+        self._metrics_tasks: list[asyncio.Task[None]] = []
         self._firehose_task: asyncio.Task[None] | None = None
         self.kinesis: KinesisBackend | None = None
         if not own_kinesis:
@@ -287,6 +289,9 @@ class Gateway:
                 self._firehose_task = loop.create_task(firehose.run_forever(self.write_s3_object))
                 self._alarms_task = loop.create_task(self.cw.run_forever())
                 self._sns_task = loop.create_task(self.sns.run_forever())
+                self._metrics_tasks = [
+                    loop.create_task(p.run_forever()) for p in self._service_metrics()
+                ]
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.steps.stop()
@@ -313,6 +318,12 @@ class Gateway:
                     self._sns_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await self._sns_task
+                for p in self._service_metrics():
+                    p.stop()
+                for task in self._metrics_tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 if self._lifecycle_task is not None:
                     await self._lifecycle_task
                 if self._scheduler is not None:
@@ -399,8 +410,12 @@ class Gateway:
             return
         raise AwsError("ResourceNotFoundException", f"{arn} is not a stream bdlab serves.")
 
+    def _service_metrics(self) -> list[S3Provider | EmrProvider]:
+        """The providers that publish AWS/S3 and AWS/ElasticMapReduce metrics."""
+        return [p for p in self.providers.values() if isinstance(p, S3Provider | EmrProvider)]
+
     async def put_metric_data(self, namespace: str, data: list[dict[str, Any]]) -> None:
-        """AWS/Kinesis and AWS/Firehose metrics (StatisticValues per minute, on the emulator
+        """AWS/Kinesis, AWS/Firehose, AWS/S3 and AWS/ElasticMapReduce metrics (on the emulator
         clock) into bdlab's CloudWatch model directly, validated and stored like a client's."""
         try:
             self.cloudwatch.put_internal(namespace, data)
@@ -462,6 +477,9 @@ class Gateway:
                         self.clock.set_speed(float(body["speed"]))
                     if "advance" in body:
                         self.clock.advance(float(body["advance"]))
+                        # S3/EMR metrics of the skipped span are in before the alarms evaluate
+                        for p in self._service_metrics():
+                            await p.flush_metrics()
                         # alarms evaluated (and notified) for the skipped span before answering
                         await self.cw.catch_up()
                 return Response.json(self.clock.state(), content_type="application/json")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sim.emulator.protocol import AwsError, Request, Response
 from sim.emulator.providers.base import Provider
+from sim.emulator.providers.emr.metrics import NAMESPACE, EmrMetrics
 from sim.emulator.providers.emr.model import Cluster, EmrBackend, Step
 from sim.emulator.validation import validate
+
+log = logging.getLogger("bdlab.emr")
 
 
 def _status(
@@ -86,8 +92,38 @@ class EmrProvider(Provider):
 
     service = "emr"
 
-    def __init__(self, backend: EmrBackend) -> None:
+    def __init__(
+        self,
+        backend: EmrBackend,
+        put_metrics: Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None = None,
+    ) -> None:
         self.backend = backend
+        # AWS/ElasticMapReduce metrics go through the gateway's CloudWatch door (metrics.py)
+        self.put_metrics = put_metrics
+        self.metrics = EmrMetrics()
+        self._running = False
+
+    async def flush_metrics(self) -> None:
+        """Publish the clusters' metrics for the current 5-minute period if not yet sent."""
+        if self.put_metrics is None:
+            return
+        b = self.backend
+        data = self.metrics.due(b.clusters(), b.steps, b.clock.now())
+        for i in range(0, len(data), 1000):  # PutMetricData takes 1,000 metrics a call
+            await self.put_metrics(NAMESPACE, data[i : i + 1000])
+
+    async def run_forever(self, every_s: float = 2.0) -> None:
+        """:meth:`flush_metrics` every ``every_s`` wall seconds until :meth:`stop`."""
+        self._running = True
+        while self._running:
+            await asyncio.sleep(every_s)
+            try:
+                await self.flush_metrics()
+            except Exception:  # a bad flush must not end the loop; the next one retries
+                log.exception("EMR metrics flush failed")
+
+    def stop(self) -> None:
+        self._running = False
 
     async def handle(self, req: Request) -> Response:
         body = await req.read()

@@ -16,11 +16,13 @@ import base64
 import email.parser
 import email.policy
 import hashlib
+import json
+import logging
 import time
 import xml.etree.ElementTree as ET
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
@@ -30,6 +32,7 @@ from xml.sax.saxutils import escape
 from sim.emulator.protocol import AwsError, Request, Response, client_gone, error_response
 from sim.emulator.providers.base import Provider
 from sim.emulator.providers.s3 import configs, restore, surface
+from sim.emulator.providers.s3 import metrics as s3metrics
 from sim.emulator.providers.s3.costs import COPY_OPS, CostModel
 from sim.emulator.providers.s3.model import (
     CONFIG_MISSING,
@@ -50,6 +53,8 @@ from sim.emulator.providers.s3.model import (
     verify_checksum,
     verify_content_md5,
 )
+
+log = logging.getLogger("bdlab.s3")
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 OWNER_ID = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"
@@ -279,10 +284,27 @@ class S3Provider(Provider):
     service = "s3"
     auth_reads_body = False
 
-    def __init__(self, backend: S3Backend, costs: CostModel | None = None) -> None:
+    def __init__(
+        self,
+        backend: S3Backend,
+        costs: CostModel | None = None,
+        put_metrics: Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None = None,
+    ) -> None:
         self.backend = backend
         self.costs = costs or CostModel()
         self._cors_cache: dict[str, list[configs.CorsRule]] = {}  # CORS XML -> parsed rules
+        # AWS/S3 metrics: the gateway hands in its CloudWatch door. Request metrics are
+        # counted in memory per minute (metriccells) and flushed by run_forever, so the
+        # request path never writes to CloudWatch; the parsed configurations are cached per
+        # bucket (an empty tuple: none, the common case, one dict lookup a request).
+        self.put_metrics = put_metrics
+        self.request_metrics = s3metrics.RequestMetrics()
+        self._mconfigs: dict[str, tuple[s3metrics.MetricsConfig, ...]] = {}
+        self._started: dict[str, float] = {}  # request id -> perf_counter at handle()
+        now = backend.clock.now()
+        # storage metrics go out at each midnight UTC the clock passes (never twice a day)
+        self._storage_day = now - now % 86_400
+        self._running = False
 
     async def operation(self, req: Request) -> str:
         bucket, key = self._bucket_key(req)
@@ -307,8 +329,113 @@ class S3Provider(Provider):
             )
         return super().fault_error(kind)
 
+    # ------------------------------------------------------------ metrics
+    def _configs(self, bucket: str) -> tuple[s3metrics.MetricsConfig, ...]:
+        found = self._mconfigs.get(bucket)
+        if found is None:
+            docs = self._metrics_docs(bucket) if self.backend.bucket_exists(bucket) else {}
+            found = self._mconfigs[bucket] = s3metrics.from_stored(docs)
+        return found
+
+    def _metrics_docs(self, bucket: str) -> dict[str, str]:
+        raw = self.backend.get_config(bucket, "metrics")
+        return dict(json.loads(raw)) if raw else {}
+
+    def _count(
+        self, req: Request, status: int, resp: Response | None, latency_ms: float | None
+    ) -> None:
+        """Request metrics for the bucket's configurations this request matches."""
+        bucket = req.bucket
+        if not bucket or req.method == "OPTIONS":
+            return
+        if req.operation in ("CreateBucket", "DeleteBucket"):
+            self._mconfigs.pop(bucket, None)  # a new bucket of that name has none
+        found = self._configs(bucket)
+        if not found:
+            return
+        _, key = self._bucket_key(req)
+        tags: dict[str, str] | None = None
+        if key and any(c.tags for c in found):
+            obj = self.backend.store.get_object(bucket, key)
+            tags = obj.tags if obj is not None else {}
+        # Requests on the bucket itself (lists, DeleteObjects) count for bucket-wide
+        # configurations only: a prefix or tag filter selects objects.
+        matched = [c.id for c in found if c.matches(key, tags) and (key or c.whole_bucket)]
+        if req.operation == "PutBucketMetricsConfiguration":
+            # a configuration counts from the request after the one that made it
+            new = req.query().get("id")
+            matched = [i for i in matched if i != new]
+        if not matched:
+            return
+        m = req.method
+        uploaded = None
+        if m in ("PUT", "POST"):
+            h = req.headers
+            length = h.get("x-amz-decoded-content-length") or h.get("content-length") or ""
+            uploaded = int(length) if length.isdigit() and int(length) > 0 else None
+        downloaded = None
+        if resp is not None and m == "GET" and status < 300:
+            length = dict(resp.headers).get("content-length", "")
+            if isinstance(resp.body, bytes | bytearray) and not length:
+                length = str(len(resp.body))
+            downloaded = int(length) if length.isdigit() else None
+        self.request_metrics.record(
+            self.backend.clock.now(),
+            bucket,
+            matched,
+            s3metrics.request_kind(m, key, req.operation),
+            status,
+            uploaded,
+            downloaded,
+            latency_ms,
+        )
+
+    async def flush_metrics(self) -> None:
+        """AWS/S3 to CloudWatch: request metrics of the finished minutes and the open one
+        (so they show within seconds; CloudWatch adds the parts of a minute up), and the
+        storage metrics once a day at 00:00 UTC on the emulator clock."""
+        if self.put_metrics is None:
+            return
+        now = self.backend.clock.now()
+        alive = {name for name, _, _ in self.backend.list_buckets()}
+        data = self.request_metrics.take(now, True, alive)
+        day = now - now % 86_400
+        if day > self._storage_day:
+            self._storage_day = day
+            data += s3metrics.storage_data(self.backend.storage_usage(), sorted(alive), day)
+        for i in range(0, len(data), 1000):  # PutMetricData takes 1,000 metrics a call
+            await self.put_metrics("AWS/S3", data[i : i + 1000])
+
+    async def run_forever(self, every_s: float = 2.0) -> None:
+        """Background duty while the gateway runs: :meth:`flush_metrics` every ``every_s``
+        wall seconds, until :meth:`stop`."""
+        self._running = True
+        while self._running:
+            await asyncio.sleep(every_s)
+            try:
+                await self.flush_metrics()
+            except Exception:  # a bad flush must not end the loop; the next one retries
+                log.exception("S3 metrics flush failed")
+
+    def stop(self) -> None:
+        self._running = False
+
     # ------------------------------------------------------------ dispatch
     async def handle(self, req: Request) -> Response:
+        t0 = time.perf_counter()
+        try:
+            resp = await self._handle(req)
+        except AwsError:
+            # error_response counts it (it also sees the errors raised before handle)
+            self._started[req.request_id] = t0
+            raise
+        except Exception:
+            self._count(req, 500, None, (time.perf_counter() - t0) * 1000)
+            raise
+        self._count(req, resp.status, resp, (time.perf_counter() - t0) * 1000)
+        return resp
+
+    async def _handle(self, req: Request) -> Response:
         bucket, key = self._bucket_key(req)
         q = req.query()
         m = req.method
@@ -342,6 +469,16 @@ class S3Provider(Provider):
 
     def error_response(self, req: Request, err: AwsError) -> Response:
         resp = not_modified_response(err) or error_response(req, err)
+        t0 = self._started.pop(req.request_id, None)
+        if not req.operation:  # refused before the S3 provider looked (fault layer)
+            bucket, key = self._bucket_key(req)
+            req.bucket = bucket
+            req.operation = operation_name(req.method, bucket, key, req.query(), req.headers)
+        try:
+            latency = None if t0 is None else (time.perf_counter() - t0) * 1000
+            self._count(req, resp.status, None, latency)
+        except AwsError:
+            pass  # the bucket is gone
         if req.bucket and req.method != "OPTIONS":
             try:
                 resp.headers += self._cors_for(req, req.bucket)
@@ -422,6 +559,8 @@ class S3Provider(Provider):
             return self.list_uploads(bucket, q)
         if sub == "versions":
             return self.list_versions(bucket, q)
+        if sub == "metrics":
+            return await self.metrics_configuration(req, m, bucket, q)
         if sub == "location":
             region = b.bucket_region(bucket)
             loc = "" if region == "us-east-1" else escape(region)
@@ -432,6 +571,33 @@ class S3Provider(Provider):
             b.require_bucket(bucket)
             return Response.xml(_DEFAULT_CONFIGS["acl"]) if m == "GET" else Response(200)
         return await self._bucket_config(req, m, bucket, sub)
+
+    async def metrics_configuration(
+        self, req: Request, m: str, bucket: str, q: dict[str, str]
+    ) -> Response:
+        """Put/Get/Delete/ListBucketMetricsConfiguration(s) (``?metrics[&id=]``)."""
+        b = self.backend
+        b.require_bucket(bucket)
+        docs = self._metrics_docs(bucket)
+        if m == "GET" and "id" not in q:
+            token = q.get("continuation-token")
+            return Response.xml(s3metrics.list_page(docs, token))
+        config_id = s3metrics.check_id(q.get("id"))
+        if m == "GET":
+            if config_id not in docs:
+                raise s3metrics.no_such_configuration()
+            return Response.xml(docs[config_id])
+        if m == "PUT":
+            cfg = s3metrics.parse_config(parse_xml(await req.read()), config_id)
+            docs = s3metrics.with_config(docs, cfg)
+        elif m == "DELETE":
+            if docs.pop(config_id, None) is None:
+                raise s3metrics.no_such_configuration()
+        else:
+            raise _method_not_allowed()
+        b.put_config(bucket, "metrics", json.dumps(docs) if docs else None)
+        self._mconfigs.pop(bucket, None)
+        return Response(200 if m == "PUT" else 204)
 
     async def _bucket_config(self, req: Request, m: str, bucket: str, sub: str) -> Response:
         """A stored bucket configuration (?lifecycle, ?cors, ?tagging, ...): validated before
@@ -1352,6 +1518,8 @@ def operation_name(
     if not bucket:
         return "ListBuckets"
     sub = surface.classify("object" if key else "bucket", m, q)
+    if sub.sub == "metrics" and m == "GET" and "id" not in q:
+        return "ListBucketMetricsConfigurations"
     if sub.operation:
         return sub.operation
     if not key:

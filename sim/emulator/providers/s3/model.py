@@ -714,6 +714,10 @@ class S3Backend:
                 return
             marker = page.contents[-1].key
 
+    def storage_usage(self) -> list[tuple[str, str, int, int]]:
+        """(bucket, storage class, objects, bytes) rows for the daily storage metrics."""
+        return self.store.storage_usage()
+
     def stats(self) -> dict[str, int]:
         """{"buckets", "objects", "bytes"}: counts and the objects' total size."""
         return self.store.stats()

@@ -390,6 +390,14 @@ class S3Store:
         o, s = self.db.execute("SELECT count(*), coalesce(sum(size),0) FROM objects").fetchone()
         return {"buckets": b, "objects": o, "bytes": s}
 
+    def storage_usage(self) -> list[tuple[str, str, int, int]]:
+        """(bucket, storage class, objects, bytes) for every bucket and class it holds."""
+        rows = self.db.execute(
+            "SELECT bucket, sclass, count(*), coalesce(sum(size),0) FROM objects "
+            "GROUP BY bucket, sclass"
+        ).fetchall()
+        return [(str(b), str(c or "STANDARD"), int(n), int(s)) for b, c, n, s in rows]
+
     # ------------------------------------------------------------- multipart
     def insert_upload(self, upload: UploadInfo) -> None:
         self.db.execute(

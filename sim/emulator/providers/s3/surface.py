@@ -152,11 +152,12 @@ SUBRESOURCES: tuple[SubResource, ...] = (
         "metrics",
         "bucket",
         _ops(
-            GET=("GetBucketMetricsConfiguration", _N),
-            PUT=("PutBucketMetricsConfiguration", _N),
-            DELETE=("DeleteBucketMetricsConfiguration", _N),
+            GET=("GetBucketMetricsConfiguration", _Y),
+            PUT=("PutBucketMetricsConfiguration", _Y),
+            DELETE=("DeleteBucketMetricsConfiguration", _Y),
         ),
-        "CloudWatch request metrics for S3",
+        "GET without id is ListBucketMetricsConfigurations; AWS/S3 request metrics per minute "
+        "on the emulator clock; no access points, so an AccessPointArn filter matches nothing",
     ),
     SubResource(
         "notification",
