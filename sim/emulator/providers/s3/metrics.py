@@ -271,22 +271,36 @@ class RequestMetrics:
         """Count one request for each FilterId in ``matched``: AllRequests and its ``kind``,
         4xx/5xxErrors as 0 or 1 (so Average is the error rate), bytes moved when a body
         moved, both latencies in milliseconds when known."""
-        count = self.cells.count
+        # one cell dict per (bucket, minute), updated in place: this runs per request
+        cell = self.cells.cells.setdefault((bucket, now - now % 60), {})
         err4 = 1.0 if 400 <= status < 500 else 0.0
         err5 = 1.0 if status >= 500 else 0.0
+
+        def add(name: str, value: float) -> None:
+            c = cell.get(name)
+            if c is None:
+                cell[name] = [value, 1.0, value, value]
+                return
+            c[0] += value
+            c[1] += 1
+            if value > c[2]:
+                c[2] = value
+            if value < c[3]:
+                c[3] = value
+
         for fid in matched:
-            count(bucket, now, f"AllRequests@{fid}", 1.0)
+            add(f"AllRequests@{fid}", 1.0)
             if kind is not None:
-                count(bucket, now, f"{kind}@{fid}", 1.0)
-            count(bucket, now, f"4xxErrors@{fid}", err4)
-            count(bucket, now, f"5xxErrors@{fid}", err5)
+                add(f"{kind}@{fid}", 1.0)
+            add(f"4xxErrors@{fid}", err4)
+            add(f"5xxErrors@{fid}", err5)
             if uploaded is not None:
-                count(bucket, now, f"BytesUploaded@{fid}", float(uploaded))
+                add(f"BytesUploaded@{fid}", float(uploaded))
             if downloaded is not None:
-                count(bucket, now, f"BytesDownloaded@{fid}", float(downloaded))
+                add(f"BytesDownloaded@{fid}", float(downloaded))
             if latency_ms is not None:
-                count(bucket, now, f"FirstByteLatency@{fid}", latency_ms)
-                count(bucket, now, f"TotalRequestLatency@{fid}", latency_ms)
+                add(f"FirstByteLatency@{fid}", latency_ms)
+                add(f"TotalRequestLatency@{fid}", latency_ms)
 
     def take(self, now: float, open_minutes: bool, alive: Container[str]) -> list[dict[str, Any]]:
         """PutMetricData entries (StatisticValues, dimensions BucketName and FilterId) of the
