@@ -124,6 +124,16 @@ class Admin:
             )
         )
 
+    def evaluate_alarms(self, alarms: list[str], ahead_s: float) -> dict[str, Any]:
+        """Evaluate the metric alarms ``alarms`` at every tick of theirs due by ``ahead_s``
+        seconds from now, on the data stored so far (none after now), and send the
+        notifications of their transitions; the shared clock does not move (docs/emulator.md,
+        "Admin endpoints"). Returns {"alarms": {name: {"StateValue", "LastEvaluated",
+        "Evaluations"}}}."""
+        return dict(
+            self.call("/_bdlab/cloudwatch/evaluate", {"alarms": alarms, "ahead_s": ahead_s})
+        )
+
     def costs(self) -> dict[str, Any]:
         """The S3 cost model: {"model": "aws" | "off", "first_byte_s", "throughput_bps", ...}."""
         return dict(self.call("/_bdlab/costs"))

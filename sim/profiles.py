@@ -28,6 +28,10 @@ CAPABILITIES: dict[str, str] = {
     "faults": "inject throttling, errors, latency and outages",
     "lifecycle_now": "run S3 lifecycle rules on demand",
     "firehose_flush": "deliver a Firehose stream's buffers on demand (the clock does not move)",
+    "sns_local": "SNS delivers to HTTP endpoints on 127.0.0.1 and email into a local mailbox "
+    "(bdlab inbox)",
+    "alarm_evaluate": "evaluate named CloudWatch alarms as they would be N s from now "
+    "(the clock does not move)",
     "local_emr_steps": "EMR steps run as local spark-submit processes",
     "cost_model": "make S3 requests take AWS-like time (latency, throughput, copy cost)",
 }

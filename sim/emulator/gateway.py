@@ -521,6 +521,20 @@ class Gateway:
                         content_type="application/json",
                     )
                 return Response.json(done, content_type="application/json")
+            if path == "/_bdlab/cloudwatch/evaluate" and m == "POST":
+                body = json.loads(await req.read() or b"{}")
+                # the metrics counted so far are in before the alarms read them
+                kinesis, firehose = self.providers.get("kinesis"), self.providers["firehose"]
+                if isinstance(kinesis, KinesisProvider):
+                    await kinesis._flush_metrics(open_minutes=True)
+                if isinstance(firehose, FirehoseProvider):
+                    await firehose._flush_metrics()
+                for p in self._service_metrics():
+                    await p.flush_metrics()
+                done = await self.cw.evaluate_ahead(
+                    [str(n) for n in body.get("alarms") or []], float(body.get("ahead_s", 0))
+                )
+                return Response.json({"alarms": done}, content_type="application/json")
             if path == "/_bdlab/inbox" or path.startswith("/_bdlab/sns/"):
                 return await self.sns.admin(req)
             if path == "/_bdlab/costs":

@@ -77,6 +77,7 @@ def test_lab_cycle_run_check_reset(env: dict[str, str]) -> None:
         "2.3.4",
         "2.3.5",
         "3.2.5",
+        "3.2.6",
     ]
     assert labs["1.2.4"]["status"] == "not started"
     r = run_bdlab(["run", "1.2.4"], env)  # the learner's skeleton: TODO message, exit 1

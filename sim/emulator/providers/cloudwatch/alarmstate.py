@@ -52,6 +52,7 @@ from sim.emulator.providers.cloudwatch.store import HistoryRow
 log = logging.getLogger("bdlab.cloudwatch.alarms")
 
 MAX_CATCH_UP = 1440  # ticks evaluated per alarm in one catch-up (a day of minutes)
+MAX_AHEAD_S = 86_400  # how far evaluate_ahead may look (a day)
 HISTORY_DAYS = 30  # "CloudWatch retains alarm history for 30 days" (DescribeAlarmHistory)
 MAX_ACTIONS = 5  # per state (PutMetricAlarm: AlarmActions "Maximum number of 5 items")
 METRIC, COMPOSITE = "MetricAlarm", "CompositeAlarm"
@@ -266,6 +267,7 @@ class Alarms:
             except (rules.AlarmError, metricmath.MetricMathError, KeyError, TypeError) as exc:
                 log.warning("alarm %s not loaded: %s", name, exc)
         self._history_expired_at = 0.0
+        self._stamp_cap: float | None = None  # set while evaluate_ahead runs (its "now")
 
     # ------------------------------------------------------------------ helpers
     def arn(self, name: str) -> str:
@@ -816,6 +818,8 @@ class Alarms:
             changes.append(a)
         if not changed:
             return False
+        if self._stamp_cap is not None:  # evaluate_ahead: never record a time past the clock
+            when = min(when, self._stamp_cap)
         a.state = state
         a.state_updated = a.state_transitioned = when
         new_state: dict[str, Any] = {"stateValue": state, "stateReason": reason}
@@ -964,11 +968,14 @@ class Alarms:
             return False
         return self._transition(a, ev.state, ev.reason, ev.reason_data, when, changes, history)
 
-    def due_ticks(self, now: float) -> list[tuple[float, str]]:
-        """``(tick, alarm name)`` of every evaluation due by ``now``, in time order."""
+    def due_ticks(self, now: float, only: set[str] | None = None) -> list[tuple[float, str]]:
+        """``(tick, alarm name)`` of every evaluation due by ``now`` (of the alarms named in
+        ``only``, default all), in time order."""
         out: list[tuple[float, str]] = []
         for a in self.alarms.values():
             if a.type != METRIC or a.spec is None:
+                continue
+            if only is not None and a.name not in only:
                 continue
             step = rules.evaluation_interval(a.spec.period)
             last = a.last_evaluated if a.last_evaluated is not None else now - step
@@ -999,24 +1006,9 @@ class Alarms:
         """Evaluate every alarm tick due by ``now`` (default: the clock), committing states and
         history and queueing actions (:meth:`run_actions` sends them). Returns evaluations."""
         now = self.clock.now() if now is None else now
-        ticks = self.due_ticks(now)
-        done = 0
-        i = 0
         changes: list[Alarm] = []
         history: list[HistoryRow] = []
-        while i < len(ticks):
-            tick = ticks[i][0]
-            changed: list[Alarm] = []
-            while i < len(ticks) and ticks[i][0] == tick:
-                a = self.alarms.get(ticks[i][1])
-                i += 1
-                if a is None:
-                    continue
-                done += 1
-                if self._evaluate_metric(a, tick, changes, history):
-                    changed.append(a)
-            if changed:
-                self._cascade(changed, tick, changes, history)
+        done = self._run_ticks(self.due_ticks(now), changes, history)
         # composite alarms: their own minute tick (a new one, or a child deleted)
         for a in list(self.alarms.values()):
             if a.type == COMPOSITE:
@@ -1030,6 +1022,70 @@ class Alarms:
         if now - self._history_expired_at > 3600:
             self._history_expired_at = now
             self.store.expire_history(now - HISTORY_DAYS * 86_400)
+        return done
+
+    def evaluate_ahead(
+        self, names: list[str], ahead_s: float, now: float | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """bdlab's scoped fast-forward (admin ``/_bdlab/cloudwatch/evaluate``): evaluate the
+        metric alarms ``names`` at every tick of theirs due by ``now + ahead_s``, as they
+        would be evaluated then if no more data arrived, without moving the shared clock.
+
+        The data read is what is stored: everything up to ``now``, nothing after it (missing,
+        as TreatMissingData says). A transition at a tick past ``now`` is recorded at ``now``
+        (state timestamps, history, the notification's StateChangeTime; ties keep their
+        order), so nothing is stamped ahead of the shared clock; its reason and reason data
+        name the tick and datapoints evaluated. ``last_evaluated`` moves to the last tick:
+        the alarm's next regular evaluation is its first tick after that, once the shared
+        clock has caught up (data stamped meanwhile is seen only by the ticks whose range
+        still covers it). Composite parents of a changed alarm are re-evaluated at the tick.
+        ValueError: an unknown or composite alarm, or ``ahead_s`` outside 0..MAX_AHEAD_S."""
+        if not 0 <= ahead_s <= MAX_AHEAD_S:
+            raise ValueError(f"ahead_s must be between 0 and {MAX_AHEAD_S}, not {ahead_s}")
+        unknown = [n for n in names if (a := self.alarms.get(n)) is None or a.type != METRIC]
+        if unknown or not names:
+            raise ValueError(
+                f"no metric alarm {', '.join(map(repr, unknown))}" if unknown else "no alarms named"
+            )
+        now = self.clock.now() if now is None else now
+        changes: list[Alarm] = []
+        history: list[HistoryRow] = []
+        ticks = self.due_ticks(now + ahead_s, set(names))
+        self._stamp_cap = now
+        try:
+            self._run_ticks(ticks, changes, history)
+        finally:
+            self._stamp_cap = None
+        if changes or history:
+            self._commit(changes, history)
+        return {
+            n: {
+                "StateValue": self.alarms[n].state,
+                "LastEvaluated": self.alarms[n].last_evaluated,
+                "Evaluations": sum(1 for _, name in ticks if name == n),
+            }
+            for n in names
+        }
+
+    def _run_ticks(
+        self, ticks: list[tuple[float, str]], changes: list[Alarm], history: list[HistoryRow]
+    ) -> int:
+        """Evaluate ``(tick, alarm name)`` in order, composites cascading at each tick."""
+        done = 0
+        i = 0
+        while i < len(ticks):
+            tick = ticks[i][0]
+            changed: list[Alarm] = []
+            while i < len(ticks) and ticks[i][0] == tick:
+                a = self.alarms.get(ticks[i][1])
+                i += 1
+                if a is None:
+                    continue
+                done += 1
+                if self._evaluate_metric(a, tick, changes, history):
+                    changed.append(a)
+            if changed:
+                self._cascade(changed, tick, changes, history)
         return done
 
     async def run_actions(self) -> int:

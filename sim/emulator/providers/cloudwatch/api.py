@@ -413,6 +413,17 @@ class CloudWatchProvider(Provider):
             await self.alarms.run_actions()
             return done
 
+    async def evaluate_ahead(self, names: list[str], ahead_s: float) -> dict[str, Any]:
+        """The admin ``/_bdlab/cloudwatch/evaluate``: the alarms ``names`` evaluated as they
+        would be ``ahead_s`` seconds from now (:meth:`Alarms.evaluate_ahead`), their
+        notifications sent before returning; the shared clock does not move."""
+        async with self._catch_up_lock:
+            try:
+                out = self.alarms.evaluate_ahead(names, ahead_s)
+            finally:
+                await self.alarms.run_actions()
+            return out
+
     async def run_forever(self, max_sleep_s: float = 10.0) -> None:
         """Sleep on the emulator clock until the next evaluation tick (at most ``max_sleep_s``
         emulator seconds, so a new alarm is picked up), then catch up; until :meth:`stop`."""
