@@ -227,15 +227,21 @@ class DeliveryStore:
     def _summary(path: Path) -> dict[str, Any]:
         with open(path, "rb") as fh:
             msg = email.message_from_binary_file(fh, policy=email.policy.default)
+
+        def header(name: str) -> str:
+            # a long value (a topic ARN has no space to fold at) is written on the next line
+            # after "Name:"; unfolded it keeps that line's leading blank
+            return str(msg.get(name, "")).strip()
+
         return {
             "n": int(path.stem),
             "file": str(path),
-            "date": str(msg.get("Date", "")),
-            "from": str(msg.get("From", "")),
-            "to": str(msg.get("To", "")),
-            "subject": str(msg.get("Subject", "")),
-            "topicArn": str(msg.get("X-Amz-Sns-Topic-Arn", "")),
-            "messageType": str(msg.get("X-Amz-Sns-Message-Type", "")),
+            "date": header("Date"),
+            "from": header("From"),
+            "to": header("To"),
+            "subject": header("Subject"),
+            "topicArn": header("X-Amz-Sns-Topic-Arn"),
+            "messageType": header("X-Amz-Sns-Message-Type"),
             "bytes": path.stat().st_size,
         }
 
