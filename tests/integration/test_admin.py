@@ -36,11 +36,15 @@ def no_retry(profile: Any, service: str) -> Any:
     return clients.client(service, profile, retries=False)
 
 
-def test_clock_moves_s3_timestamps(profile: Any, aws: Callable[[str], Any], bucket: str) -> None:
-    s3 = aws("s3")
+def test_clock_moves_s3_timestamps(private_profile: Any) -> None:
+    # its own emulator: 40 days ahead on the session's would put every later test's
+    # wall-clock timestamps (CloudWatch metrics) outside AWS's two-week window
+    s3 = clients.client("s3", private_profile)
+    bucket = "clock-moves"
+    s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="before", Body=b"x")
     t0 = s3.head_object(Bucket=bucket, Key="before")["LastModified"]
-    state = admin(profile, "/_bdlab/clock", {"advance": 40 * 86400})
+    state = admin(private_profile, "/_bdlab/clock", {"advance": 40 * 86400})
     assert state["offset"] >= 40 * 86400 - 5
     s3.put_object(Bucket=bucket, Key="after", Body=b"x")
     t1 = s3.head_object(Bucket=bucket, Key="after")["LastModified"]

@@ -73,6 +73,7 @@ def test_events_sent_before_the_delivery_stream_are_not_read(ctx: harness.LabCon
     assert not bad.passed and "LATEST" in bad.hint
 
 
+@pytest.mark.slow  # a second EMR step (~20 s); the cheap broken variants stay in the default set
 def test_the_unfinished_job_fails_the_step_with_its_cause(ctx: harness.LabContext) -> None:
     from spark.emr import EmrError
 

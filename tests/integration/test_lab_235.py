@@ -98,6 +98,7 @@ def test_rules_without_the_price_range_let_bad_prices_into_the_lake(
     assert res["clean_events_in_lake"].passed and res["failed_records_by_rule"].passed
 
 
+@pytest.mark.slow  # another Spark run (~15 s); one broken variant stays in the default set
 def test_metrics_in_another_namespace_are_not_seen(ctx: harness.LabContext) -> None:
     run_with(ctx, namespace="bdlab/qualty")
     res = results(ctx)
@@ -107,6 +108,7 @@ def test_metrics_in_another_namespace_are_not_seen(ctx: harness.LabContext) -> N
     assert res["failed_records_by_rule"].skipped
 
 
+@pytest.mark.slow  # another Spark run (~15 s); one broken variant stays in the default set
 def test_a_new_id_window_per_run_lets_the_duplicate_through(ctx: harness.LabContext) -> None:
     """The duplicate repeats an event of the first run: only the window kept between the runs
     (seen=) knows it."""

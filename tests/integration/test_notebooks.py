@@ -18,7 +18,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.spark
-@pytest.mark.parametrize("name", ["1.3.3_dataframe_api.ipynb", "1.3.4_large_batch.ipynb"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "1.3.3_dataframe_api.ipynb",
+        # ~55 s on 2 cores: in the slow set so the default suite stays near 15 minutes
+        pytest.param("1.3.4_large_batch.ipynb", marks=pytest.mark.slow),
+    ],
+)
 def test_notebook_runs_headless(
     name: str, profile: Any, cfg: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
