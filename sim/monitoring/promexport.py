@@ -25,18 +25,31 @@ Series (https://prometheus.io/docs/practices/naming/), every one labelled as lis
 ``bdlab_job_rows_processed_total``             counter  job
 ``bdlab_job_batch_duration_seconds``           histo.   job
 ``bdlab_job_batches_total``                    counter  job
+``bdlab_job_batch_rows``                       gauge    job; input rows of the last batch
+``bdlab_job_input_rows_per_second``            gauge    job; streaming: arrival rate (Spark's)
+``bdlab_job_processed_rows_per_second``        gauge    job; streaming: processing rate
+``bdlab_job_watermark_lag_seconds``            gauge    job; streaming: batch time - watermark
+``bdlab_job_quality_pass_ratio``               gauge    job; quality_stream: last batch, 0..1
+``bdlab_job_quality_records_total``            counter  job; quality_stream: records checked
+``bdlab_job_quality_failed_records_total``     counter  job, rule; quality_stream
 =============================================  =======  ======================================
+
+Gauges of a query appear once it reports them (a watermark only with withWatermark).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -174,14 +187,23 @@ def watch_agent(agent: Any, registry: CollectorRegistry) -> None:
 
 
 class JobMetrics:
-    """Rows processed and batch durations of one Spark job (label ``job``)."""
+    """Rows processed and batch durations of one Spark job (label ``job``); for streaming
+    queries also Spark's rates and watermark lag (:meth:`attach`), for quality checks the
+    pass ratio and failures by rule (:meth:`quality`)."""
 
     def __init__(self, job: str, registry: CollectorRegistry) -> None:
         self.job = job
-        self.rows = Counter(
-            "bdlab_job_rows_processed", "Input rows processed.", ["job"], registry=registry
-        )
-        self.batches = Counter("bdlab_job_batches", "Batches finished.", ["job"], registry=registry)
+        self.url: str | None = None  # where they are served, when job_endpoint serves them
+        self._listener: Any = None
+
+        def counter(name: str, help_text: str, labels: tuple[str, ...] = ("job",)) -> Counter:
+            return Counter(name, help_text, list(labels), registry=registry)
+
+        def gauge(name: str, help_text: str) -> Gauge:
+            return Gauge(name, help_text, ["job"], registry=registry)
+
+        self.rows = counter("bdlab_job_rows_processed", "Input rows processed.")
+        self.batches = counter("bdlab_job_batches", "Batches finished.")
         self.duration = Histogram(
             "bdlab_job_batch_duration_seconds",
             "Wall time of a (micro-)batch.",
@@ -189,20 +211,67 @@ class JobMetrics:
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
             registry=registry,
         )
+        self.batch_rows = gauge("bdlab_job_batch_rows", "Input rows of the last batch.")
+        self.input_rate = gauge(
+            "bdlab_job_input_rows_per_second", "Rows arriving per second (last micro-batch)."
+        )
+        self.processed_rate = gauge(
+            "bdlab_job_processed_rows_per_second", "Rows processed per second (last micro-batch)."
+        )
+        self.watermark_lag = gauge(
+            "bdlab_job_watermark_lag_seconds",
+            "Seconds between the last micro-batch's start and the event-time watermark.",
+        )
+        self.pass_ratio = gauge(
+            "bdlab_job_quality_pass_ratio", "Share of the last batch's records that passed (0..1)."
+        )
+        self.checked = counter("bdlab_job_quality_records", "Records checked for quality.")
+        self.failed = counter(
+            "bdlab_job_quality_failed_records",
+            "Records that broke a quality rule, by rule.",
+            ("job", "rule"),
+        )
 
     def record(self, rows: float, seconds: float) -> None:
         """One finished batch: ``rows`` input rows in ``seconds`` of wall time."""
         self.rows.labels(self.job).inc(rows)
         self.batches.labels(self.job).inc()
         self.duration.labels(self.job).observe(seconds)
+        self.batch_rows.labels(self.job).set(rows)
+
+    def record_progress(self, progress: Any) -> None:
+        """One micro-batch from a StreamingQueryProgress (or anything with its attributes):
+        numInputRows, batchDuration (ms), inputRowsPerSecond, processedRowsPerSecond,
+        timestamp and eventTime["watermark"] (ISO 8601 text)."""
+        self.record(float(progress.numInputRows), float(progress.batchDuration) / 1000)
+        for gauge, value in (
+            (self.input_rate, progress.inputRowsPerSecond),
+            (self.processed_rate, progress.processedRowsPerSecond),
+        ):
+            if value is not None and value == value:  # Spark reports NaN before any data
+                gauge.labels(self.job).set(float(value))
+        lag = _watermark_lag(progress.timestamp, dict(progress.eventTime or {}).get("watermark"))
+        if lag is not None:
+            self.watermark_lag.labels(self.job).set(lag)
+
+    def quality(self, total: int, good: int, failures: Mapping[str, int]) -> None:
+        """One checked batch: ``total`` records, ``good`` of them passed, ``failures`` rule ->
+        records that broke it. An empty batch leaves the pass ratio as it was."""
+        if total:
+            self.pass_ratio.labels(self.job).set(good / total)
+        self.checked.labels(self.job).inc(total)
+        for rule, n in failures.items():
+            self.failed.labels(self.job, rule).inc(n)
 
     def batch(self) -> _Timed:
-        """``with metrics.batch() as b: ...; b.rows = n``: times a batch job's run."""
+        """``with metrics.batch() as b: ...; b.rows = n``: times a batch job's run (recorded
+        when the block finishes without an exception)."""
         return _Timed(self)
 
-    def listener(self) -> Any:
+    def listener(self, query_name: str | None = None) -> Any:
         """A StreamingQueryListener (``spark.streams.addListener``) recording each
-        micro-batch's numInputRows and batchDuration (ms, Spark's progress)."""
+        micro-batch's progress (:meth:`record_progress`), of the query named ``query_name``
+        only when given (a session may run several)."""
         from pyspark.sql.streaming import StreamingQueryListener
 
         metrics = self
@@ -213,7 +282,8 @@ class JobMetrics:
 
             def onQueryProgress(self, event: Any) -> None:  # noqa: N802
                 p = event.progress
-                metrics.record(float(p.numInputRows), float(p.batchDuration) / 1000)
+                if query_name is None or p.name == query_name:
+                    metrics.record_progress(p)
 
             def onQueryIdle(self, event: Any) -> None:  # noqa: N802
                 pass
@@ -222,6 +292,37 @@ class JobMetrics:
                 pass
 
         return _Listener()
+
+    def attach(self, spark: Any) -> str:
+        """Listen to ``spark``'s streaming queries; returns the query name to give the job's
+        query (``writer.queryName(...)``), whose progress alone is recorded. :meth:`detach`
+        removes the listener."""
+        self.detach(spark)
+        name = f"{self.job}-{uuid.uuid4().hex[:8]}"
+        self._listener = self.listener(name)
+        spark.streams.addListener(self._listener)
+        return name
+
+    def detach(self, spark: Any) -> None:
+        """Remove the listener :meth:`attach` added (idempotent)."""
+        if self._listener is not None:
+            spark.streams.removeListener(self._listener)
+            self._listener = None
+
+
+def _watermark_lag(batch_time: str | None, watermark: str | None) -> float | None:
+    """Seconds from ``watermark`` to ``batch_time`` (both ISO 8601, Spark's progress); None
+    without a watermark (Spark reports the epoch before the first one is known)."""
+    if not batch_time or not watermark:
+        return None
+    try:
+        t = datetime.fromisoformat(batch_time.replace("Z", "+00:00"))
+        w = datetime.fromisoformat(watermark.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if w.timestamp() <= 0:
+        return None
+    return (t - w).total_seconds()
 
 
 class _Timed:
@@ -234,8 +335,35 @@ class _Timed:
         self._t0 = time.perf_counter()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.metrics.record(self.rows, time.perf_counter() - self._t0)
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:  # a failed run processed nothing that counts
+            self.metrics.record(self.rows, time.perf_counter() - self._t0)
+
+
+@contextmanager
+def job_endpoint(job: str, port: int, linger_s: float = 0.0) -> Iterator[JobMetrics]:
+    """Serve a :class:`JobMetrics` for ``job`` on 127.0.0.1:``port`` (0: any free port) while
+    the block runs, then ``linger_s`` seconds more so a scrape (every 15 s by default) sees
+    the final values of a job that just finished. The URL goes to stderr. OSError when the
+    port is taken."""
+    server = serve_metrics(port)
+    print(f"{job}: metrics on {server.url}", file=sys.stderr, flush=True)
+    metrics = JobMetrics(job, server.registry)
+    metrics.url = server.url
+    try:
+        yield metrics
+        if linger_s > 0:
+            time.sleep(linger_s)
+    finally:
+        server.close()
+
+
+@contextmanager
+def batch_endpoint(job: str, port: int, linger_s: float = 0.0) -> Iterator[_Timed]:
+    """:func:`job_endpoint` around a batch job's run: ``with batch_endpoint(...) as b: ...;
+    b.rows = n`` records one batch of ``n`` input rows and the block's wall time."""
+    with job_endpoint(job, port, linger_s) as metrics, metrics.batch() as timed:
+        yield timed
 
 
 def take_metrics_port(argv: list[str]) -> tuple[list[str], int | None]:

@@ -17,7 +17,12 @@ by the next one: nothing is lost or counted twice. Silver MERGEs late data on ev
 recomputed for the days silver touched. Self-contained (PySpark + Delta only), so it also runs
 as an EMR step:
 
-    spark-submit lake_etl.py s3://bucket/raw/events/ s3://bucket/lake/
+    spark-submit lake_etl.py s3://bucket/raw/events/ s3://bucket/lake/ [--metrics-port 9104]
+
+``--metrics-port P`` serves Prometheus metrics of the run on 127.0.0.1:P/metrics (0: any free
+port; ``bdlab_job_rows_processed_total``, i.e. the raw lines parsed into bronze, and
+``bdlab_job_batch_duration_seconds``, label ``job="lake_etl"``) while it runs and
+``--metrics-linger S`` seconds after; only then is bdlab's ``sim`` package needed.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import reduce
 from typing import Any
 
@@ -728,18 +733,25 @@ def run(spark: Any, raw: str, lake: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    if len(args) != 2:
-        print("usage: lake_etl.py <raw json path> <lake root>", file=sys.stderr)
-        return 2
+    """``lake_etl.py RAW LAKE [--metrics-port P] [--metrics-linger S]``; 0 on success, 2 on a
+    usage error or a missing input."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="lake_etl.py", description="raw JSON lines -> the lake")
+    ap.add_argument("raw", help="raw JSON lines (a folder or prefix)")
+    ap.add_argument("lake", help="the lake's root")
+    _metrics_options(ap)
+    a = ap.parse_args(argv)
     spark = SparkSession.builder.appName("lake_etl").getOrCreate()
     try:
-        out = run(spark, args[0], args[1])
-    except FileNotFoundError as e:
+        with _metrics(a.metrics_port, a.metrics_linger) as batch:
+            out = run(spark, a.raw, a.lake)
+            batch.rows = out["parsed"]
+    except OSError as e:  # a missing input, or the metrics port taken
         print(f"lake_etl: {e}", file=sys.stderr)
         return 2
     print("lake_etl:", json.dumps(out))
-    root = args[1].rstrip("/")
+    root = a.lake.rstrip("/")
     if out["quarantined"]:
         print(
             f"lake_etl: {out['quarantined']} input lines quarantined under "
@@ -751,6 +763,42 @@ def main(argv: list[str] | None = None) -> int:
             f"{root}/quarantine/files/batch={out['batch']}/ (reasons in quarantine/events)"
         )
     return 0
+
+
+# --- Prometheus metrics (only with --metrics-port) ---------------------------------------
+
+
+def _metrics_options(ap: Any) -> None:
+    ap.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help="serve Prometheus metrics on 127.0.0.1:P/metrics (0: any free port)",
+    )
+    ap.add_argument(
+        "--metrics-linger",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="keep serving them S seconds after the run (for the last scrape)",
+    )
+
+
+def _metrics(port: int | None, linger_s: float) -> Any:
+    """A context timing the run for Prometheus (its ``rows`` set by the caller). bdlab's sim
+    package is imported only when metrics are asked for: the job runs on PySpark alone."""
+    if port is None:
+        from types import SimpleNamespace
+
+        return nullcontext(SimpleNamespace(rows=0))
+    try:
+        from sim.monitoring.promexport import batch_endpoint
+    except ImportError:
+        raise SystemExit(
+            "lake_etl: --metrics-port needs bdlab's sim package on the driver"
+        ) from None
+    return batch_endpoint("lake_etl", port, linger_s)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,13 @@ event-time windows with a watermark (events later than it are dropped, as Spark 
 each finished window appended to a Delta table in the lake and sent to CloudWatch as a custom
 metric (namespace ``bdlab/realtime``, metric ``Revenue``, dimension ``Country``).
 
-    python -m spark.jobs.realtime STREAM s3a://lake/gold/realtime_revenue CHECKPOINT
+    python -m spark.jobs.realtime STREAM s3a://lake/gold/realtime_revenue CHECKPOINT \
+        [--available-now] [--metrics-port 9104]
+
+``--metrics-port P`` serves Prometheus metrics of the query on 127.0.0.1:P/metrics (0: any
+free port), label ``job="realtime"``: rows and duration per micro-batch, input and processing
+rates, and the watermark's lag behind the batch time (``sim.monitoring.promexport.JobMetrics``,
+fed by a StreamingQueryListener).
 
 The transforms are pure (DataFrame -> DataFrame) and tested on small frames.
 https://spark.apache.org/docs/latest/structured-streaming-programming-guide.html#handling-late-data-and-watermarking
@@ -82,9 +88,11 @@ def start(
     watermark: str = "2 minutes",
     available_now: bool = False,
     starting_position: str = "TRIM_HORIZON",
+    metrics: Any = None,
 ) -> Any:
     """Start the query: append each finished window to ``delta_path`` and to CloudWatch.
-    Returns the StreamingQuery."""
+    ``metrics``: a ``JobMetrics`` that records each micro-batch's progress (the caller
+    detaches it). Returns the StreamingQuery."""
     from sim import clients
     from spark.kinesis_source import options_for, register
 
@@ -116,6 +124,8 @@ def start(
         .option("checkpointLocation", checkpoint)
     )
     writer = writer.trigger(availableNow=True) if available_now else writer
+    if metrics is not None:  # Prometheus: a listener on this query's progress
+        writer = writer.queryName(metrics.attach(spark))
     return writer.start()
 
 
@@ -132,20 +142,51 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slide", default=None)
     p.add_argument("--watermark", default="2 minutes")
     p.add_argument("--available-now", action="store_true")
-    a = p.parse_args(argv)
-    q = start(
-        notebook.spark,
-        notebook.profile,
-        a.stream,
-        a.delta_path,
-        a.checkpoint,
-        window=a.window,
-        slide=a.slide,
-        watermark=a.watermark,
-        available_now=a.available_now,
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help="serve Prometheus metrics on 127.0.0.1:P/metrics (0: any free port)",
     )
-    q.awaitTermination()
+    p.add_argument(
+        "--metrics-linger",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="keep serving them S seconds after the query ends (for the last scrape)",
+    )
+    a = p.parse_args(argv)
+    with _metrics(a.metrics_port, a.metrics_linger) as metrics:
+        q = start(
+            notebook.spark,
+            notebook.profile,
+            a.stream,
+            a.delta_path,
+            a.checkpoint,
+            window=a.window,
+            slide=a.slide,
+            watermark=a.watermark,
+            available_now=a.available_now,
+            metrics=metrics,
+        )
+        try:
+            q.awaitTermination()
+        finally:
+            if metrics is not None:
+                metrics.detach(notebook.spark)
     return 0
+
+
+def _metrics(port: int | None, linger_s: float) -> Any:
+    """The job's Prometheus endpoint when a port is given, else a context giving None."""
+    if port is None:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    from sim.monitoring.promexport import job_endpoint
+
+    return job_endpoint("realtime", port, linger_s)
 
 
 if __name__ == "__main__":
