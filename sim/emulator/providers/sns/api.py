@@ -34,12 +34,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
+from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import unescape as xml_unescape
 
 from sim.emulator.clock import Clock
 from sim.emulator.protocol import AwsError, Request, Response
+from sim.emulator.protocol import error_response as protocol_error_response
 from sim.emulator.providers.base import Provider
 from sim.emulator.providers.moto_backend import MotoProvider, action_of
-from sim.emulator.providers.sns import filterpolicy, hooks
+from sim.emulator.providers.sns import filterpolicy, hooks, validate
 from sim.emulator.providers.sns.model import (
     CERT_NAME,
     CUSTOMER_MANAGED_POLICY,
@@ -60,6 +63,7 @@ from sim.emulator.providers.sns.model import (
     retry_delays,
 )
 from sim.emulator.providers.sns.store import DeliveryStore, Pending
+from sim.emulator.routing import access_key
 
 log = logging.getLogger("bdlab.sns")
 
@@ -99,9 +103,21 @@ class SnsProvider(Provider):
 
     # ------------------------------------------------------------------ API
     async def handle(self, req: Request) -> Response:
+        """Validate (validate.py), let moto serve, and answer every error in AWS's SNS shape."""
+        try:
+            resp = await self._serve(req)
+        except AwsError as err:
+            return error_response(req, err)
+        if resp.status >= 400 and isinstance(resp.body, bytes | bytearray):
+            return _reshape_error(req, resp)
+        return resp
+
+    async def _serve(self, req: Request) -> Response:
         body = await req.read()
         op = action_of(req, body)
         params = _params(req, body)
+        if not req.target:  # SNS is query-only in botocore; a JSON call is moto's to refuse
+            validate.check(op, _query(req, body), req.region, _MotoLookup(req))
         if op == "Subscribe":
             self._check_subscribe(params)
         resp = await self.moto.handle(req)
@@ -433,6 +449,85 @@ class SnsProvider(Provider):
         hooks.detach(self)
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.store.close()
+
+
+_SNS_XMLNS = "http://sns.amazonaws.com/doc/2010-03-31/"
+_ERR_FIELD = re.compile(rb"<(Type|Code|Message)>(.*?)</\1>", re.S)
+
+
+def error_response(req: Request, err: AwsError) -> Response:
+    """``err`` as SNS answers it (query protocol)::
+
+        <ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">
+          <Error><Type>Sender</Type><Code>..</Code><Message>..</Message></Error>
+          <RequestId>..</RequestId></ErrorResponse>
+
+    A JSON caller gets the gateway's JSON shape (``__type`` and ``message``)."""
+    if req.target or req.headers.get("smithy-protocol"):
+        return protocol_error_response(req, err)
+    kind = "Sender" if err.sender else "Receiver"
+    body = (
+        f'<ErrorResponse xmlns="{_SNS_XMLNS}"><Error><Type>{kind}</Type>'
+        f"<Code>{xml_escape(err.code)}</Code><Message>{xml_escape(err.message)}</Message>"
+        f"</Error><RequestId>{req.request_id}</RequestId></ErrorResponse>"
+    )
+    rid = req.request_id
+    return Response.xml(body, err.status, [("x-amzn-requestid", rid), ("x-amz-request-id", rid)])
+
+
+def _reshape_error(req: Request, resp: Response) -> Response:
+    """moto's SNS error XML repeats the message in a lower-case ``<message>`` element and
+    carries a fixed RequestId; AWS's has ``<Message>`` only and the request's id."""
+    found: dict[str, str] = {}
+    if not isinstance(resp.body, bytes | bytearray):
+        return resp
+    for m in _ERR_FIELD.finditer(bytes(resp.body)):
+        key = m.group(1).decode()
+        found.setdefault(key, xml_unescape(m.group(2).decode("utf-8", "replace")))
+    if "Code" not in found:
+        return resp
+    err = AwsError(
+        found["Code"],
+        found.get("Message", ""),
+        resp.status,
+        sender=found.get("Type", "Sender") != "Receiver",
+    )
+    return error_response(req, err)
+
+
+class _MotoLookup:
+    """Topics and platform endpoints in moto's SNS backend of the caller's account and the
+    ARN's region (dict reads; moto's thread only ever replaces entries whole)."""
+
+    def __init__(self, req: Request) -> None:
+        from moto.iam.models import get_account_id_from
+
+        self.account = str(
+            req.headers.get("x-moto-account-id") or get_account_id_from(access_key(req) or "")
+        )
+
+    def _backend(self, arn: str) -> Any | None:
+        from moto.sns.models import sns_backends
+
+        parts = arn.split(":")
+        if len(parts) < 6:
+            return None
+        return sns_backends[parts[4] or self.account][parts[3]]
+
+    def topic(self, arn: str) -> Any | None:
+        backend = self._backend(arn)
+        return None if backend is None else backend.topics.get(arn)
+
+    def endpoint_exists(self, arn: str) -> bool:
+        backend = self._backend(arn)
+        return backend is not None and arn in backend.platform_endpoints
+
+
+def _query(req: Request, body: bytes) -> dict[str, str]:
+    """Query parameters with blank values kept (an empty Subject or Message is an error)."""
+    out = dict(parse_qsl(req.query_string, keep_blank_values=True))
+    out.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return out
 
 
 def _params(req: Request, body: bytes) -> dict[str, Any]:
