@@ -348,8 +348,11 @@ def test_evaluate_expression_needs_exactly_one_series() -> None:
 
 def test_search_is_handed_to_the_provider() -> None:
     expr = "SUM(SEARCH('{AWS/Kinesis,StreamName} MetricName=\"IncomingRecords\"', 'Sum', 60))"
-    with pytest.raises(MetricMathError, match="expects 1 argument"):
+    with pytest.raises(NeedsSearch) as full:  # SEARCH('search', 'Stat', Period)
         evaluate(expr, {}, P)
+    assert (full.value.stat, full.value.period) == ("Sum", 60)
+    with pytest.raises(MetricMathError, match="expects 1 to 3 argument"):
+        evaluate("SEARCH('x', 'Sum', 60, 1)", {}, P)
     expr = "SUM(SEARCH('{AWS/Kinesis,StreamName} IncomingRecords'))"
     with pytest.raises(NeedsSearch) as exc:
         evaluate(expr, {}, P)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -229,6 +230,11 @@ def validate(alarm: AlarmSpec) -> None:
         expressions = {q.id: q.expression for q in alarm.metrics if q.expression}
         for qid, expr in expressions.items():
             node = metricmath.parse(expr, qid)
+            if re.search(r"\bSEARCH\s*\(", expr, re.I):
+                # "A search expression cannot be used within an Alarm" (CloudWatch user guide)
+                raise AlarmError(
+                    f"Error in expression '{qid}': SEARCH expressions are not supported in alarms"
+                )
             known = {q.id for q in alarm.metrics}
             for ref in metricmath.referenced_ids(node):
                 if ref not in known:

@@ -81,10 +81,14 @@ class NeedsSearch(Exception):  # noqa: N818 - a signal to the provider, not an e
     metrics' series are in ``series``.
     """
 
-    def __init__(self, search: str, expression: str) -> None:
+    def __init__(
+        self, search: str, expression: str, stat: str | None = None, period: int | None = None
+    ) -> None:
         super().__init__(f"SEARCH({search!r}) must be resolved by the provider")
         self.search = search
         self.expression = expression
+        self.stat = stat  # SEARCH's second argument ('Average', 'p99', ...), None if absent
+        self.period = period  # its third, in seconds, None if absent (the query's Period)
 
 
 @dataclass(frozen=True)
@@ -882,12 +886,24 @@ def _call(call: Call, ctx: _Ctx) -> Value:
             f"Function '{name}' is not supported by bdlab's CloudWatch (it needs {_UNSUPPORTED[name]})"
         )
     if name == "SEARCH":
-        _arity(ctx, call, 1)
+        # SEARCH('search', 'Stat'[, Period]) (search-expression-syntax.html)
+        _arity(ctx, call, 1, 3)
         arg = call.args[0]
-        if not isinstance(arg, Str):
+        stat = call.args[1] if len(call.args) > 1 else None
+        period = call.args[2] if len(call.args) > 2 else None
+        if (
+            not isinstance(arg, Str)
+            or (stat is not None and not isinstance(stat, Str))
+            or (period is not None and not isinstance(period, Num))
+        ):
             raise _bad_args(ctx, call)
         if arg.value not in ctx.search_results:
-            raise NeedsSearch(arg.value, ctx.expr)
+            raise NeedsSearch(
+                arg.value,
+                ctx.expr,
+                stat.value if isinstance(stat, Str) else None,
+                int(period.value) if isinstance(period, Num) else None,
+            )
         return _Arr([ctx.ref(i) for i in ctx.search_results[arg.value]])
     if name == "METRICS":
         _arity(ctx, call, 0, 1)

@@ -654,6 +654,7 @@ class CloudWatch:
             lambda: AwsError("InvalidNextToken", "The service cannot process the NextToken."),
         )
         series: dict[str, Series] = {}
+        metric_ids: list[str] = []
         results: list[dict[str, Any]] = []
         periods = [q["MetricStat"]["Period"] for q in queries if q.get("MetricStat")]
         for q in queries:
@@ -680,9 +681,16 @@ class CloudWatch:
                 label = q.get("Label") or metric["MetricName"]
             else:
                 period = q.get("Period") or min(periods, default=60)
-                points = self._expression(q["Expression"], series, period)
-                label = q.get("Label") or q["Id"]
+                found = self._expression_results(q, series, metric_ids, period, start_raw, end)
+                if len(found) == 1:
+                    series[q["Id"]] = found[0][1]
+                if q.get("ReturnData", True):
+                    # an expression returning several series answers one result per series,
+                    # all with the expression's Id, told apart by their labels
+                    results.extend({"Id": q["Id"], "Label": lb, "points": pts} for lb, pts in found)
+                continue
             series[q["Id"]] = points
+            metric_ids.append(q["Id"])
             if q.get("ReturnData", True):
                 results.append({"Id": q["Id"], "Label": label, "points": points})
         # Pages cut the concatenation of all results (each in ScanBy order) at MaxDatapoints.
@@ -710,25 +718,108 @@ class CloudWatch:
             answer["NextToken"] = _token(page_end, scope)
         return answer
 
-    @staticmethod
-    def _expression(expr: str, series: dict[str, Series], period: int) -> Series:
-        try:
-            from sim.emulator.providers.cloudwatch.metricmath import (  # type: ignore[import-not-found,unused-ignore]
-                evaluate_expression,
+    def _expression_results(
+        self,
+        q: dict[str, Any],
+        series: dict[str, Series],
+        metric_ids: list[str],
+        period: int,
+        start: float,
+        end: float,
+    ) -> list[tuple[str, Series]]:
+        """[(label, points)] of every series expression ``q`` returns. A single series is
+        labelled with the query's Label or Id; with several (METRICS(), SEARCH()), each has its
+        metric's label, after the query's Label when there is one. SEARCH strings are resolved
+        here (:meth:`_search`) and the expression evaluated again with their results."""
+        from sim.emulator.providers.cloudwatch import metricmath
+
+        data: dict[str, Series] = dict(series)
+        labels: dict[str, str] = {}
+        resolved: dict[str, list[str]] = {}
+        while True:
+            try:
+                out = metricmath.evaluate(
+                    q["Expression"],
+                    data,
+                    period,
+                    query_id=q["Id"],
+                    metric_ids=list(metric_ids),
+                    labels=labels,
+                    start=start,
+                    end=end,
+                    search_results=resolved,
+                )
+                break
+            except metricmath.NeedsSearch as need:
+                resolved[need.search] = self._search(
+                    need, q["Id"], len(resolved), data, labels, period, start, end
+                )
+            except metricmath.MetricMathError as exc:
+                raise validation(exc.message) from None
+            except (ValueError, KeyError, TypeError, ZeroDivisionError) as exc:
+                raise validation(f"Error in expression {q['Expression']!r}: {exc}") from None
+        if len(out) == 1 and not resolved:
+            return [(q.get("Label") or q["Id"], [(float(t), float(v)) for t, v in out[0].points])]
+        prefix = q.get("Label")
+        return [
+            (
+                f"{prefix} {s.label}" if prefix and s.label else (s.label or prefix or q["Id"]),
+                [(float(t), float(v)) for t, v in s.points],
             )
-        except ImportError:
-            raise AwsError(
-                "NotImplemented",
-                "bdlab's CloudWatch provider does not evaluate metric math expressions yet.",
-                501,
-                sender=False,
-            ) from None
+            for s in out
+        ]
+
+    def _search(
+        self,
+        need: Any,
+        qid: str,
+        n: int,
+        data: dict[str, Series],
+        labels: dict[str, str],
+        period: int,
+        start: float,
+        end: float,
+    ) -> list[str]:
+        """Resolve one ``SEARCH(search, stat, period)``: the metrics with a datapoint in the
+        last two weeks that match (search.py), at most search.MAX_RESULTS in name order, each
+        put into ``data``/``labels`` under an Id no query can have; returns those Ids.
+        ValidationError for a bad search string, statistic or period."""
+        from sim.emulator.providers.cloudwatch import search
+
+        stat = need.stat or "Average"
+        if not is_statistic(stat):
+            raise validation(f"Error in expression '{qid}': Invalid statistic '{stat}' in SEARCH")
+        period = need.period or period
+        if not _valid_period(period):
+            raise validation(f"Error in expression '{qid}': Invalid period {period} in SEARCH")
         try:
-            return [(float(t), float(v)) for t, v in evaluate_expression(expr, series, period)]
-        except AwsError:
-            raise
-        except (ValueError, KeyError, TypeError, ZeroDivisionError) as exc:
-            raise validation(f"Error in expression {expr!r}: {exc}") from None
+            query = search.parse(need.search)
+        except search.SearchError as exc:
+            raise validation(
+                f"Error in expression '{qid}': Invalid search expression '{need.search}': {exc}"
+            ) from None
+        now = self.clock.now()
+        found = sorted(
+            (key, mid)
+            for key, mid in self.metrics.items()
+            if self.last_put.get(mid, 0.0) >= now - PAST_LIMIT_S and query.matches(*key)
+        )[: search.MAX_RESULTS]
+        begin = _round_start(start, now, period)
+        ids = []
+        for j, ((_ns, name, dims), mid) in enumerate(found):
+            buckets = self._buckets(
+                mid, begin, math.ceil(end), period, None, stat not in STATISTICS
+            )
+            points: Series = []
+            for ts in sorted(buckets):
+                v = buckets[ts].stat(stat)
+                if v is not None:
+                    points.append((float(ts), v))
+            sid = f"{qid}#search{n}.{j}"  # '#' is not allowed in a query Id
+            data[sid] = points
+            labels[sid] = search.label(name, dims, query.dimensions)
+            ids.append(sid)
+        return ids
 
     def list_metrics(self, p: dict[str, Any]) -> dict[str, Any]:
         """ListMetrics: metrics with a datapoint put in the last two weeks (three hours with
