@@ -284,3 +284,69 @@ def test_quality_per_micro_batch_quarantines_bad_records_and_the_pass_rate_drops
         rates = sorted({p["Minimum"] for p in points} | {p["Maximum"] for p in points})
         _time.sleep(0.2)
     assert rates == [60.0, 90.0]  # 18 of 20, then 6 of 10: the drop an alarm would see
+
+
+def test_quality_stream_serves_its_progress_and_pass_ratio_on_metrics(
+    spark: Any, private_profile: profiles.Profile, tmp_path: Path, unique: Any
+) -> None:
+    import time as _time
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sim.dataquality import Rules
+    from sim.monitoring.promexport import job_endpoint
+    from spark.jobs import quality_stream
+
+    kin = clients.client("kinesis", private_profile)
+    s3 = clients.client("s3", private_profile)
+    stream, bucket = unique("dqm"), unique("dqm-bkt")
+    kin.create_stream(StreamName=stream, ShardCount=1)
+    s3.create_bucket(Bucket=bucket)
+    docs = [{"event_id": f"e{i}", "country": "KR", "price": 5.0} for i in range(8)]
+    docs += [{"event_id": "e9", "country": "KR", "price": -1.0}]
+    Producer(kin, stream, ordered=True).put(
+        [(json.dumps(d).encode(), "k") for d in docs] + [(b"oops", "k")]
+    )
+
+    def samples(url: str) -> dict[tuple[str, str], float]:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            text = r.read().decode()
+        return {
+            (s.name, s.labels.get("rule", "")): s.value
+            for fam in text_string_to_metric_families(text)
+            for s in fam.samples
+            if s.labels.get("job") == "quality_stream"
+        }
+
+    with job_endpoint("quality_stream", 0) as metrics:  # what --metrics-port 0 does
+        q = quality_stream.start(
+            spark,
+            private_profile,
+            stream,
+            str(tmp_path / "good"),
+            (bucket, "quarantine/"),
+            str(tmp_path / "checkpoint"),
+            Rules(ranges={"price": (0, 1000)}),
+            available_now=True,
+            metrics=metrics,
+        )
+        try:
+            assert q.awaitTermination(180)
+            assert metrics.url
+            deadline = _time.monotonic() + 15  # the listener hears progress asynchronously
+            got = samples(metrics.url)
+            while got.get(("bdlab_job_rows_processed_total", ""), 0) < 10:
+                assert _time.monotonic() < deadline, got
+                _time.sleep(0.2)
+                got = samples(metrics.url)
+        finally:
+            metrics.detach(spark)
+    assert got[("bdlab_job_rows_processed_total", "")] == 10
+    assert got[("bdlab_job_batches_total", "")] >= 1
+    assert got[("bdlab_job_batch_duration_seconds_count", "")] >= 1
+    assert ("bdlab_job_processed_rows_per_second", "") in got
+    assert got[("bdlab_job_quality_pass_ratio", "")] == 0.8  # 8 of 10
+    assert got[("bdlab_job_quality_records_total", "")] == 10
+    assert got[("bdlab_job_quality_failed_records_total", "json")] == 1
+    assert got[("bdlab_job_quality_failed_records_total", "range:price")] == 1
