@@ -11,6 +11,7 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import urlencode
 
 from sim import profiles
 
@@ -156,6 +157,17 @@ class Admin:
         "topicArn", "messageType", "bytes"}]}``; with ``n``, that message's fields plus
         ``"body"`` and ``"raw"`` (the .eml text). AdminError when there is no message ``n``."""
         return dict(self.call("/_bdlab/inbox" + (f"?n={int(n)}" if n is not None else "")))
+
+    def chat(self, channel: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+        """The chat-style webhook's lines (``POST /_bdlab/chat/<channel>`` is what an SNS
+        ``http`` subscription points at), oldest first: ``[{"n", "channel", "at", "topicArn",
+        "kind" ("alarm" | "message" | "system"), "state", "title", "text"}]``."""
+        q = {"since": str(since), **({"channel": channel} if channel else {})}
+        return list(self.call("/_bdlab/chat?" + urlencode(q))["lines"])
+
+    def chat_url(self, channel: str) -> str:
+        """The webhook URL of ``channel``, to subscribe a topic to (protocol ``http``)."""
+        return f"{self.endpoint_url}/_bdlab/chat/{channel}"
 
     def sns_deliveries(
         self, topic: str | None = None, subscription: str | None = None, since: int = 0

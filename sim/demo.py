@@ -157,7 +157,8 @@ def _run(
             f"{alerting['alarm']} {' -> '.join(alerting['states'])}; "
             f"{len(alerting['notifications'])} notifications in SQS (the ALARM one "
             f"{alerting['alarm_notified_s']:.2f} s after the clock passed the fault's minute), "
-            f"{alerting['mails']} mails in `bdlab inbox` ({timings['alerting']:.1f} s)"
+            f"{alerting['mails']} mails in `bdlab inbox`, {len(alerting['chat'])} lines in "
+            f"`bdlab chat oncall` ({timings['alerting']:.1f} s)"
         )
         if console:
             nt = Table(
@@ -407,7 +408,11 @@ def alert_stage(profile: profiles.Profile, stream: str) -> dict[str, Any]:
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
     if not any(x["Protocol"] == "email" for x in subs):
         sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
+    chat_url = adm.chat_url("oncall")  # the chat webhook (AWS Chatbot's stand-in)
+    if not any(x["Endpoint"] == chat_url for x in subs):
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=chat_url)
     mails_before = len(adm.inbox()["messages"])
+    chat_before = max([0] + [x["n"] for x in adm.chat("oncall")])
     if cw.describe_alarms(AlarmNames=[ALARM_NAME])["MetricAlarms"]:
         cw.delete_alarms(AlarmNames=[ALARM_NAME])  # an earlier run's, with its state
     cw.put_metric_alarm(
@@ -464,6 +469,11 @@ def alert_stage(profile: profiles.Profile, stream: str) -> dict[str, Any]:
     states.append(state())
     notes += _drain(sqs, queue, want=1, timeout_s=10)
     mails = len(adm.inbox()["messages"]) - mails_before
+    deadline = time.monotonic() + 10  # the chat webhook is an HTTP delivery: off the request
+    chat = [x for x in adm.chat("oncall", since=chat_before) if x["kind"] == "alarm"]
+    while len(chat) < len(notes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        chat = [x for x in adm.chat("oncall", since=chat_before) if x["kind"] == "alarm"]
     return {
         "alarm": ALARM_NAME,
         "stream": stream,
@@ -473,6 +483,7 @@ def alert_stage(profile: profiles.Profile, stream: str) -> dict[str, Any]:
         "notifications": notes,
         "alarm_notified_s": alarm_s,
         "mails": mails,
+        "chat": [x["title"] for x in chat],
     }
 
 

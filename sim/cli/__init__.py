@@ -6,7 +6,7 @@ the group callback) and hands them to everything below. One module per verb grou
 - ``jobs``      setup, demo, bench, notebook
 - ``emr``       emr create | submit | status | logs | terminate
 - ``streams``   weblogs, agent (log shipping into Kinesis), produce, consume (Kinesis)
-- ``inbox``     inbox [show N]: the local mailbox of SNS email deliveries
+- ``inbox``     inbox [show N]: the local mailbox of SNS email deliveries; chat: the chat webhook
 - ``monitoring``  prom-bridge (Prometheus -> CloudWatch), prometheus (the host's binary)
 - ``serve``     the background emulator process (``python -m sim.cli.serve``)
 """

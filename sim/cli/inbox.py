@@ -1,9 +1,11 @@
 """`bdlab inbox`: the emulator's local mailbox, where SNS email and email-json subscriptions
-deliver (``<state>/sns/mailbox/*.eml``), read through ``GET /_bdlab/inbox``."""
+deliver (``<state>/sns/mailbox/*.eml``), read through ``GET /_bdlab/inbox``; `bdlab chat`: the
+chat-style webhook's channels (``GET /_bdlab/chat``)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import typer
 from rich.table import Table
@@ -65,3 +67,30 @@ def show(
         print(f"{name.capitalize()}: {m[name]}")
     print(f"File: {m['file']}\n")
     print(m["body"])
+
+
+@app.command("chat")
+@guard
+def chat(
+    channel: str | None = typer.Argument(None, help="one channel (default: every channel)"),
+    as_json: bool = typer.Option(False, "--json", help="the lines as JSON"),
+) -> None:
+    """The chat-style webhook's channels (AWS Chatbot's stand-in): subscribe a topic with
+    protocol http to <emulator>/_bdlab/chat/<channel>."""
+    lines = _admin().chat(channel)
+    if as_json:
+        print(json.dumps(lines))
+        return
+    if not lines:
+        where = f"channel {channel}" if channel else "any channel"
+        console.print(
+            f"no chat lines yet in {where}; subscribe a topic (protocol http) to "
+            f"{_admin().chat_url(channel or '<channel>')}",
+            highlight=False,
+        )
+        return
+    table = Table("N", "channel", "time (UTC)", "", "text")
+    for line in lines:
+        when = datetime.fromtimestamp(line["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(str(line["n"]), line["channel"], when, line["title"], line["text"])
+    console.print(table)

@@ -535,7 +535,9 @@ class Gateway:
                     [str(n) for n in body.get("alarms") or []], float(body.get("ahead_s", 0))
                 )
                 return Response.json({"alarms": done}, content_type="application/json")
-            if path == "/_bdlab/inbox" or path.startswith("/_bdlab/sns/"):
+            if path in ("/_bdlab/inbox", "/_bdlab/chat") or path.startswith(
+                ("/_bdlab/sns/", "/_bdlab/chat/")
+            ):
                 return await self.sns.admin(req)
             if path == "/_bdlab/costs":
                 if m == "POST":

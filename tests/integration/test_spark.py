@@ -110,6 +110,7 @@ def test_demo_main_job(spark: Any, profile: Any, cfg: Any) -> None:
     assert al["states"] == ["INSUFFICIENT_DATA", "OK", "ALARM", "OK"]
     assert [n["state"] for n in al["notifications"]] == ["OK", "ALARM", "OK"]
     assert al["mails"] == 3
+    assert [c.split(" | ")[0] for c in al["chat"]] == ["OK", "ALARM", "OK"]
 
 
 def test_missing_jars_is_one_clear_line(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,6 +43,7 @@ from sim.emulator.protocol import error_response as protocol_error_response
 from sim.emulator.providers.base import Provider
 from sim.emulator.providers.moto_backend import MotoProvider, action_of
 from sim.emulator.providers.sns import filterpolicy, hooks, validate
+from sim.emulator.providers.sns.chat import CHANNEL, ChatRoom, render
 from sim.emulator.providers.sns.model import (
     CERT_NAME,
     CUSTOMER_MANAGED_POLICY,
@@ -90,6 +91,7 @@ class SnsProvider(Provider):
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.store = DeliveryStore(folder, fsync=fsync)
+        self.chat = ChatRoom(folder / "chat.jsonl", fsync=fsync)
         self.signer = Signer(folder)
         self.cert_url = f"{self.base_url}/_bdlab/sns/{CERT_NAME}"
         # Endpoints are answered off the event loop; a few at once, so one slow endpoint
@@ -391,6 +393,8 @@ class SnsProvider(Provider):
         """``GET /_bdlab/inbox[?n=N]``, ``GET /_bdlab/sns/deliveries[?topic&subscription&since
         &limit]`` and the signing certificate ``GET /_bdlab/sns/<CERT_NAME>``."""
         q = {k: v[-1] for k, v in parse_qs(req.query_string).items()}
+        if req.raw_path == "/_bdlab/chat" or req.raw_path.startswith("/_bdlab/chat/"):
+            return await self._chat(req, q)
         if req.raw_path == "/_bdlab/inbox" and req.method == "GET":
             if "n" in q:
                 found = self.store.mail(int(q["n"]))
@@ -420,6 +424,48 @@ class SnsProvider(Provider):
             404,
             content_type="application/json",
         )
+
+    async def _chat(self, req: Request, q: dict[str, str]) -> Response:
+        """``POST /_bdlab/chat/<channel>``: the chat-style webhook an ``http`` subscription
+        points at (it confirms its subscriptions itself, as AWS Chatbot does; chat.py);
+        ``GET /_bdlab/chat[?channel&since]``: ``{"lines": [{"n", "channel", "at", "topicArn",
+        "kind", "state", "title", "text"}]}``."""
+
+        def answer(body: dict[str, Any], status: int = 200) -> Response:
+            return Response.json(body, status, content_type="application/json")
+
+        if req.method == "GET" and req.raw_path == "/_bdlab/chat":
+            return answer({"lines": self.chat.lines(q.get("channel"), int(q.get("since", 0)))})
+        channel = req.raw_path[len("/_bdlab/chat/") :]
+        if req.method != "POST" or not CHANNEL.match(channel):
+            return answer(
+                {"error": "POST /_bdlab/chat/<channel> (letters, digits, . _ -; 1-64)"}, 400
+            )
+        raw = await req.read()
+        kind = req.headers.get("x-amz-sns-message-type", "")
+        try:
+            envelope = json.loads(raw) if kind else {"Message": raw.decode("utf-8", "replace")}
+        except ValueError:
+            return answer({"error": "the body is not an SNS message"}, 400)
+        topic = str(req.headers.get("x-amz-sns-topic-arn") or envelope.get("TopicArn", ""))
+        now = self.clock.now()
+        if kind == "SubscriptionConfirmation":
+            region = topic.split(":")[3] if topic.count(":") >= 5 else "us-east-1"
+            call = {
+                "Action": "ConfirmSubscription",
+                "TopicArn": topic,
+                "Token": str(envelope.get("Token", "")),
+                "Version": "2010-03-31",
+            }
+            status, _ = await self.moto.internal_call("sns", region, call)
+            if status >= 300:
+                return answer({"error": f"confirming the subscription failed ({status})"}, 502)
+            line = {"kind": "system", "state": "", "title": "subscribed", "text": topic}
+        elif kind == "UnsubscribeConfirmation":
+            line = {"kind": "system", "state": "", "title": "unsubscribed", "text": topic}
+        else:  # a Notification envelope, or a raw message (RawMessageDelivery)
+            line = render(envelope)
+        return answer(self.chat.post(channel, now, topic, line))
 
     @staticmethod
     def is_console_url(req: Request) -> bool:
