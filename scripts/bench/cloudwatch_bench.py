@@ -151,8 +151,9 @@ def aws_client(service: str, port: int) -> Any:
     ).client(service, endpoint_url=f"http://127.0.0.1:{port}")
 
 
-def alarm_latency(port: int, run_no: int) -> float:
-    """Wall seconds from the fault's first datapoint to the ALARM notification in SQS."""
+def alarm_latency(port: int, run_no: int) -> tuple[float, float]:
+    """Wall seconds from the fault's first datapoint to the ALARM notification in SQS, and to
+    the ALARM mail in the emulator's mailbox (the issue's goal names the mailbox)."""
     import urllib.request
 
     req = urllib.request.Request(
@@ -168,7 +169,18 @@ def alarm_latency(port: int, run_no: int) -> float:
     ]
     topic = sns.create_topic(Name=f"bench-alarm-{run_no}")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=f"oncall{run_no}@example.com")
     ns = f"bench/app{run_no}"
+
+    def alarm_mail() -> bool:
+        inbox = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/_bdlab/inbox").read())[
+            "messages"
+        ]
+        return any(
+            m["to"] == f"oncall{run_no}@example.com" and m["subject"].startswith("ALARM:")
+            for m in inbox
+        )
+
     cw.put_metric_alarm(
         AlarmName=f"bench-errors-{run_no}",
         Namespace=ns,
@@ -196,12 +208,17 @@ def alarm_latency(port: int, run_no: int) -> float:
     time.sleep(2.5)  # healthy for two emulator minutes: the alarm settles in OK
     t0 = time.perf_counter()
     errors[0] = 5.0  # the fault
+    sqs_s = mail_s = float("inf")
     try:
-        while time.perf_counter() - t0 < 30:
-            for m in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []):
-                if json.loads(json.loads(m["Body"])["Message"])["NewStateValue"] == "ALARM":
-                    return time.perf_counter() - t0
-        return float("inf")
+        while time.perf_counter() - t0 < 30 and (sqs_s == float("inf") or mail_s == float("inf")):
+            if mail_s == float("inf") and alarm_mail():
+                mail_s = time.perf_counter() - t0
+            if sqs_s == float("inf"):
+                for m in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", []):
+                    if json.loads(json.loads(m["Body"])["Message"])["NewStateValue"] == "ALARM":
+                        sqs_s = time.perf_counter() - t0
+            time.sleep(0.05)
+        return sqs_s, mail_s
     finally:
         stop.set()
         reporter.join()
@@ -239,9 +256,14 @@ def run(targets: list[str], duration: float, log: Any) -> dict[str, Any]:
                         f"bdlab GetMetricData {stat}: median {med:.1f} ms, p95 {p95:.1f} ms, "
                         f"{n} datapoints"
                     )
-                runs = [alarm_latency(server.port, i) for i in range(3)]
+                pairs = [alarm_latency(server.port, i) for i in range(3)]
+                runs, mails = [p[0] for p in pairs], [p[1] for p in pairs]
                 results["alarm"] = {"wall_s": runs, "median_s": statistics.median(runs)}
+                results["alarm_mail"] = {"wall_s": mails, "median_s": statistics.median(mails)}
                 log(f"bdlab fault -> ALARM -> SQS at x60: {', '.join(f'{r:.2f}' for r in runs)} s")
+                log(
+                    f"bdlab fault -> ALARM -> mailbox at x60: {', '.join(f'{r:.2f}' for r in mails)} s"
+                )
         finally:
             s3b.stop(server)
     return results
@@ -277,6 +299,13 @@ def render(results: dict[str, Any]) -> str:
         lines.append(
             f"Fault -> alarm in ALARM -> notification in SQS, clock x60: median {med:.2f} s wall "
             f"({ok} the {ALARM_GOAL_S:.0f} s goal)"
+        )
+    if "alarm_mail" in results:
+        med = results["alarm_mail"]["median_s"]
+        ok = "meets" if med <= ALARM_GOAL_S else "misses"
+        lines.append(
+            f"Fault -> alarm in ALARM -> mail in the mailbox, clock x60: median {med:.2f} s "
+            f"wall ({ok} the {ALARM_GOAL_S:.0f} s goal)"
         )
     return "\n".join(lines)
 
