@@ -8,7 +8,9 @@ errors. No request ever gets a Python traceback: unexpected failures become a 50
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -205,7 +207,7 @@ class Gateway:
             resp = await self.sns.console(req)
         else:
             resp = await self.dispatch(req)
-        await _send(send, resp, req.request_id, receive)
+        await _send(send, resp, req.request_id, receive, req.service or "")
 
     async def dispatch(self, req: Request) -> Response:
         req.service, req.region = identify(req)
@@ -555,11 +557,19 @@ class Gateway:
         )
 
 
-async def _send(send: Any, resp: Response, request_id: str, receive: Any = None) -> None:
+async def _send(
+    send: Any, resp: Response, request_id: str, receive: Any = None, service: str = ""
+) -> None:
     headers = [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in resp.headers]
     names = {k.lower() for k, _ in resp.headers}
     if "x-amz-request-id" not in names:
         headers.append((b"x-amz-request-id", request_id.encode()))
+    if service == "s3":  # S3 names itself and pairs the request id with an extended one
+        if "server" not in names:
+            headers.append((b"server", b"AmazonS3"))
+        if "x-amz-id-2" not in names:
+            digest = hashlib.sha256(request_id.encode()).digest() * 2
+            headers.append((b"x-amz-id-2", base64.b64encode(digest[:57])))
     if isinstance(resp.body, bytes | bytearray):
         if "content-length" not in names:
             headers.append((b"content-length", str(len(resp.body)).encode()))

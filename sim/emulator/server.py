@@ -66,7 +66,7 @@ def _config(app: Gateway, log_level: str) -> uvicorn.Config:
         timeout_keep_alive=30,
         server_header=False,
         proxy_headers=False,
-        date_header=False,
+        date_header=True,  # AWS answers every request with Date (uvicorn caches it per second)
     )
 
 

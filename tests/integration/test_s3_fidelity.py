@@ -1055,3 +1055,20 @@ def test_sse_kms_headers_are_kept(s3: Any, bucket: str) -> None:
     head = s3.head_object(Bucket=bucket, Key="k")
     assert head["ServerSideEncryption"] == "aws:kms" and head["BucketKeyEnabled"] is True
     assert head["SSEKMSKeyId"] == "arn:aws:kms:us-east-1:123456789012:key/k1"
+
+
+def test_answers_carry_the_headers_aws_always_sends(aws: Callable[[str], Any]) -> None:
+    """Date on every answer; S3's Server and x-amz-id-2 next to x-amz-request-id (issue 12,
+    section 5: clients and proxies log them)."""
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="headers-always")
+    s3.put_object(Bucket="headers-always", Key="k", Body=b"x")
+    for h in (
+        s3.head_object(Bucket="headers-always", Key="k")["ResponseMetadata"]["HTTPHeaders"],
+        s3.list_buckets()["ResponseMetadata"]["HTTPHeaders"],
+    ):
+        assert h["server"] == "AmazonS3"
+        assert len(h["x-amz-id-2"]) == 76 and h["x-amz-request-id"]
+        assert h["date"].endswith(" GMT")
+    sqs = aws("sqs").list_queues()["ResponseMetadata"]["HTTPHeaders"]
+    assert sqs["date"].endswith(" GMT") and "x-amz-id-2" not in sqs
