@@ -1072,3 +1072,30 @@ def test_answers_carry_the_headers_aws_always_sends(aws: Callable[[str], Any]) -
         assert h["date"].endswith(" GMT")
     sqs = aws("sqs").list_queues()["ResponseMetadata"]["HTTPHeaders"]
     assert sqs["date"].endswith(" GMT") and "x-amz-id-2" not in sqs
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    [
+        "s3.amazonaws.com",
+        "s3.us-east-1.amazonaws.com",
+        "s3-us-east-1.amazonaws.com",
+        "s3.dualstack.us-east-1.amazonaws.com",
+        "s3.us-east-1.localhost.localstack.cloud",
+    ],
+)
+def test_region_qualified_virtual_hosts_name_the_bucket(
+    aws: Callable[[str], Any], profile: Any, suffix: str
+) -> None:
+    """A missing bucket addressed by a region-qualified virtual host got ListBuckets (issue 12,
+    section 5); the bucket in the host name is the bucket of the request."""
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="vhost-bucket")
+    s3.put_object(Bucket="vhost-bucket", Key="a/b.txt", Body=b"hello")
+    base = profile.endpoint_url
+    got = requests.get(f"{base}/a/b.txt", headers={"Host": f"vhost-bucket.{suffix}"}, timeout=10)
+    assert got.status_code == 200 and got.content == b"hello"
+    listing = requests.get(f"{base}/", headers={"Host": f"vhost-bucket.{suffix}"}, timeout=10)
+    assert b"<ListBucketResult" in listing.content and b"a/b.txt" in listing.content
+    missing = requests.get(f"{base}/", headers={"Host": f"no-such-bucket-x.{suffix}"}, timeout=10)
+    assert missing.status_code == 404 and xml_error(missing)["Code"] == "NoSuchBucket"

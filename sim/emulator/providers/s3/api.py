@@ -18,6 +18,7 @@ import email.policy
 import hashlib
 import json
 import logging
+import re
 import time
 import xml.etree.ElementTree as ET
 import zlib
@@ -130,6 +131,18 @@ def parse_xml(body: bytes) -> ET.Element:
         ) from exc
     _strip_ns(root)
     return root
+
+
+# Virtual-hosted-style names S3 answers (and LocalStack's), region-qualified or not:
+# <bucket>.s3.amazonaws.com, <bucket>.s3.<region>.amazonaws.com, <bucket>.s3-<region>.amazonaws
+# .com (legacy), <bucket>.s3.dualstack.<region>.amazonaws.com, <bucket>.s3[.<region>].localhost
+# .localstack.cloud, <bucket>.localhost. Without a bucket label the request is path-style.
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html
+_VIRTUAL_HOST = re.compile(
+    r"^(?P<bucket>[a-z0-9][a-z0-9.-]*?)"
+    r"(?:\.s3(?:[.-](?:dualstack\.)?[a-z0-9-]+)?\.(?:amazonaws\.com|localhost\.localstack\.cloud)"
+    r"|\.localhost)$"
+)
 
 
 class ChunkedDecoder:
@@ -520,12 +533,11 @@ class S3Provider(Provider):
         return int(length) if length.isdigit() else 0
 
     def _bucket_key(self, req: Request) -> tuple[str, str]:
-        host = req.headers.get("host", "").split(":")[0]
+        host = req.headers.get("host", "").split(":")[0].lower()
         path = req.raw_path
-        for suffix in (".s3.localhost.localstack.cloud", ".localhost", ".s3.amazonaws.com"):
-            if host.endswith(suffix) and host != suffix.lstrip("."):
-                bucket = host[: -len(suffix)].split(".s3.")[0]
-                return bucket, unquote(path.lstrip("/"))
+        m = _VIRTUAL_HOST.match(host)
+        if m is not None:  # virtual-hosted style: the bucket is in the host name
+            return m["bucket"], unquote(path.lstrip("/"))
         parts = path.lstrip("/").split("/", 1)
         return unquote(parts[0]), unquote(parts[1]) if len(parts) > 1 else ""
 
