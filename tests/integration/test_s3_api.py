@@ -42,6 +42,9 @@ def test_object_round_trip(aws: Callable[[str], Any], bucket: str) -> None:
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="a/b c+d.txt", Range="bytes=10-20")
     assert code(e) == "InvalidRange"
+    # S3's error fields: what was asked for and the object's size
+    assert e.value.response["Error"]["RangeRequested"] == "bytes=10-20"
+    assert e.value.response["Error"]["ActualObjectSize"] == "5"
     s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "a/b c+d.txt"})
     assert s3.get_object(Bucket=bucket, Key="copy")["Body"].read() == b"hello"
     s3.delete_object(Bucket=bucket, Key="copy")

@@ -1624,22 +1624,27 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
         if first == "":
             n = int(last)
             if n == 0:
-                raise _invalid_range(size)
+                raise _invalid_range(size, value)
             return max(0, size - n), size - 1
         start = int(first)
         end = int(last) if last else size - 1
     except ValueError:
         return None
     if start >= size:
-        raise _invalid_range(size)
+        raise _invalid_range(size, value)
     if end < start:
         return None
     return start, min(end, size - 1)
 
 
-def _invalid_range(size: int) -> AwsError:
+def _invalid_range(size: int, requested: str) -> AwsError:
+    """S3's 416, with the range asked for and the object's size as its error fields."""
     return AwsError(
-        "InvalidRange", "The requested range is not satisfiable", 416, ActualObjectSize=size
+        "InvalidRange",
+        "The requested range is not satisfiable",
+        416,
+        RangeRequested=requested,
+        ActualObjectSize=size,
     )
 
 
