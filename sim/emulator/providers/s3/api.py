@@ -953,6 +953,9 @@ class S3Provider(Provider):
                 kept["content-encoding"] = enc
             else:
                 kept.pop("content-encoding")
+        # Since January 2023 every bucket encrypts new objects with SSE-S3 unless told
+        # otherwise, and says so on every write and read (x-amz-server-side-encryption: AES256)
+        kept.setdefault("x-amz-server-side-encryption", "AES256")
         meta = {k[len("x-amz-meta-") :]: v for k, v in h.items() if k.startswith("x-amz-meta-")}
         sclass = validate_storage_class(h.get("x-amz-storage-class", "STANDARD"))
         _check_acl_headers(h)
@@ -1057,9 +1060,7 @@ class S3Provider(Provider):
         )
         headers = [("etag", quote_etag(md5))]
         headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
-        headers += [
-            (k, v) for k, v in attrs["h"].items() if k.startswith("x-amz-server-side-encryption")
-        ]
+        headers += _sse(attrs["h"])
         return Response(200, headers)
 
     def _object_headers(self, obj: ObjectInfo, req: Request) -> list[tuple[str, str]]:
@@ -1190,7 +1191,7 @@ class S3Provider(Provider):
             "",
             attrs["ctype"] if replace_meta else src.content_type,
             attrs["sclass"],
-            attrs["h"] if replace_meta else dict(src.headers),
+            attrs["h"] if replace_meta else _with_sse(src.headers, attrs["h"]),
             attrs["m"] if replace_meta else dict(src.user_meta),
             {},
             attrs["t"] if replace_tags else dict(src.tags),
@@ -1199,7 +1200,8 @@ class S3Provider(Provider):
         return Response.xml(
             f'<CopyObjectResult xmlns="{NS}"><LastModified>'
             f"{iso(obj.last_modified)}</LastModified><ETag>&quot;{obj.etag}"
-            "&quot;</ETag></CopyObjectResult>"
+            "&quot;</ETag></CopyObjectResult>",
+            headers=_sse(dst.headers),
         )
 
     async def restore_object(self, req: Request, bucket: str, key: str) -> Response:
@@ -1269,6 +1271,7 @@ class S3Provider(Provider):
                 ("x-amz-checksum-type", "COMPOSITE"),
             ]
         upload_id = self.backend.create_upload(bucket, key, attrs)
+        headers += _sse(attrs["h"])
         return Response.xml(
             f'<InitiateMultipartUploadResult xmlns="{NS}"><Bucket>'
             f"{escape(bucket)}</Bucket><Key>{escape(key)}</Key><UploadId>"
@@ -1295,6 +1298,7 @@ class S3Provider(Provider):
         )
         headers = [("etag", quote_etag(md5))]
         headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
+        headers += _sse(upload.attrs.get("h", {}))
         return Response(200, headers)
 
     async def upload_part_copy(
@@ -1393,7 +1397,8 @@ class S3Provider(Provider):
         return Response.xml(
             f'<CompleteMultipartUploadResult xmlns="{NS}"><Location>/{escape(bucket)}/'
             f"{escape(key)}</Location><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
-            f"<ETag>&quot;{obj.etag}&quot;</ETag>{sums}</CompleteMultipartUploadResult>"
+            f"<ETag>&quot;{obj.etag}&quot;</ETag>{sums}</CompleteMultipartUploadResult>",
+            headers=_sse(obj.headers),
         )
 
     def list_parts(self, bucket: str, key: str, upload_id: str, q: dict[str, str]) -> Response:
@@ -1635,6 +1640,18 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
     if end < start:
         return None
     return start, min(end, size - 1)
+
+
+def _with_sse(kept: dict[str, str], request: dict[str, str]) -> dict[str, str]:
+    """A copy's headers: the source's, but encrypted as this request says (or by the
+    destination bucket's default), not as the source was."""
+    out = {k: v for k, v in kept.items() if not k.startswith("x-amz-server-side-encryption")}
+    return {**out, **dict(_sse(request))}
+
+
+def _sse(headers: dict[str, str]) -> list[tuple[str, str]]:
+    """The server-side-encryption headers among an object's (or upload's) kept headers."""
+    return [(k, v) for k, v in headers.items() if k.startswith("x-amz-server-side-encryption")]
 
 
 def _invalid_range(size: int, requested: str) -> AwsError:
