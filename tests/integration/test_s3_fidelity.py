@@ -1137,3 +1137,20 @@ def test_sse_s3_by_default_on_every_write_and_read(aws: Callable[[str], Any]) ->
         Bucket="sse-default", Key="kc", CopySource={"Bucket": "sse-default", "Key": "kms"}
     )
     assert kcopy["ServerSideEncryption"] == "AES256"  # the destination's default, as S3 does
+
+
+def test_checksums_boto3_sends_are_reported_in_answers_and_listings(
+    aws: Callable[[str], Any],
+) -> None:
+    """Current boto3 sends a CRC32 with every upload; S3 keeps it and reports it with its
+    ChecksumType on the PUT, on HEAD (checksum mode) and in listings (issue 12, section 5)."""
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="sums-listed")
+    put = s3.put_object(Bucket="sums-listed", Key="k", Body=b"hello")
+    assert put["ChecksumCRC32"] and put["ChecksumType"] == "FULL_OBJECT"
+    head = s3.head_object(Bucket="sums-listed", Key="k", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == put["ChecksumCRC32"] and head["ChecksumType"] == "FULL_OBJECT"
+    (obj,) = s3.list_objects_v2(Bucket="sums-listed")["Contents"]
+    assert obj["ChecksumAlgorithm"] == ["CRC32"] and obj["ChecksumType"] == "FULL_OBJECT"
+    (obj,) = s3.list_objects(Bucket="sums-listed")["Contents"]
+    assert obj["ChecksumAlgorithm"] == ["CRC32"]

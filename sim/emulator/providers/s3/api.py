@@ -882,9 +882,16 @@ class S3Provider(Provider):
             status = ""
             if "RestoreStatus" in optional:
                 status = _restore_status(restore.state(o.storage_class, o.restore, now))
+            # the algorithm of each checksum S3 keeps, and whether it covers the whole object
+            sums = "".join(
+                f"<ChecksumAlgorithm>{a.upper()}</ChecksumAlgorithm>" for a in o.checksums
+            )
+            if o.checksums:
+                kind = "COMPOSITE" if o.part_checksums else "FULL_OBJECT"
+                sums += f"<ChecksumType>{kind}</ChecksumType>"
             parts.append(
                 f"<Contents><Key>{enc(o.key)}</Key><LastModified>{iso(o.last_modified)}"
-                f"</LastModified><ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size>"
+                f"</LastModified><ETag>&quot;{o.etag}&quot;</ETag>{sums}<Size>{o.size}</Size>"
                 f"{owner}<StorageClass>{o.storage_class}</StorageClass>{status}</Contents>"
             )
         for cp in page.common_prefixes:
@@ -1060,6 +1067,8 @@ class S3Provider(Provider):
         )
         headers = [("etag", quote_etag(md5))]
         headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
+        if checksums:
+            headers.append(("x-amz-checksum-type", "FULL_OBJECT"))
         headers += _sse(attrs["h"])
         return Response(200, headers)
 
