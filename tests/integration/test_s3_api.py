@@ -20,6 +20,18 @@ def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])
 
 
+@pytest.fixture()
+def clocked(private_profile: Any, unique: Callable[[str], str]) -> tuple[Any, str, Any]:
+    """(s3 client, fresh bucket, profile) on this module's own emulator: the tests that
+    advance the clock by days must not age what later tests write on the session's."""
+    from sim import clients
+
+    s3 = clients.client("s3", private_profile)
+    name = unique("clk")
+    s3.create_bucket(Bucket=name)
+    return s3, name, private_profile
+
+
 def test_object_round_trip(aws: Callable[[str], Any], bucket: str) -> None:
     s3 = aws("s3")
     r = s3.put_object(
@@ -180,12 +192,10 @@ def test_malformed_requests_get_aws_errors_not_tracebacks(profile: Any, bucket: 
         assert "<Code>" in text and "Traceback" not in text
 
 
-def test_lifecycle_runs_on_the_emulator_clock(
-    aws: Callable[[str], Any], bucket: str, profile: Any
-) -> None:
+def test_lifecycle_runs_on_the_emulator_clock(clocked: tuple[Any, str, Any]) -> None:
     import json
 
-    s3 = aws("s3")
+    s3, bucket, profile = clocked
     s3.put_object(Bucket=bucket, Key="logs/app.log", Body=b"x" * (256 * 1024))
     s3.put_bucket_lifecycle_configuration(
         Bucket=bucket,
@@ -222,15 +232,13 @@ def test_lifecycle_runs_on_the_emulator_clock(
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
-def test_restore_archived_objects_on_the_emulator_clock(
-    aws: Callable[[str], Any], bucket: str, profile: Any
-) -> None:
+def test_restore_archived_objects_on_the_emulator_clock(clocked: tuple[Any, str, Any]) -> None:
     """RestoreObject: 202 then RestoreAlreadyInProgress while the retrieval runs, readable
     (still GLACIER) until the copy expires at midnight UTC after Days, 200 to extend it."""
     import json
     from email.utils import parsedate_to_datetime
 
-    s3 = aws("s3")
+    s3, bucket, profile = clocked
 
     def advance(seconds: float) -> float:
         req = urllib.request.Request(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -51,15 +50,22 @@ def test_sns_to_sqs(aws: Callable[[str], Any], unique: Callable[[str], str]) -> 
     assert [m["Body"] for m in msgs] == ["disk full"]
 
 
-def test_logs_dynamodb_glue(aws: Callable[[str], Any], unique: Callable[[str], str]) -> None:
+def test_logs_dynamodb_glue(
+    aws: Callable[[str], Any], profile: Any, unique: Callable[[str], str]
+) -> None:
+    from sim.admin import Admin
+
     logs = aws("logs")
+    # stamped on the emulator's clock: PutLogEvents refuses events older than 14 days by it,
+    # and earlier tests may have advanced the session's clock
+    now_ms = int(Admin(profile.endpoint_url).clock()["now"] * 1000)
     group = unique("/bdlab/app")
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="s")
     logs.put_log_events(
         logGroupName=group,
         logStreamName="s",
-        logEvents=[{"timestamp": int(time.time() * 1000), "message": "ERROR x"}],
+        logEvents=[{"timestamp": now_ms, "message": "ERROR x"}],
     )
     assert (
         logs.get_log_events(logGroupName=group, logStreamName="s")["events"][0]["message"]

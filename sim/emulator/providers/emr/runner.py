@@ -239,6 +239,12 @@ class StepRunner:
             )
             self.emr.apply_failure(c, s)
         self.tasks.pop(s.id, None)
+        # The cluster leaves RUNNING (next step, WAITING or TERMINATING) with the step's end,
+        # not at the next tick: nobody may see the step ended while the cluster still runs
+        # it (the AWS/ElasticMapReduce IsIdle sample taken in between said 0).
+        c = self.emr.cluster(c.id)
+        if c.state in ("RUNNING", "WAITING"):
+            self._schedule(c)
 
     def command(
         self, c: Cluster, s: Step, work: Path, controller: list[str]
