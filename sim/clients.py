@@ -40,6 +40,7 @@ def _session(profile: profiles.Profile) -> boto3.session.Session:
     session = boto3.session.Session(
         aws_access_key_id=kw.get("aws_access_key_id"),
         aws_secret_access_key=kw.get("aws_secret_access_key"),
+        aws_session_token=kw.get("aws_session_token"),
         region_name=kw.get("region_name"),
     )
     if profile.access_key is None:
@@ -114,4 +115,6 @@ def arrow_fs(profile: profiles.Profile | None = None) -> Any:
         kwargs.update(endpoint_override=rest, scheme=scheme)
     if p.access_key is not None:
         kwargs.update(access_key=p.access_key, secret_key=p.secret_key)
+        if p.session_token:
+            kwargs["session_token"] = p.session_token
     return fs.S3FileSystem(**kwargs)

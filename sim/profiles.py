@@ -145,9 +145,20 @@ class Profile:
     tag_resources: bool
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     capabilities: frozenset[str] = frozenset()
+    # temporary credentials (an assumed role's session: dataclasses.replace a profile)
+    session_token: str | None = None
 
     def __hash__(self) -> int:  # the mappings are derived data; identity is these fields
-        return hash((self.name, self.endpoint_url, self.access_key, self.secret_key, self.region))
+        return hash(
+            (
+                self.name,
+                self.endpoint_url,
+                self.access_key,
+                self.secret_key,
+                self.session_token,
+                self.region,
+            )
+        )
 
     def can(self, capability: str) -> bool:
         """Whether this profile offers ``capability`` (a key of :data:`CAPABILITIES`)."""
@@ -176,6 +187,8 @@ class Profile:
         if self.access_key is not None:
             kwargs["aws_access_key_id"] = self.access_key
             kwargs["aws_secret_access_key"] = self.secret_key
+            if self.session_token:
+                kwargs["aws_session_token"] = self.session_token
         if self.region:
             kwargs["region_name"] = self.region
         return kwargs

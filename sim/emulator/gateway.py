@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from sim.emulator.authz.enforcer import IamEnforcer
 from sim.emulator.clock import Clock
 from sim.emulator.faults import FaultError, Faults
-from sim.emulator.iam import IamEnforcer
 from sim.emulator.prommetrics import CONTENT_TYPE, GatewayMetrics, body_sizes
 from sim.emulator.protocol import AwsError, Request, Response, error_response
 from sim.emulator.providers.base import Provider
@@ -46,7 +46,7 @@ from sim.emulator.providers.s3.costs import CostModel
 from sim.emulator.providers.s3.lifecycle import LifecycleRunner
 from sim.emulator.providers.s3.model import S3Backend
 from sim.emulator.providers.sns.api import SnsProvider
-from sim.emulator.routing import access_key, identify
+from sim.emulator.routing import identify
 
 log = logging.getLogger("bdlab.gateway")
 
@@ -102,7 +102,7 @@ class Gateway:
         self.lifecycle = LifecycleRunner(self.s3)
         self._lifecycle_task: asyncio.Task[None] | None = None
         self._kinesis_task: asyncio.Task[None] | None = None
-        self.iam = IamEnforcer(state_dir / "iam.json")
+        self.iam = IamEnforcer(state_dir / "iam.json", now=self.clock.now)
         self.costs = CostModel()
         self.providers: dict[str, Provider] = {
             # AWS/S3 and AWS/ElasticMapReduce metrics go to bdlab's CloudWatch
@@ -196,6 +196,8 @@ class Gateway:
             scope.get("query_string", b"").decode("latin-1"),
             headers,
             receive,
+            client_ip=(scope.get("client") or ("",))[0] or "",
+            secure=scope.get("scheme") == "https",
         )
         # An unsigned GET /metrics is a Prometheus scrape; a signed one is S3's bucket "metrics".
         scrape = req.raw_path == "/metrics" and "authorization" not in headers
@@ -265,14 +267,18 @@ class Gateway:
             )
 
     async def _authorize(self, req: Request, provider: Provider) -> None:
-        """IAM enforcement (opt-in): the caller's identity policies decide."""
+        """IAM enforcement (opt-in): identity policies, boundaries and the resource's policy
+        decide every resource the operation touches (sim/emulator/authz)."""
         operation = await provider.operation(req)
         body = await req.read() if provider.auth_reads_body else b""
-        action, resource = self.iam.action_and_resource(req, body, operation)
         loop = asyncio.get_running_loop()
-        # moto's IAM backend is read on the moto thread, where all moto calls run.
-        await loop.run_in_executor(
-            self.moto.executor, self.iam.check, req, action, resource, access_key(req)
+
+        async def on_moto_thread(fn: Any, *args: Any) -> Any:
+            # moto's IAM backend is read on the moto thread, where all moto calls run
+            return await loop.run_in_executor(self.moto.executor, fn, *args)
+
+        await self.iam.authorize(
+            req, operation, body, on_moto_thread, provider.resource_policy, provider.resource_keys
         )
 
     async def _lifespan(self, receive: Any, send: Any) -> None:

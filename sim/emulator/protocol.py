@@ -65,6 +65,12 @@ class Request:
     bucket: str = ""
     region: str = "us-east-1"
     request_id: str = field(default_factory=lambda: f"{_RID_PREFIX}{next(_RID):010d}")
+    client_ip: str = ""  # the peer's address (aws:SourceIp)
+    secure: bool = False  # came over TLS (aws:SecureTransport)
+    # IAM enforcement on an operation authorized per item (DeleteObjects' keys, a POST
+    # upload's key, signed by the form's access key): ``await authorize_item(key[, access
+    # key])`` -> None, or the AccessDenied message
+    authorize_item: Callable[..., Awaitable[str | None]] | None = None
 
     @property
     def path(self) -> str:

@@ -105,3 +105,285 @@ def test_identity_policies_decide(
     assert clients.client("sts", me).get_caller_identity()["Arn"].endswith(f"user/{user}")
     set_enforce(profile, False)
     us3.put_object(Bucket=bucket, Key="in/b.json", Body=b"{}")  # enforcement off: allowed again
+
+
+# --------------------------------------------------------------- issue 12 §1: authorization
+ACCOUNT = "123456789012"
+
+
+def policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+@pytest.fixture()
+def user(profile: Any, aws: Callable[[str], Any], unique: Callable[[str], str]) -> Any:
+    """make(statements...) -> (user ARN, s3 client, profile) of a new IAM user with those
+    identity statements (none: no identity policy)."""
+    iam = aws("iam")
+
+    def make(*statements: dict[str, Any]) -> tuple[str, Any, Any]:
+        name = unique("u")
+        arn = iam.create_user(UserName=name)["User"]["Arn"]
+        if statements:
+            iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=policy(*statements))
+        me = as_user(profile, iam.create_access_key(UserName=name)["AccessKey"])
+        return arn, clients.client("s3", me, retries=False), me
+
+    return make
+
+
+def code(e: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(e.value.response["Error"]["Code"])
+
+
+def test_delete_objects_authorizes_each_key(
+    aws: Callable[[str], Any], bucket: str, user: Any, enforced: None
+) -> None:
+    """Allowed s3:DeleteObject on <bucket>/*: DeleteObjects of two keys deletes both (AWS
+    authorizes each key's object ARN, not the bucket's); a key a Deny covers comes back as an
+    AccessDenied entry inside the 200 and stays."""
+    s3 = aws("s3")
+    for k in ("a.csv", "b.csv", "keep/c.csv"):
+        s3.put_object(Bucket=bucket, Key=k, Body=b"x")
+    _, us3, _ = user(
+        {"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
+        {
+            "Effect": "Deny",
+            "Action": "s3:DeleteObject",
+            "Resource": f"arn:aws:s3:::{bucket}/keep/*",
+        },
+    )
+    out = us3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": "a.csv"}, {"Key": "b.csv"}]}
+    )
+    assert sorted(d["Key"] for d in out["Deleted"]) == ["a.csv", "b.csv"]
+    assert "Errors" not in out
+    s3.put_object(Bucket=bucket, Key="a.csv", Body=b"x")
+    out = us3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": "a.csv"}, {"Key": "keep/c.csv"}]}
+    )
+    assert [d["Key"] for d in out["Deleted"]] == ["a.csv"]
+    (err,) = out["Errors"]
+    assert (err["Key"], err["Code"]) == ("keep/c.csv", "AccessDenied")
+    assert "with an explicit deny in an identity-based policy" in err["Message"]
+    assert s3.head_object(Bucket=bucket, Key="keep/c.csv")["ContentLength"] == 1
+
+
+def test_action_names_match_without_case(
+    aws: Callable[[str], Any], bucket: str, user: Any, enforced: None
+) -> None:
+    """Allow s3:* with Deny s3:deleteobject: DeleteObject is refused and the object stays;
+    Allow s3:getobject (lower case) allows GetObject."""
+    aws("s3").put_object(Bucket=bucket, Key="k", Body=b"x")
+    _, us3, _ = user(
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:deleteobject", "Resource": "*"},
+    )
+    with pytest.raises(ClientError) as e:
+        us3.delete_object(Bucket=bucket, Key="k")
+    assert code(e) == "AccessDenied"
+    assert aws("s3").head_object(Bucket=bucket, Key="k")["ContentLength"] == 1
+    _, reader, _ = user({"Effect": "Allow", "Action": "s3:getobject", "Resource": "*"})
+    assert reader.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+
+
+def test_operations_ask_for_the_sar_action(
+    aws: Callable[[str], Any], bucket: str, user: Any, enforced: None
+) -> None:
+    """DeleteBucketLifecycle needs s3:PutLifecycleConfiguration and ListObjectVersions
+    s3:ListBucketVersions; the operation names themselves are not IAM actions."""
+    arn = f"arn:aws:s3:::{bucket}"
+    _, wrong, _ = user(
+        {
+            "Effect": "Allow",
+            "Action": ["s3:DeleteBucketLifecycle", "s3:ListObjectVersions"],
+            "Resource": arn,
+        }
+    )
+    for call in (
+        lambda c: c.delete_bucket_lifecycle(Bucket=bucket),
+        lambda c: c.list_object_versions(Bucket=bucket),
+    ):
+        with pytest.raises(ClientError) as e:
+            call(wrong)
+        assert code(e) == "AccessDenied"
+    _, right, _ = user(
+        {
+            "Effect": "Allow",
+            "Action": ["s3:PutLifecycleConfiguration", "s3:ListBucketVersions"],
+            "Resource": arn,
+        }
+    )
+    right.delete_bucket_lifecycle(Bucket=bucket)
+    try:
+        right.list_object_versions(Bucket=bucket)
+    except ClientError as e:  # versioning's own answer, never an authorization one
+        assert e.response["Error"]["Code"] != "AccessDenied"
+
+
+def test_copy_reads_its_source_and_writes_its_target(
+    aws: Callable[[str], Any], bucket: str, user: Any, enforced: None
+) -> None:
+    aws("s3").put_object(Bucket=bucket, Key="src/a", Body=b"x")
+    write_only = {
+        "Effect": "Allow",
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{bucket}/dst/*",
+    }
+    _, us3, _ = user(write_only)
+    with pytest.raises(ClientError) as e:
+        us3.copy_object(Bucket=bucket, Key="dst/a", CopySource={"Bucket": bucket, "Key": "src/a"})
+    assert code(e) == "AccessDenied"
+    assert f'resource: "arn:aws:s3:::{bucket}/src/a"' in e.value.response["Error"]["Message"]
+    _, both, _ = user(
+        write_only,
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/src/*"},
+    )
+    both.copy_object(Bucket=bucket, Key="dst/a", CopySource={"Bucket": bucket, "Key": "src/a"})
+    with pytest.raises(ClientError) as e:  # the target is outside dst/
+        both.copy_object(Bucket=bucket, Key="b", CopySource={"Bucket": bucket, "Key": "src/a"})
+    assert code(e) == "AccessDenied"
+
+
+def test_bucket_policies_grant_and_deny(
+    profile: Any, aws: Callable[[str], Any], bucket: str, user: Any, enforced: None
+) -> None:
+    """A bucket policy naming a user grants without any identity policy; its Deny with a
+    condition binds everyone, the account's own credentials included; Principal "*" lets an
+    unsigned request read."""
+    s3 = aws("s3")
+    s3.put_object(Bucket=bucket, Key="pub/a", Body=b"x")
+    arn, us3, _ = user()
+    with pytest.raises(ClientError) as e:
+        us3.get_object(Bucket=bucket, Key="pub/a")
+    assert code(e) == "AccessDenied"
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": arn},
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/pub/*",
+            },
+            {
+                "Sid": "RequireSSE",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}},
+            },
+        ),
+    )
+    try:
+        assert us3.get_object(Bucket=bucket, Key="pub/a")["Body"].read() == b"x"
+        with pytest.raises(ClientError) as e:  # granted reads, not writes
+            us3.put_object(Bucket=bucket, Key="pub/b", Body=b"x")
+        assert code(e) == "AccessDenied"
+        with pytest.raises(ClientError) as e:  # the Deny binds the admin (root) too
+            s3.put_object(Bucket=bucket, Key="pub/b", Body=b"x")
+        assert "with an explicit deny in a resource-based policy" in str(e.value)
+        s3.put_object(Bucket=bucket, Key="pub/b", Body=b"x", ServerSideEncryption="AES256")
+        url = f"{profile.endpoint_url}/{bucket}/pub/a"
+        assert urllib.request.urlopen(url).read() == b"x"  # anonymous, Principal "*"
+        s3.put_object(Bucket=bucket, Key="priv", Body=b"x", ServerSideEncryption="AES256")
+        with pytest.raises(urllib.error.HTTPError) as he:
+            urllib.request.urlopen(f"{profile.endpoint_url}/{bucket}/priv")
+        assert he.value.code == 403 and b"<Code>AccessDenied</Code>" in he.value.read()
+    finally:
+        s3.delete_bucket_policy(Bucket=bucket)
+
+
+def test_condition_keys_of_the_request_and_the_resource(
+    aws: Callable[[str], Any], bucket: str, user: Any, enforced: None
+) -> None:
+    """aws:SourceIp, s3:prefix with ${aws:username}, s3:ExistingObjectTag/<key>."""
+    s3 = aws("s3")
+    s3.put_object(Bucket=bucket, Key="open", Body=b"x", Tagging="class=public")
+    s3.put_object(Bucket=bucket, Key="closed", Body=b"x", Tagging="class=secret")
+    _, far, _ = user(
+        {
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": "*",
+            "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+        }
+    )
+    with pytest.raises(ClientError) as e:  # we call from 127.0.0.1
+        far.get_object(Bucket=bucket, Key="open")
+    assert code(e) == "AccessDenied"
+    _, near, _ = user(
+        {
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": "*",
+            "Condition": {
+                "IpAddress": {"aws:SourceIp": "127.0.0.0/8"},
+                "StringEquals": {"s3:ExistingObjectTag/class": "public"},
+            },
+        }
+    )
+    assert near.get_object(Bucket=bucket, Key="open")["Body"].read() == b"x"
+    with pytest.raises(ClientError) as e:
+        near.get_object(Bucket=bucket, Key="closed")
+    assert code(e) == "AccessDenied"
+    arn, homes, _ = user(
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": f"arn:aws:s3:::{bucket}",
+            "Condition": {"StringLike": {"s3:prefix": "home/${aws:username}/*"}},
+        }
+    )
+    me = arn.rsplit("/", 1)[-1]
+    assert homes.list_objects_v2(Bucket=bucket, Prefix=f"home/{me}/")["KeyCount"] == 0
+    for prefix in ("home/someone-else/", None):
+        with pytest.raises(ClientError) as e:
+            homes.list_objects_v2(Bucket=bucket, **({"Prefix": prefix} if prefix else {}))
+        assert code(e) == "AccessDenied"
+
+
+def test_a_permissions_boundary_caps_a_role_session(
+    profile: Any,
+    aws: Callable[[str], Any],
+    bucket: str,
+    unique: Callable[[str], str],
+    enforced: None,
+) -> None:
+    iam, sts = aws("iam"), aws("sts")
+    aws("s3").put_object(Bucket=bucket, Key="k", Body=b"x")
+    boundary = iam.create_policy(
+        PolicyName=unique("b"),
+        PolicyDocument=policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}),
+    )["Policy"]["Arn"]
+    role = unique("r")
+    trust = {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}
+    role_arn = iam.create_role(
+        RoleName=role, AssumeRolePolicyDocument=policy(trust), PermissionsBoundary=boundary
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=role,
+        PolicyName="all",
+        PolicyDocument=policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}),
+    )
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="s1")["Credentials"]
+    me = dataclasses.replace(
+        profile,
+        access_key=creds["AccessKeyId"],
+        secret_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+    )
+    rs3 = clients.client("s3", me, retries=False)
+    assert rs3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+    with pytest.raises(ClientError) as e:
+        rs3.put_object(Bucket=bucket, Key="k2", Body=b"x")
+    assert code(e) == "AccessDenied"
+    msg = e.value.response["Error"]["Message"]
+    assert f"assumed-role/{role}/s1" in msg and "no permissions boundary allows" in msg

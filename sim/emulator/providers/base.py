@@ -8,6 +8,8 @@ the rest ``ThrottlingException`` 400).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sim.emulator.protocol import AwsError, Request, Response, error_response
 
 
@@ -28,6 +30,16 @@ class Provider:
 
         req.operation = req.operation or action_of(req, await req.read())
         return req.operation
+
+    async def resource_policy(self, arn: str) -> dict[str, Any] | None:
+        """The resource-based policy of ``arn`` (an S3 bucket policy, ...), or None. IAM
+        enforcement evaluates it beside the caller's identity policies."""
+        return None
+
+    async def resource_keys(self, arn: str) -> dict[str, list[str]]:
+        """Condition keys the resource ``arn`` itself carries (aws:ResourceTag/<k>,
+        s3:ExistingObjectTag/<k>) for IAM enforcement."""
+        return {}
 
     def error_response(self, req: Request, err: AwsError) -> Response:
         """``err`` in this service's protocol (XML, JSON, CBOR, query)."""

@@ -1,5 +1,5 @@
 """The ``iam`` service: moto's IAM backend for its breadth, with SimulatePrincipalPolicy
-answered by bdlab's policy evaluation (sim/emulator/iam.py), which moto lacks. Labs use it to
+answered by bdlab's policy evaluation (sim/emulator/authz), which moto lacks. Labs use it to
 test what a policy allows without calling (and possibly deleting) the real resource."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from sim.emulator.iam import IamEnforcer
+from sim.emulator.authz.enforcer import IamEnforcer
 from sim.emulator.protocol import AwsError, Request, Response
 from sim.emulator.providers.base import Provider
 from sim.emulator.providers.moto_backend import MotoProvider, action_of

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import email.parser
 import email.policy
 import hashlib
@@ -341,6 +342,38 @@ class S3Provider(Provider):
                 sender=False,
             )
         return super().fault_error(kind)
+
+    # ------------------------------------------------------------ IAM enforcement
+    async def resource_policy(self, arn: str) -> dict[str, Any] | None:
+        """The bucket policy of the bucket ``arn`` names (``arn:aws:s3:::b`` or ``.../key``)."""
+        bucket = arn.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+        if not bucket or arn == "*" or not self.backend.bucket_exists(bucket):
+            return None
+        text = self.backend.get_config(bucket, "policy")
+        if not text:
+            return None
+        found = json.loads(text)
+        return dict(found) if isinstance(found, dict) else None
+
+    async def resource_keys(self, arn: str) -> dict[str, list[str]]:
+        """aws:ResourceTag/<k> from the bucket's tags; s3:ExistingObjectTag/<k> from an
+        existing object's (SAR, "Condition keys for Amazon S3")."""
+        if not arn.startswith("arn:aws:s3:::"):
+            return {}
+        bucket, _, key = arn.removeprefix("arn:aws:s3:::").partition("/")
+        if not self.backend.bucket_exists(bucket):
+            return {}
+        out: dict[str, list[str]] = {}
+        tagging = self.backend.get_config(bucket, "tagging")
+        if tagging:
+            with contextlib.suppress(AwsError):
+                for k, v in _tag_pairs(parse_xml(tagging.encode())):
+                    out[f"aws:ResourceTag/{k}"] = [v]
+        if key and "*" not in key:
+            with contextlib.suppress(AwsError):
+                for k, v in self.backend.head(bucket, key).tags.items():
+                    out[f"s3:ExistingObjectTag/{k}"] = [v]
+        return out
 
     # ------------------------------------------------------------ metrics
     def _configs(self, bucket: str) -> tuple[s3metrics.MetricsConfig, ...]:
@@ -794,6 +827,11 @@ class S3Provider(Provider):
                 ArgumentValue="0",
             )
         key = key.replace("${filename}", filename or "")
+        if req.authorize_item is not None:
+            # the form's credential signs a POST upload; IAM authorizes the key it names
+            why = await req.authorize_item(key, _form_access_key(form))
+            if why is not None:
+                raise AwsError("AccessDenied", why, 403)
         if "policy" in form:
             configs.check_post_policy(form["policy"], form, bucket, len(data))
         _check_acl_headers({"x-amz-acl": form["acl"]} if "acl" in form else {})
@@ -934,7 +972,18 @@ class S3Provider(Provider):
         root = parse_xml(await req.read())
         quiet = (root.findtext("Quiet") or "false").lower() == "true"
         keys = [o.findtext("Key") or "" for o in root.findall("Object")]
-        results = self.backend.delete_objects(bucket, keys)
+        # IAM enforcement authorizes each key's object ARN: a refused key is an AccessDenied
+        # entry of a 200, the others are deleted (S3 API reference, DeleteObjects)
+        refused: dict[str, str] = {}
+        if req.authorize_item is not None:
+            for key in keys:
+                why = await req.authorize_item(key)
+                if why is not None:
+                    refused[key] = why
+        results = self.backend.delete_objects(bucket, [k for k in keys if k not in refused])
+        results += [(k, AwsError("AccessDenied", why, 403)) for k, why in refused.items()]
+        order = {k: i for i, k in enumerate(keys)}
+        results.sort(key=lambda r: order.get(r[0], 0))
         out = []
         for key, err in results:
             if err is None and not quiet:
@@ -1751,6 +1800,12 @@ def _check_create_bucket_headers(h: dict[str, str]) -> None:
             "InvalidBucketAclWithObjectOwnership",
             "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
         )
+
+
+def _form_access_key(form: dict[str, str]) -> str | None:
+    """The access key id of a POST form's ``x-amz-credential`` (``AKID/date/region/s3/...``)."""
+    cred = form.get("x-amz-credential") or ""
+    return cred.split("/", 1)[0] or None
 
 
 def _tag_pairs(root: ET.Element) -> list[tuple[str, str]]:

@@ -309,6 +309,35 @@ HEADER_GAPS: tuple[HeaderGap, ...] = (
     HeaderGap("x-amz-if-match-initiated-time", "directory buckets only (AWS: 501)"),
 )
 
+# The operations on a plain bucket or object (no sub-resource), as api.operation_name names
+# them; all implemented.
+PLAIN_OPERATIONS: tuple[str, ...] = (
+    "ListBuckets",
+    "CreateBucket",
+    "HeadBucket",
+    "DeleteBucket",
+    "ListObjects",
+    "ListObjectsV2",
+    "PostObject",
+    "GetObject",
+    "HeadObject",
+    "PutObject",
+    "CopyObject",
+    "DeleteObject",
+    "UploadPart",
+    "UploadPartCopy",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+    "ListParts",
+)
+
+
+def served_operations() -> list[str]:
+    """Every S3 operation bdlab implements (plain ones and the implemented sub-resources')."""
+    subs = {op for s in SUBRESOURCES for op, implemented in s.ops.values() if implemented}
+    return sorted(subs | set(PLAIN_OPERATIONS))
+
+
 _BY_KEY: dict[tuple[str, str], SubResource] = {(s.level, s.name): s for s in SUBRESOURCES}
 SUBRESOURCE_NAMES = frozenset(s.name for s in SUBRESOURCES)
 

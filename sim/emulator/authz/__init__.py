@@ -1,0 +1,1 @@
+"""IAM authorization: the action table from the SAR, policy evaluation, the enforcer."""
