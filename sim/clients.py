@@ -24,6 +24,10 @@ def _config(profile: profiles.Profile, service: str, retries: bool) -> botocore.
         "read_timeout": 120,
         "max_pool_connections": 32,
     }
+    if service == "s3":
+        # botocore still presigns S3 URLs with SigV2 off AWS's own endpoints; AWS deprecated
+        # SigV2 and newer regions refuse it, so every S3 signature is SigV4
+        kwargs["signature_version"] = "s3v4"
     if service == "s3" and profile.endpoint_url:
         # Emulators have no wildcard DNS for virtual-hosted buckets.
         kwargs["s3"] = {"addressing_style": "path"}

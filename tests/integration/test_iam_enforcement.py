@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -387,3 +389,117 @@ def test_a_permissions_boundary_caps_a_role_session(
     assert code(e) == "AccessDenied"
     msg = e.value.response["Error"]["Message"]
     assert f"assumed-role/{role}/s1" in msg and "no permissions boundary allows" in msg
+
+
+# --------------------------------------------------------------- SigV4 (enforcement on)
+def _xml_code(e: urllib.error.HTTPError) -> tuple[int, str, str]:
+    body = e.read().decode()
+    found = re.search(r"<Code>([^<]+)</Code>", body)
+    return e.code, found.group(1) if found else "", body
+
+
+def test_signatures_are_verified(
+    profile: Any,
+    aws: Callable[[str], Any],
+    bucket: str,
+    user: Any,
+    enforced: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Header and query signatures by the key's secret; a tampered or expired presigned URL,
+    X-Amz-Expires over 7 days, a wrong secret, an unknown key and a stale request are
+    refused with AWS's codes."""
+    aws("s3").put_object(Bucket=bucket, Key="k", Body=b"x")
+    _, us3, me = user({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    assert us3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"  # header form
+    url = us3.generate_presigned_url("get_object", {"Bucket": bucket, "Key": "k"}, ExpiresIn=60)
+    assert urllib.request.urlopen(url).read() == b"x"  # query form
+    for bad in (url.replace("/k?", "/k2?"), url[:-2] + "00"):  # another key; a bad signature
+        with pytest.raises(urllib.error.HTTPError) as he:
+            urllib.request.urlopen(bad)
+        status, c, body = _xml_code(he.value)
+        assert (status, c) == (403, "SignatureDoesNotMatch"), body
+        assert "<StringToSign>AWS4-HMAC-SHA256\n" in body
+    week = us3.generate_presigned_url(
+        "get_object", {"Bucket": bucket, "Key": "k"}, ExpiresIn=604801
+    )
+    with pytest.raises(urllib.error.HTTPError) as he:
+        urllib.request.urlopen(week)
+    status, c, body = _xml_code(he.value)
+    assert (status, c) == (400, "AuthorizationQueryParametersError")
+    assert "X-Amz-Expires must be less than a week (in seconds) that is 604800" in body
+    import botocore.auth
+
+    real_now = botocore.auth.get_current_datetime
+    monkeypatch.setattr(
+        botocore.auth,
+        "get_current_datetime",
+        lambda: real_now() - __import__("datetime").timedelta(hours=1),
+    )
+    old = us3.generate_presigned_url("get_object", {"Bucket": bucket, "Key": "k"}, ExpiresIn=60)
+    with pytest.raises(urllib.error.HTTPError) as he:
+        urllib.request.urlopen(old)
+    status, c, body = _xml_code(he.value)
+    assert (status, c) == (403, "AccessDenied") and "Request has expired" in body
+    assert "<X-Amz-Expires>60</X-Amz-Expires>" in body and "<ServerTime>" in body
+    with pytest.raises(ClientError) as e:  # a header-signed request an hour old
+        us3.list_objects_v2(Bucket=bucket)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert code(e) == "RequestTimeTooSkewed"
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", real_now)
+    us3.head_bucket(Bucket=bucket)  # signed now: fine again
+
+
+def test_wrong_secrets_and_unknown_keys_are_refused(
+    profile: Any, aws: Callable[[str], Any], bucket: str, user: Any, enforced: None
+) -> None:
+    _, _, me = user({"Effect": "Allow", "Action": "*", "Resource": "*"})
+    wrong = dataclasses.replace(me, secret_key="not-the-secret")
+    with pytest.raises(ClientError) as e:
+        clients.client("s3", wrong, retries=False).head_object(Bucket=bucket, Key="nope")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as e:
+        clients.client("s3", wrong, retries=False).list_objects_v2(Bucket=bucket)
+    assert code(e) == "SignatureDoesNotMatch"
+    with pytest.raises(ClientError) as e:
+        clients.client("kinesis", wrong, retries=False).list_streams()
+    assert code(e) == "InvalidSignatureException"
+    with pytest.raises(ClientError) as e:
+        clients.client("sns", wrong, retries=False).list_topics()
+    assert code(e) == "SignatureDoesNotMatch"
+    nobody = dataclasses.replace(me, access_key="AKIANOBODY0000000000", secret_key="x")
+    with pytest.raises(ClientError) as e:
+        clients.client("s3", nobody, retries=False).list_objects_v2(Bucket=bucket)
+    assert code(e) == "InvalidAccessKeyId"
+    with pytest.raises(ClientError) as e:
+        clients.client("kinesis", nobody, retries=False).list_streams()
+    assert code(e) == "UnrecognizedClientException"
+    # the admin credentials (test/test) must be signed with their own secret too
+    admin = dataclasses.replace(me, access_key="test", secret_key="wrong")
+    with pytest.raises(ClientError) as e:
+        clients.client("s3", admin, retries=False).list_objects_v2(Bucket=bucket)
+    assert code(e) == "SignatureDoesNotMatch"
+    # with enforcement off, as moto and LocalStack, any signature is accepted (documented)
+    set_enforce(profile, False)
+    assert clients.client("s3", wrong, retries=False).list_objects_v2(Bucket=bucket)
+
+
+def test_browser_post_is_signed_and_authorized_on_its_key(
+    profile: Any, aws: Callable[[str], Any], bucket: str, user: Any, enforced: None
+) -> None:
+    import requests
+
+    _, us3, _ = user(
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/in/*"}
+    )
+    url = f"{profile.endpoint_url}/{bucket}"
+    ok = us3.generate_presigned_post(bucket, "in/a.csv", ExpiresIn=300)
+    r = requests.post(url, data=ok["fields"], files={"file": ("a.csv", b"1")})
+    assert r.status_code == 204, r.text
+    assert aws("s3").get_object(Bucket=bucket, Key="in/a.csv")["Body"].read() == b"1"
+    out = us3.generate_presigned_post(bucket, "out/a.csv", ExpiresIn=300)
+    r = requests.post(url, data=out["fields"], files={"file": ("a.csv", b"1")})
+    assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text
+    forged = {**ok["fields"], "x-amz-signature": "0" * 64}
+    r = requests.post(url, data=forged, files={"file": ("a.csv", b"1")})
+    assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text

@@ -21,19 +21,21 @@ resource policies of services other than S3.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from sim.emulator.authz import actions, policy
+from sim.emulator.authz import actions, policy, sigv4
 from sim.emulator.authz.policy import Principal, RequestContext
 from sim.emulator.protocol import AwsError, Request
 
+ADMIN_KEYS = {"test": "test"}
 ResourcePolicy = Callable[[str], Awaitable[dict[str, Any] | None]]
 ResourceKeys = Callable[[str], Awaitable[dict[str, list[str]]]]
 
@@ -47,6 +49,7 @@ class Caller:
     boundary: list[dict[str, Any]] | None = None
     all_powerful: bool = False
     tags: dict[str, str] | None = None
+    secret: str | None = None  # what the request's signature must verify with
 
 
 def _document(p: Any) -> dict[str, Any]:
@@ -82,10 +85,13 @@ class IamEnforcer:
         state_file: Path,
         account_id: str = "123456789012",
         now: Callable[[], float] = time.time,
+        admin_keys: Mapping[str, str] | None = None,
     ) -> None:
         self.state_file = state_file
         self.account_id = account_id
         self.now = now
+        # the course's admin credentials: the account itself (LocalStack's test/test too)
+        self.admin_keys = dict(admin_keys or ADMIN_KEYS)
         self.enforce = False
         if state_file.exists():
             self.enforce = bool(json.loads(state_file.read_text()).get("enforce"))
@@ -99,28 +105,45 @@ class IamEnforcer:
         return {"enforce": self.enforce}
 
     # ------------------------------------------------------------ who calls
-    def caller(self, access_key: str | None, headers: dict[str, str]) -> Caller:
-        """The caller of a request signed with ``access_key`` (None: anonymous). Runs on the
-        moto thread (it reads moto's IAM and STS backends)."""
+    def caller(self, req: Request, access_key: str | None) -> Caller:
+        """The caller of ``req`` signed with ``access_key`` (None: anonymous), with the secret
+        its signature must verify with. Raises AWS's error for a key nobody has
+        (InvalidAccessKeyId, ...) or a session token that is not the key's or has expired.
+        Runs on the moto thread (it reads moto's IAM and STS backends)."""
         if access_key is None:
             return Caller(policy.ANONYMOUS, [])
         from moto.iam.access_control import CreateAccessKeyFailure, create_access_key
         from moto.iam.models import iam_backends
+        from moto.sts.models import sts_backends
 
         hdrs = {
             ("X-Amz-Security-Token" if k == "x-amz-security-token" else k): v
-            for k, v in headers.items()
+            for k, v in req.headers.items()
         }
+        token = _query_value(req, "X-Amz-Security-Token")
+        if token and "X-Amz-Security-Token" not in hdrs:
+            hdrs["X-Amz-Security-Token"] = token
         acct = self.account_id
         try:
             key = create_access_key(acct, "aws", access_key, hdrs)
-        except CreateAccessKeyFailure:
-            root = Principal(f"arn:aws:iam::{acct}:root", acct, "Account", userid=acct)
-            return Caller(root, [], all_powerful=True)
+        except CreateAccessKeyFailure as exc:
+            if getattr(exc, "reason", "") == "InvalidToken":
+                raise sigv4.bad_token(req) from None
+            if access_key in self.admin_keys:
+                root = Principal(f"arn:aws:iam::{acct}:root", acct, "Account", userid=acct)
+                return Caller(root, [], all_powerful=True, secret=self.admin_keys[access_key])
+            raise sigv4.unknown_key(req, access_key) from None
         backend = iam_backends[acct]["global"]
         identity = [_document(p) for p in key.collect_policies()]
         arn = key.arn
+        secret = str(key._secret_access_key)  # noqa: SLF001  (moto keeps it there)
         if ":assumed-role/" in arn:
+            for session in sts_backends[acct]["aws"].assumed_roles:
+                expires = getattr(session, "expiration", None)
+                if session.access_key_id == access_key and expires is not None:
+                    at = expires.replace(tzinfo=UTC) if expires.tzinfo is None else expires
+                    if at.timestamp() < time.time():
+                        raise sigv4.bad_token(req, expired=True)
             role_name = arn.split("/")[1]
             role = backend.get_role(role_name)
             boundary = None
@@ -133,16 +156,13 @@ class IamEnforcer:
                 role_arn=role.arn,
                 userid=f"{role.id}:{arn.rsplit('/', 1)[-1]}",
             )
-            return Caller(
-                principal,
-                identity,
-                boundary,
-                tags=_tags(backend.list_role_tags(role_name, None)[0]),
-            )
+            tags = _tags(backend.list_role_tags(role_name, None)[0])
+            return Caller(principal, identity, boundary, tags=tags, secret=secret)
         name = arn.rsplit("/", 1)[-1]
         user = backend.get_user(name)
         tags = _tags(backend.list_user_tags(name))
-        return Caller(Principal(arn, acct, "User", name=name, userid=user.id), identity, tags=tags)
+        who = Principal(arn, acct, "User", name=name, userid=user.id)
+        return Caller(who, identity, tags=tags, secret=secret)
 
     # ------------------------------------------------------------ the request's context
     def context_keys(
@@ -193,7 +213,19 @@ class IamEnforcer:
         svc = req.service
         if (svc, operation) in actions.ALWAYS_ALLOWED:
             return
-        caller = await run(self.caller, access_key_of(req), req.headers)
+        if _sigv2(req):
+            # S3 answers so in every region that no longer takes Signature Version 2
+            raise AwsError(
+                "InvalidRequest",
+                "The authorization mechanism you have provided is not supported. Please use "
+                "AWS4-HMAC-SHA256.",
+                400,
+            )
+        key = access_key_of(req)
+        caller = await run(self.caller, req, key)
+        if key is not None and caller.secret is not None:
+            digest = hashlib.sha256(body).hexdigest() if svc != "s3" else None
+            sigv4.verify(req, caller.secret, digest, time.time())
         params = _params(req, body)
         base = self.context_keys(req, caller, params)
 
@@ -215,10 +247,13 @@ class IamEnforcer:
         if (svc, operation) in actions.PER_ITEM:
             (action,) = actions.PER_ITEM[(svc, operation)]
 
-            async def item(key: str, signed_by: str | None = None) -> str | None:
+            async def item(key: str, form: Mapping[str, str] | None = None) -> str | None:
                 nonlocal caller, base
-                if signed_by is not None:  # a POST form's own credential
-                    caller = await run(self.caller, signed_by, {})
+                signed_by = (form or {}).get("x-amz-credential", "").split("/", 1)[0]
+                if signed_by:  # a POST form is signed by its own credential
+                    caller = await run(self.caller, req, signed_by)
+                    if caller.secret is not None:
+                        sigv4.verify_post_policy(form or {}, caller.secret)
                     base = self.context_keys(req, caller, params)
                 arn = f"arn:aws:s3:::{req.bucket}/{key}"
                 return await check(actions.Need(action, arn, "object"))
@@ -363,6 +398,22 @@ def access_key_of(req: Request) -> str | None:
     from sim.emulator.routing import access_key
 
     return access_key(req)
+
+
+def _sigv2(req: Request) -> bool:
+    """A Signature Version 2 request (``Authorization: AWS AKID:sig`` or a URL with
+    ``AWSAccessKeyId`` and ``Signature``)."""
+    if req.headers.get("authorization", "").startswith("AWS "):
+        return True
+    q = req.query_string
+    return "AWSAccessKeyId=" in q and "Signature=" in q and "X-Amz-Signature" not in q
+
+
+def _query_value(req: Request, name: str) -> str | None:
+    for k, v in parse_qsl(req.query_string, keep_blank_values=True):
+        if k == name:
+            return v
+    return None
 
 
 def _params(req: Request, body: bytes) -> dict[str, Any]:

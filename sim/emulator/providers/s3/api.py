@@ -829,7 +829,7 @@ class S3Provider(Provider):
         key = key.replace("${filename}", filename or "")
         if req.authorize_item is not None:
             # the form's credential signs a POST upload; IAM authorizes the key it names
-            why = await req.authorize_item(key, _form_access_key(form))
+            why = await req.authorize_item(key, form)
             if why is not None:
                 raise AwsError("AccessDenied", why, 403)
         if "policy" in form:
@@ -1800,12 +1800,6 @@ def _check_create_bucket_headers(h: dict[str, str]) -> None:
             "InvalidBucketAclWithObjectOwnership",
             "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
         )
-
-
-def _form_access_key(form: dict[str, str]) -> str | None:
-    """The access key id of a POST form's ``x-amz-credential`` (``AKID/date/region/s3/...``)."""
-    cred = form.get("x-amz-credential") or ""
-    return cred.split("/", 1)[0] or None
 
 
 def _tag_pairs(root: ET.Element) -> list[tuple[str, str]]:
