@@ -798,7 +798,7 @@ class S3Provider(Provider):
         multipart/form-data whose fields set the key (``${filename}`` replaced by the file's
         name), Content-Type and the other system headers, x-amz-meta-*, x-amz-storage-class,
         tagging, and success_action_status (200/201/204; 201 answers a PostResponse). The
-        policy's conditions and expiration are checked; its signature is not (see
+        policy's conditions and expiration are checked; its signature only with IAM enforcement (see
         docs/emulator.md)."""
         ctype = req.headers.get("content-type", "")
         if "multipart/form-data" not in ctype:
