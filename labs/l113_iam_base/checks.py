@@ -26,6 +26,7 @@ from labs.l113_iam_base.lab import (
     PRODUCER,
     STREAM,
     arns,
+    lake_bucket,
 )
 from sim import clients
 
@@ -85,11 +86,14 @@ def _managed(ctx: LabContext, arn: str) -> list[dict[str, Any]]:
     )
 
 
-def _allows(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
-    from moto.iam.access_control import IAMPolicy, PermissionResult
-
+def _allows(ctx: LabContext, statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    """Whether the statements allow ``action`` on ``resource``, as IAM's policy simulator
+    (SimulateCustomPolicy: the same call answers on real AWS) decides."""
     doc = json.dumps({"Version": "2012-10-17", "Statement": statements})
-    return IAMPolicy(doc).is_action_permitted(action, resource) == PermissionResult.PERMITTED
+    result = ctx.client("iam").simulate_custom_policy(
+        PolicyInputList=[doc], ActionNames=[action], ResourceArns=[resource]
+    )["EvaluationResults"][0]
+    return bool(result["EvalDecision"] == "allowed")
 
 
 @check(1)
@@ -109,13 +113,13 @@ def emr_roles(ctx: LabContext) -> None:
             "create_instance_profile 후 add_role_to_instance_profile 하세요.",
         )
     a = arns(ctx)
-    if not _allows(ec2, "s3:GetObject", a["objects"].replace("*", "raw/x.json")):
+    if not _allows(ctx, ec2, "s3:GetObject", a["objects"].replace("*", "raw/x.json")):
         raise CheckFailed(
             "EC2 역할: 레이크 객체 s3:GetObject 허용",
             "허용 안 됨",
             "EMR 노드는 레이크에서 데이터를 읽어야 합니다.",
         )
-    if _allows(ec2, "s3:GetObject", "arn:aws:s3:::some-other-bucket/x"):
+    if _allows(ctx, ec2, "s3:GetObject", "arn:aws:s3:::some-other-bucket/x"):
         raise CheckFailed(
             "다른 버킷은 거부",
             "다른 버킷도 허용됨",
@@ -133,14 +137,14 @@ def firehose_role(ctx: LabContext) -> None:
         ("kinesis:GetShardIterator", a["stream"]),
         ("s3:PutObject", a["objects"].replace("*", "2026/01/01/x")),
     ]
-    missing = [act for act, res in needed if not _allows(st, act, res)]
+    missing = [act for act, res in needed if not _allows(ctx, st, act, res)]
     if missing:
         raise CheckFailed(
             f"허용: {[n for n, _ in needed]}",
             f"빠짐: {missing}",
             "Firehose는 소스 스트림을 읽고 S3에 객체를 씁니다.",
         )
-    if _allows(st, "s3:PutObject", "arn:aws:s3:::some-other-bucket/x"):
+    if _allows(ctx, st, "s3:PutObject", "arn:aws:s3:::some-other-bucket/x"):
         raise CheckFailed(
             "다른 버킷 쓰기는 거부", "허용됨", "Resource를 레이크 버킷으로 한정하세요."
         )
@@ -293,4 +297,74 @@ def producer_and_consumer_enforced(ctx: LabContext) -> None:
             f"다른 결과: {wrong}",
             "정책의 Action과 Resource(스트림 ARN)를 확인하세요. 거부되어야 할 "
             "호출이 ok라면 권한이 너무 넓습니다.",
+        )
+
+
+def _public(statement: dict[str, Any]) -> bool:
+    p = statement.get("Principal")
+    everyone = p == "*" or (isinstance(p, dict) and "*" in _as_list(p.get("AWS")))
+    return statement.get("Effect") == "Allow" and everyone and not statement.get("Condition")
+
+
+@check(5)
+def lake_bucket_policy(ctx: LabContext) -> None:
+    """레이크 버킷 정책: 소비자는 curated/만 읽고, 암호화 헤더 없는 업로드는 누구든 거부된다"""
+    s3 = ctx.client("s3")
+    bucket = lake_bucket(ctx)
+    try:
+        raw = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NoSuchBucketPolicy":
+            raise
+        raise CheckFailed(
+            f"버킷 {bucket}의 버킷 정책",
+            "없음",
+            "4단계: s3.put_bucket_policy(Bucket=lake_bucket(ctx), Policy=json.dumps(...))",
+        ) from None
+    public = [s.get("Sid", "(Sid 없음)") for s in _statements(_doc(raw)) if _public(s)]
+    if public:
+        raise CheckFailed(
+            "누구에게나(Principal '*') 조건 없이 허용하는 문장 없음",
+            f"공개 허용: {public}",
+            "Principal에는 소비자 사용자의 ARN을 쓰세요. '*'에 Allow를 주면 버킷이 공개됩니다.",
+        )
+    probe = "_bdlab_probe.json"
+    for prefix in ("curated/", "raw/"):
+        s3.put_object(Bucket=bucket, Key=prefix + probe, Body=b"{}", ServerSideEncryption="AES256")
+    attempts = 1 if ctx.can("iam_toggle") else 5
+    with _as_user(ctx, CONSUMER) as prof:
+        mine = clients.client("s3", prof, retries=False)
+        admin = clients.client("s3", ctx.profile, retries=False)
+        results = {
+            "consumer GetObject curated/": (
+                _outcome(lambda: mine.get_object(Bucket=bucket, Key="curated/" + probe), attempts),
+                "ok",
+            ),
+            "consumer GetObject raw/": (
+                _outcome(lambda: mine.get_object(Bucket=bucket, Key="raw/" + probe), 1),
+                "denied",
+            ),
+            "PutObject without encryption header": (
+                _outcome(
+                    lambda: admin.put_object(Bucket=bucket, Key="raw/" + probe, Body=b"{}"), 1
+                ),
+                "denied",
+            ),
+            "PutObject with ServerSideEncryption=AES256": (
+                _outcome(
+                    lambda: admin.put_object(
+                        Bucket=bucket, Key="raw/" + probe, Body=b"{}", ServerSideEncryption="AES256"
+                    ),
+                    1,
+                ),
+                "ok",
+            ),
+        }
+    wrong = {k: got for k, (got, want) in results.items() if got != want}
+    if wrong:
+        raise CheckFailed(
+            "소비자: curated/ 읽기 ok, raw/ denied / 암호화 헤더 없는 업로드 denied",
+            f"다른 결과: {wrong}",
+            "소비자 Allow 문장의 Resource는 '버킷/curated/*', 거부 문장은 Principal '*'에 "
+            "StringNotEquals s3:x-amz-server-side-encryption 조건을 쓰세요.",
         )

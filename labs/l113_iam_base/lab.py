@@ -85,6 +85,11 @@ def step3_app_users(ctx: LabContext) -> None:
     raise NotImplementedError("TODO 3단계: README.md의 '3단계'를 보고 정책과 사용자를 만드세요.")
 
 
+def step4_bucket_policy(ctx: LabContext) -> None:
+    """4단계: 레이크 버킷 정책 — 소비자에게 curated/ 읽기를 주고, 암호화 헤더 없는 업로드를 거부합니다."""
+    raise NotImplementedError("TODO 4단계: README.md의 '4단계'를 보고 버킷 정책을 붙이세요.")
+
+
 def main(ctx: LabContext) -> dict[str, Any]:
     with ctx.step("준비: Kinesis 스트림과 S3 버킷"):
         prepare(ctx)
@@ -94,6 +99,8 @@ def main(ctx: LabContext) -> dict[str, Any]:
         step2_firehose_role(ctx)
     with ctx.step("3단계: 생산자와 소비자 사용자"):
         step3_app_users(ctx)
+    with ctx.step("4단계: 레이크 버킷 정책"):
+        step4_bucket_policy(ctx)
     return {"roles": [EMR_SERVICE_ROLE, EMR_EC2_ROLE, FIREHOSE_ROLE], "users": [PRODUCER, CONSUMER]}
 
 
@@ -144,7 +151,11 @@ def reset(ctx: LabContext) -> int:
         pass
     s3 = ctx.client("s3")
     try:
-        s3.delete_bucket(Bucket=lake_bucket(ctx))
-    except (s3.exceptions.NoSuchBucket, s3.exceptions.ClientError):
+        s3.delete_bucket_policy(Bucket=lake_bucket(ctx))
+    except s3.exceptions.ClientError:
+        pass
+    try:
+        s3util.delete_bucket(s3, lake_bucket(ctx))  # the check's probe objects with it
+    except s3.exceptions.ClientError:
         pass
     return removed

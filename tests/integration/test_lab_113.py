@@ -33,7 +33,7 @@ def test_solution_passes_all_checks(ctx: harness.LabContext) -> None:
     solution.main(ctx)
     res = results(ctx)
     assert {n: (r.found, r.hint) for n, r in res.items() if not r.passed} == {}
-    assert len(res) == 4
+    assert len(res) == 5
 
 
 def test_skeleton_and_nothing_done(ctx: harness.LabContext) -> None:
@@ -110,3 +110,70 @@ def test_the_solution_runs_again_and_still_passes(ctx: harness.LabContext) -> No
     solution.main(ctx)
     solution.main(ctx)
     assert [r.name for r in results(ctx).values() if not r.passed] == []
+
+
+def test_a_public_or_missing_bucket_policy_fails_with_a_hint(ctx: harness.LabContext) -> None:
+    lab_mod.prepare(ctx)
+    solution.emr_roles(ctx)
+    solution.firehose_role(ctx)
+    solution.app_users(ctx)
+    r = results(ctx)["lake_bucket_policy"]
+    assert not r.passed and r.found == "없음" and "put_bucket_policy" in r.hint
+    s3 = ctx.client("s3")
+    bucket = lab_mod.lake_bucket(ctx)
+    public = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Everyone",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            }
+        ],
+    }
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(public))
+    r = results(ctx)["lake_bucket_policy"]
+    assert not r.passed and "Everyone" in r.found and "공개" in r.hint
+    # a grant on the whole bucket lets the consumer read raw/ too; no encryption rule
+    arn = ctx.client("iam").get_user(UserName=lab_mod.CONSUMER)["User"]["Arn"]
+    public["Statement"][0]["Principal"] = {"AWS": arn}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(public))
+    r = results(ctx)["lake_bucket_policy"]
+    assert not r.passed
+    assert "consumer GetObject raw/" in r.found and "PutObject without encryption" in r.found
+
+
+def test_simulate_custom_policy_with_context_entries(ctx: harness.LabContext) -> None:
+    """SimulateCustomPolicy evaluates given documents with the condition keys passed as
+    ContextEntries (IAM API reference), as the lab's checks use it."""
+    iam = ctx.client("iam")
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "S3:getobject",
+                "Resource": "arn:aws:s3:::b/*",
+                "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+            }
+        ],
+    }
+
+    def decision(ip: str) -> str:
+        out = iam.simulate_custom_policy(
+            PolicyInputList=[json.dumps(doc)],
+            ActionNames=["s3:GetObject"],
+            ResourceArns=["arn:aws:s3:::b/k"],
+            ContextEntries=[
+                {"ContextKeyName": "aws:SourceIp", "ContextKeyValues": [ip], "ContextKeyType": "ip"}
+            ],
+        )["EvaluationResults"]
+        return str(out[0]["EvalDecision"])
+
+    assert decision("10.1.2.3") == "allowed"
+    assert decision("192.168.0.1") == "implicitDeny"
+    with pytest.raises(ClientError) as info:
+        iam.simulate_custom_policy(PolicyInputList=["{not json"], ActionNames=["s3:GetObject"])
+    assert info.value.response["Error"]["Code"] == "MalformedPolicyDocument"

@@ -13,6 +13,7 @@ from labs.l113_iam_base.lab import (
     FIREHOSE_ROLE,
     PRODUCER,
     arns,
+    lake_bucket,
     prepare,
     trust,
 )
@@ -148,6 +149,35 @@ def app_users(ctx: LabContext) -> None:
         iam.attach_user_policy(UserName=name, PolicyArn=arn)
 
 
+def bucket_policy(ctx: LabContext) -> None:
+    """The lake's bucket policy: the consumer reads curated/ through it (no S3 permission of
+    its own), and any upload without the encryption header is denied to everyone."""
+    a = arns(ctx)
+    consumer = ctx.client("iam").get_user(UserName=CONSUMER)["User"]["Arn"]
+    ctx.client("s3").put_bucket_policy(
+        Bucket=lake_bucket(ctx),
+        Policy=doc(
+            {
+                "Sid": "ConsumerReadsCurated",
+                "Effect": "Allow",
+                "Principal": {"AWS": consumer},
+                "Action": "s3:GetObject",
+                "Resource": a["bucket"] + "/curated/*",
+            },
+            {
+                "Sid": "DenyUnencryptedUploads",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": a["objects"],
+                "Condition": {
+                    "StringNotEquals": {"s3:x-amz-server-side-encryption": ["AES256", "aws:kms"]}
+                },
+            },
+        ),
+    )
+
+
 def main(ctx: LabContext) -> dict[str, Any]:
     with ctx.step("준비: Kinesis 스트림과 S3 버킷"):
         prepare(ctx)
@@ -157,4 +187,6 @@ def main(ctx: LabContext) -> dict[str, Any]:
         firehose_role(ctx)
     with ctx.step("3단계: 생산자와 소비자 사용자"):
         app_users(ctx)
+    with ctx.step("4단계: 레이크 버킷 정책"):
+        bucket_policy(ctx)
     return {"roles": 3, "users": 2}
