@@ -71,6 +71,7 @@ class Request:
     # upload's key, signed by the form's access key): ``await authorize_item(key[, access
     # key])`` -> None, or the AccessDenied message
     authorize_item: Callable[..., Awaitable[str | None]] | None = None
+    moto_exception: BaseException | None = None  # what moto raised serving this request
 
     @property
     def path(self) -> str:

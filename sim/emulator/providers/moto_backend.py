@@ -73,12 +73,91 @@ def moto_app() -> Any:
 
             _app = DomainDispatcherApplication(create_backend_app)
             _patch_sns_binary_attributes()
+            _patch_call_action()
             from sim.emulator.providers.sns import hooks
 
             hooks.install()  # before any replay: tokens and confirmations are rebuilt by it
             for patch in _corrections:
                 patch()
         return _app
+
+
+# What moto's last call raised (on the moto thread), so that its 500 can say what it was.
+_raised = threading.local()
+
+# A service's error code for a parameter value it cannot use (each service's API reference,
+# "Common errors" or its own list); JSON services default to ValidationException, query
+# services to the common InvalidParameterValue.
+BAD_INPUT_CODES = {
+    "sqs": "InvalidParameterValue",
+    "sns": "InvalidParameter",
+    "iam": "ValidationError",
+    "sts": "ValidationError",
+    "dynamodb": "ValidationException",
+    "glue": "InvalidInputException",
+    "logs": "InvalidParameterException",
+    "kinesis": "InvalidArgumentException",
+    "lambda": "InvalidParameterValueException",
+    "secretsmanager": "InvalidParameterException",
+    "athena": "InvalidRequestException",
+}
+# Exceptions moto raises when a value does not fit (int("abc"), a bad date, a wrong type):
+# the request's fault, not the emulator's
+_BAD_INPUT = (ValueError, TypeError, ArithmeticError)
+
+
+def _patch_call_action() -> None:
+    """Record what a moto handler raised before werkzeug turns it into a bare 500."""
+    import functools
+
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.call_action
+
+    @functools.wraps(original)
+    def call_action(self: Any) -> Any:
+        try:
+            return original(self)
+        except Exception as exc:
+            _raised.exc = exc
+            raise
+
+    BaseResponse.call_action = call_action  # type: ignore[method-assign]
+
+
+_logged: set[tuple[str, str, str]] = set()
+
+
+def moto_failure(req: Request, op: str, exc: BaseException | None) -> AwsError:
+    """The AWS error for a moto call that raised ``exc`` (issue 12 §6): an operation moto
+    lacks is 501 NotImplemented; a value it cannot use is the service's 400 validation error;
+    anything else stays a 500, logged once per service, operation and exception type."""
+    name = f"{req.service}:{op or req.method + ' ' + req.raw_path}"
+    if isinstance(exc, NotImplementedError):
+        return AwsError(
+            "NotImplemented",
+            f"{name} is not implemented by bdlab (its moto backend has no {op or 'such call'}); "
+            "see docs/emulator.md.",
+            501,
+            sender=False,
+        )
+    if isinstance(exc, _BAD_INPUT):
+        json_service = bool(req.target) or "json" in req.headers.get("content-type", "")
+        code = BAD_INPUT_CODES.get(
+            req.service, "ValidationException" if json_service else "InvalidParameterValue"
+        )
+        return AwsError(code, f"Invalid parameter value for {op}: {exc}", 400)
+    key = (req.service, op, type(exc).__name__)
+    if key not in _logged:
+        _logged.add(key)
+        log.error("moto failed serving %s: %r", name, exc, exc_info=exc)
+    return AwsError(
+        "InternalFailure",
+        f"bdlab's moto backend could not serve {name} ({type(exc).__name__ if exc else 'crash'}); "
+        "the emulator's log has the details.",
+        500,
+        sender=False,
+    )
 
 
 def _patch_sns_binary_attributes() -> None:
@@ -249,7 +328,11 @@ class MotoProvider(Provider):
         for seq, _service, method, path, query, headers, body in self.journal.entries():
             seed_moto(seq)
             with hooks.replaying():  # SNS delivered these before the restart
-                status, _, _ = self._wsgi(method, path, query, headers, body)
+                try:
+                    status, _, _ = self._wsgi(method, path, query, headers, body)
+                except Exception:  # a newer moto refusing an old entry must not stop start-up
+                    log.exception("journal entry %s raised on replay", seq)
+                    status = 500
             if status < 400:
                 ok += 1
             else:
@@ -276,15 +359,8 @@ class MotoProvider(Provider):
     ) -> Response:
         """moto's answer to ``req`` as the caller gets it (a crash becomes AWS's 500 shape)."""
         if status >= 500 and not _looks_like_aws_error(out):
-            # moto crashed or lacks the operation: say so in AWS's shape, never a traceback.
-            op = action_of(req, body) or f"{req.method} {req.raw_path}"
-            raise AwsError(
-                "InternalFailure",
-                f"bdlab's moto backend could not serve "
-                f"{req.service}:{op} (unsupported or invalid request).",
-                500,
-                sender=False,
-            )
+            # moto raised: say what it was in AWS's shape, never a traceback
+            raise moto_failure(req, action_of(req, body), req.moto_exception)
         return Response(status, headers, out)
 
     async def internal_call(
@@ -315,9 +391,14 @@ class MotoProvider(Provider):
         seq = self.journal.last + 1
         if mutating:
             seed_moto(seq)
-        status, headers, out = self._wsgi(
-            req.method, wsgi_path, req.query_string, req.headers, body
-        )
+        _raised.exc = None
+        try:
+            status, headers, out = self._wsgi(
+                req.method, wsgi_path, req.query_string, req.headers, body
+            )
+        except Exception as exc:  # moto's handler raised through the WSGI app
+            raise moto_failure(req, action_of(req, body), exc) from None
+        req.moto_exception = _raised.exc
         if mutating and status < 400:
             self.journal.append(
                 seq, req.service, req.method, wsgi_path, req.query_string, req.headers, body
