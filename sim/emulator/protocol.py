@@ -37,6 +37,7 @@ class AwsError(Exception):
         self.status = status
         self.sender = sender
         self.extra = extra
+        self.headers: list[tuple[str, str]] = []  # response headers that go with the error
         # Answer at once and close the connection instead of reading the rest of the body
         # (a 6 GB Content-Length claim must not be waited for).
         self.close_connection = False
@@ -172,6 +173,7 @@ def error_response(req: Request, err: AwsError) -> Response:
     proto = protocol_of(req)
     rid = req.request_id
     headers = [("x-amzn-requestid", rid), ("x-amz-request-id", rid)]
+    headers += err.headers
     if proto == "s3":
         extra = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in err.extra.items())
         body = (

@@ -485,9 +485,6 @@ def test_unimplemented_headers_are_501_naming_them(
 
 def test_boto3_calls_of_unimplemented_features_fail_loudly(s3: Any, bucket: str) -> None:
     for call in (
-        lambda: s3.put_bucket_versioning(
-            Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
-        ),
         lambda: s3.put_bucket_website(
             Bucket=bucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}}
         ),

@@ -63,6 +63,32 @@ def test_delta_round_trip_through_s3a(spark: Any, aws: Callable[[str], Any], buc
     assert sorted(h.version for h in history) == [0, 1]
 
 
+def test_delta_and_parquet_on_a_versioned_bucket(
+    spark: Any, aws: Callable[[str], Any], unique: Callable[[str], str]
+) -> None:
+    """Issue 12 §4: s3a and Delta keep working when the bucket keeps versions (overwrites
+    and the committer's deletes leave noncurrent versions and delete markers behind)."""
+    s3 = aws("s3")
+    name = unique("vspark")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    df = spark.createDataFrame([(i, i % 3) for i in range(20)], "id int, p int")
+    delta = f"s3a://{name}/delta/t"
+    df.write.format("delta").partitionBy("p").save(delta)
+    df.limit(4).write.format("delta").mode("overwrite").save(delta)
+    assert spark.read.format("delta").load(delta).count() == 4
+    parquet = f"s3a://{name}/pq"
+    df.write.mode("overwrite").parquet(parquet)
+    df.limit(7).write.mode("overwrite").parquet(parquet)
+    assert spark.read.parquet(parquet).count() == 7
+    versions = s3.list_object_versions(Bucket=name)
+    assert versions.get("DeleteMarkers")  # the first Parquet files were deleted: markers
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+        for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])
+    s3.delete_bucket(Bucket=name)
+
+
 def test_parquet_uses_the_magic_committer(
     spark: Any, aws: Callable[[str], Any], bucket: str
 ) -> None:

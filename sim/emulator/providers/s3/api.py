@@ -39,6 +39,7 @@ from sim.emulator.providers.s3.costs import COPY_OPS, CostModel
 from sim.emulator.providers.s3.model import (
     CONFIG_MISSING,
     INLINE_MAX,
+    MAX_DELETE_KEYS,
     NotModified,
     ObjectInfo,
     S3Backend,
@@ -49,6 +50,7 @@ from sim.emulator.providers.s3.model import (
     check_expected_owner,
     check_read_conditions,
     check_single_put_size,
+    check_version_id,
     check_write_headers,
     quote_etag,
     validate_storage_class,
@@ -677,13 +679,19 @@ class S3Provider(Provider):
         self, req: Request, m: str, bucket: str, key: str, q: dict[str, str]
     ) -> Response:
         sub = surface.guard("object", m, q, req.headers).sub
-        if q.get("versionId", "null") != "null":
-            raise AwsError(
-                "NotImplemented",
-                "Object versions are not implemented by bdlab (versionId other than null)",
-                501,
-                sender=False,
-            )
+        vid = q.get("versionId")
+        if vid is not None and (sub is not None or "uploadId" in q):
+            # sub-resources of a version (its tags, attributes, ACL) other than the current
+            check_version_id(vid)
+            current = self.backend.head(bucket, key)
+            if vid != current.version_id:
+                raise AwsError(
+                    "NotImplemented",
+                    f"versionId on ?{sub or 'uploadId'} for a noncurrent version is not "
+                    "implemented by bdlab (GET, HEAD, DELETE and copies of a version are)",
+                    501,
+                    sender=False,
+                )
         if "uploadId" in q and sub is None:
             upload_id = q["uploadId"]
             if m == "PUT":
@@ -728,8 +736,13 @@ class S3Provider(Provider):
                         412,
                         Condition="If-Match",
                     )
-            self.backend.delete_object(bucket, key)
-            return Response(204)
+            answered, marker = self.backend.delete_object(bucket, key, vid)
+            headers = []
+            if answered is not None:
+                headers.append(("x-amz-version-id", answered))
+            if marker:
+                headers.append(("x-amz-delete-marker", "true"))
+            return Response(204, headers)
         raise _method_not_allowed()
 
     # ---------------------------------------------------------------- CORS
@@ -938,59 +951,105 @@ class S3Provider(Provider):
         return Response.xml("".join(parts))
 
     def list_versions(self, bucket: str, q: dict[str, str]) -> Response:
-        # Versioning is never enabled here, so every object is its own "null" version.
-        page = self.backend.list_objects(
+        """ListObjectVersions (S3 API reference): versions and delete markers, newest first
+        per key, with paging by key-marker / version-id-marker and common prefixes."""
+        max_keys = min(max(_int_param(q, "max-keys", 1000), 0), 1000)
+        page = self.backend.list_versions(
             bucket,
             q.get("prefix", ""),
             q.get("delimiter", ""),
             q.get("key-marker", ""),
-            int(q.get("max-keys", "1000")),
+            q.get("version-id-marker", ""),
+            max_keys,
         )
-        body = "".join(
-            f"<Version><Key>{escape(o.key)}</Key><VersionId>null</VersionId><IsLatest>true"
-            f"</IsLatest><LastModified>{iso(o.last_modified)}</LastModified><ETag>&quot;{o.etag}"
-            f"&quot;</ETag><Size>{o.size}</Size><StorageClass>{o.storage_class}</StorageClass>"
-            f"{OWNER}</Version>"
-            for o in page.contents
-        )
+        url = q.get("encoding-type") == "url"
+
+        def enc(text: str) -> str:
+            return escape(quote(text, safe="/") if url else text)
+
+        body = []
+        for o, latest in page.versions:
+            head = (
+                f"<Key>{enc(o.key)}</Key><VersionId>{escape(o.version_id)}</VersionId>"
+                f"<IsLatest>{str(latest).lower()}</IsLatest>"
+                f"<LastModified>{iso(o.last_modified)}</LastModified>"
+            )
+            if o.delete_marker:
+                body.append(f"<DeleteMarker>{head}{OWNER}</DeleteMarker>")
+                continue
+            algs = "".join(
+                f"<ChecksumAlgorithm>{a.upper()}</ChecksumAlgorithm>" for a in o.checksums
+            )
+            body.append(
+                f"<Version>{head}<ETag>&quot;{o.etag}&quot;</ETag>{algs}<Size>{o.size}</Size>"
+                f"<StorageClass>{o.storage_class}</StorageClass>{OWNER}</Version>"
+            )
         cps = "".join(
-            f"<CommonPrefixes><Prefix>{escape(c)}</Prefix></CommonPrefixes>"
+            f"<CommonPrefixes><Prefix>{enc(c)}</Prefix></CommonPrefixes>"
             for c in page.common_prefixes
         )
-        nxt = (
-            f"<NextKeyMarker>{escape(page.next_marker)}</NextKeyMarker>"
-            if page.truncated and page.next_marker
-            else ""
-        )
+        nxt = ""
+        if page.truncated and page.next_key is not None:
+            nxt = f"<NextKeyMarker>{enc(page.next_key)}</NextKeyMarker>"
+            if page.next_version:
+                nxt += f"<NextVersionIdMarker>{escape(page.next_version)}</NextVersionIdMarker>"
+        delim = q.get("delimiter", "")
         return Response.xml(
-            f'<ListVersionsResult xmlns="{NS}"><Name>{escape(bucket)}</Name><Prefix>'
-            f"{escape(q.get('prefix', ''))}</Prefix><IsTruncated>{str(page.truncated).lower()}"
-            f"</IsTruncated>{nxt}{body}{cps}</ListVersionsResult>"
+            f'<ListVersionsResult xmlns="{NS}"><Name>{escape(bucket)}</Name>'
+            f"<Prefix>{enc(q.get('prefix', ''))}</Prefix>"
+            f"<KeyMarker>{enc(q.get('key-marker', ''))}</KeyMarker>"
+            f"<VersionIdMarker>{escape(q.get('version-id-marker', ''))}</VersionIdMarker>"
+            f"{nxt}<MaxKeys>{max_keys}</MaxKeys>"
+            + (f"<Delimiter>{enc(delim)}</Delimiter>" if delim else "")
+            + ("<EncodingType>url</EncodingType>" if url else "")
+            + f"<IsTruncated>{str(page.truncated).lower()}</IsTruncated>"
+            f"{''.join(body)}{cps}</ListVersionsResult>"
         )
 
     async def delete_objects(self, req: Request, bucket: str) -> Response:
         root = parse_xml(await req.read())
         quiet = (root.findtext("Quiet") or "false").lower() == "true"
-        keys = [o.findtext("Key") or "" for o in root.findall("Object")]
+        objects = root.findall("Object")
+        keys = [o.findtext("Key") or "" for o in objects]
+        versions = [o.findtext("VersionId") for o in objects]
+        if not keys or len(keys) > MAX_DELETE_KEYS:
+            raise AwsError("MalformedXML", configs.MALFORMED_XML)
+        self.backend.require_bucket(bucket)
         # IAM enforcement authorizes each key's object ARN: a refused key is an AccessDenied
         # entry of a 200, the others are deleted (S3 API reference, DeleteObjects)
-        refused: dict[str, str] = {}
+        refused: dict[int, str] = {}
         if req.authorize_item is not None:
-            for key in keys:
+            for i, key in enumerate(keys):
                 why = await req.authorize_item(key)
                 if why is not None:
-                    refused[key] = why
-        results = self.backend.delete_objects(bucket, [k for k in keys if k not in refused])
-        results += [(k, AwsError("AccessDenied", why, 403)) for k, why in refused.items()]
-        order = {k: i for i, k in enumerate(keys)}
-        results.sort(key=lambda r: order.get(r[0], 0))
+                    refused[i] = why
+        todo = [i for i in range(len(keys)) if i not in refused]
+        done = (
+            self.backend.delete_objects(
+                bucket, [keys[i] for i in todo], [versions[i] for i in todo]
+            )
+            if todo
+            else []
+        )
+        results: dict[int, tuple[AwsError | None, tuple[str | None, bool]]] = {
+            i: (err, answer) for i, (_, err, answer) in zip(todo, done, strict=True)
+        }
+        for i, why in refused.items():
+            results[i] = (AwsError("AccessDenied", why, 403), (versions[i], False))
         out = []
-        for key, err in results:
+        for i, key in enumerate(keys):
+            err, (vid, marker) = results[i]
+            asked = versions[i]
             if err is None and not quiet:
-                out.append(f"<Deleted><Key>{escape(key)}</Key></Deleted>")
+                extra = f"<VersionId>{escape(asked)}</VersionId>" if asked else ""
+                if marker:
+                    extra += "<DeleteMarker>true</DeleteMarker>"
+                    extra += f"<DeleteMarkerVersionId>{escape(vid or '')}</DeleteMarkerVersionId>"
+                out.append(f"<Deleted><Key>{escape(key)}</Key>{extra}</Deleted>")
             elif err is not None:
+                ver = f"<VersionId>{escape(asked)}</VersionId>" if asked else ""
                 out.append(
-                    f"<Error><Key>{escape(key)}</Key><Code>{err.code}</Code>"
+                    f"<Error><Key>{escape(key)}</Key>{ver}<Code>{err.code}</Code>"
                     f"<Message>{escape(err.message)}</Message></Error>"
                 )
         return Response.xml(f'<DeleteResult xmlns="{NS}">{"".join(out)}</DeleteResult>')
@@ -1119,7 +1178,14 @@ class S3Provider(Provider):
         if checksums:
             headers.append(("x-amz-checksum-type", "FULL_OBJECT"))
         headers += _sse(attrs["h"])
+        headers += self._version_header(obj)
         return Response(200, headers)
+
+    def _version_header(self, obj: ObjectInfo) -> list[tuple[str, str]]:
+        """x-amz-version-id, sent for every object of a bucket that has (had) versioning."""
+        if obj.version_id != "null" or self.backend.versioning(obj.bucket) is not None:
+            return [("x-amz-version-id", obj.version_id)]
+        return []
 
     def _object_headers(self, obj: ObjectInfo, req: Request) -> list[tuple[str, str]]:
         headers = [
@@ -1139,6 +1205,7 @@ class S3Provider(Provider):
             headers.append(("x-amz-tagging-count", str(len(obj.tags))))
         if obj.parts:
             headers.append(("x-amz-mp-parts-count", str(obj.parts)))
+        headers += self._version_header(obj)
         if (
             req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
             and "range" not in req.headers
@@ -1150,7 +1217,7 @@ class S3Provider(Provider):
         return headers
 
     def get_object(self, req: Request, bucket: str, key: str, q: dict[str, str]) -> Response:
-        obj = self.backend.head(bucket, key)
+        obj = self.backend.head(bucket, key, q.get("versionId"))
         if req.method == "GET":
             restore.check_readable(obj.storage_class, obj.restore, self.backend.clock.now())
         h = req.headers
@@ -1212,8 +1279,8 @@ class S3Provider(Provider):
 
     def _copy_source_object(self, req: Request) -> tuple[str, str, ObjectInfo]:
         """The object x-amz-copy-source names, readable and meeting the copy conditions."""
-        src_bucket, src_key = _copy_source(req.headers["x-amz-copy-source"])
-        src = self.backend.head(src_bucket, src_key)
+        src_bucket, src_key, src_vid = _copy_source_version(req.headers["x-amz-copy-source"])
+        src = self.backend.source(src_bucket, src_key, src_vid)
         restore.check_copy_source(src.storage_class, src.restore, self.backend.clock.now())
         check_copy_conditions(
             src,
@@ -1254,12 +1321,15 @@ class S3Provider(Provider):
             {},
             attrs["t"] if replace_tags else dict(src.tags),
         )
-        obj = self.backend.copy_object(src_bucket, src_key, dst, bucket, key)
+        obj = self.backend.copy_object(src_bucket, src_key, dst, bucket, key, src.version_id)
+        headers = _sse(dst.headers) + self._version_header(obj)
+        if src.version_id != "null" or self.backend.versioning(src_bucket) is not None:
+            headers.append(("x-amz-copy-source-version-id", src.version_id))
         return Response.xml(
             f'<CopyObjectResult xmlns="{NS}"><LastModified>'
             f"{iso(obj.last_modified)}</LastModified><ETag>&quot;{obj.etag}"
             "&quot;</ETag></CopyObjectResult>",
-            headers=_sse(dst.headers),
+            headers=headers,
         )
 
     async def restore_object(self, req: Request, bucket: str, key: str) -> Response:
@@ -1456,7 +1526,7 @@ class S3Provider(Provider):
             f'<CompleteMultipartUploadResult xmlns="{NS}"><Location>/{escape(bucket)}/'
             f"{escape(key)}</Location><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
             f"<ETag>&quot;{obj.etag}&quot;</ETag>{sums}</CompleteMultipartUploadResult>",
-            headers=_sse(obj.headers),
+            headers=_sse(obj.headers) + self._version_header(obj),
         )
 
     def list_parts(self, bucket: str, key: str, upload_id: str, q: dict[str, str]) -> Response:
@@ -1666,6 +1736,16 @@ def _restore_status(s: restore.RestoreState | None) -> str:
     )
 
 
+def _copy_source_version(raw: str) -> tuple[str, str, str | None]:
+    """x-amz-copy-source: (bucket, key, the ``?versionId=`` asked or None)."""
+    b, k = _copy_source(raw)
+    vid = None
+    if "?versionId=" in raw:
+        vid = unquote(raw.split("?versionId=", 1)[1])
+        check_version_id(vid)
+    return b, k, vid
+
+
 def _copy_source(raw: str) -> tuple[str, str]:
     src = unquote(raw.split("?versionId=")[0]).lstrip("/")
     if "/" not in src:
@@ -1829,7 +1909,23 @@ def _validate_config(sub: str, body: bytes, bucket: str) -> None:
         configs.check_bucket_policy(body.decode("utf-8", "replace"), bucket)
         return
     root = parse_xml(body)
-    if sub == "lifecycle":
+    if sub == "versioning":
+        # PutBucketVersioning (API reference): Enabled or Suspended; MFA delete needs the
+        # account's root MFA device, which an emulator has not got
+        status = (root.findtext("Status") or "").strip()
+        if root.tag != "VersioningConfiguration" or status not in ("Enabled", "Suspended"):
+            raise AwsError(
+                "IllegalVersioningConfigurationException",
+                "The Versioning element must be specified",
+            )
+        if (root.findtext("MfaDelete") or "Disabled").strip() == "Enabled":
+            raise AwsError(
+                "NotImplemented",
+                "MFA delete is not implemented by bdlab (it needs the root user's MFA device)",
+                501,
+                sender=False,
+            )
+    elif sub == "lifecycle":
         configs.check_lifecycle(root)
     elif sub == "cors":
         configs.parse_cors(root)

@@ -1,5 +1,6 @@
 """S3 lifecycle rules, executed on the emulator clock (transitions, expiration, aborting
-incomplete multipart uploads), as the S3 user guide describes them:
+incomplete multipart uploads, and on versioned buckets the noncurrent versions' expiration
+and transitions and expired delete markers), as the S3 user guide describes them:
 
 - A rule applies from the object's creation time plus ``Days``, rounded up to the next
   midnight UTC; a ``Date`` applies from that midnight UTC.
@@ -41,6 +42,11 @@ class Rule:
     expire_days: float | None = None
     expire_date: float | None = None
     abort_days: float | None = None
+    expired_marker: bool = False  # ExpiredObjectDeleteMarker
+    noncurrent_days: float | None = None  # NoncurrentVersionExpiration
+    newer_noncurrent: int | None = None  # ... NewerNoncurrentVersions kept
+    # NoncurrentVersionTransition: (NoncurrentDays, StorageClass, NewerNoncurrentVersions)
+    noncurrent_transitions: list[tuple[float, str, int | None]] = field(default_factory=list)
 
 
 def _date(text: str | None) -> float | None:
@@ -84,6 +90,21 @@ def parse_rules(xml: str) -> list[Rule]:
         if exp is not None:
             rule.expire_days = _num(exp.findtext("Days"))
             rule.expire_date = _date(exp.findtext("Date"))
+            rule.expired_marker = (exp.findtext("ExpiredObjectDeleteMarker") or "") == "true"
+        nve = r.find("NoncurrentVersionExpiration")
+        if nve is not None:
+            rule.noncurrent_days = _num(nve.findtext("NoncurrentDays"))
+            newer = nve.findtext("NewerNoncurrentVersions")
+            rule.newer_noncurrent = int(newer) if newer else None
+        for t in r.findall("NoncurrentVersionTransition"):
+            newer = t.findtext("NewerNoncurrentVersions")
+            rule.noncurrent_transitions.append(
+                (
+                    _num(t.findtext("NoncurrentDays")) or 0.0,
+                    t.findtext("StorageClass") or "STANDARD_IA",
+                    int(newer) if newer else None,
+                )
+            )
         ab = r.find("AbortIncompleteMultipartUpload")
         if ab is not None:
             rule.abort_days = _num(ab.findtext("DaysAfterInitiation"))
@@ -108,7 +129,8 @@ def due(created: float, days: float | None, date: float | None) -> float | None:
 def run_pass(s3: S3Backend, now: float, buckets: set[str] | None = None) -> dict[str, int]:
     """Apply every enabled lifecycle rule of every bucket (or of ``buckets``) once, as of
     ``now`` (epoch seconds); returns what it did."""
-    done = {"transitioned": 0, "expired": 0, "aborted": 0}
+    done = {"transitioned": 0, "expired": 0, "aborted": 0, "noncurrent_expired": 0}
+    done["noncurrent_transitioned"] = done["markers_removed"] = 0
     for bucket, *_ in s3.list_buckets():
         if buckets is not None and bucket not in buckets:
             continue
@@ -156,12 +178,74 @@ def _apply(s3: S3Backend, bucket: str, rule: Rule, now: float, done: dict[str, i
         if target is not None:
             s3.set_storage_class(bucket, obj.key, target)
             done["transitioned"] += 1
+    if rule.noncurrent_days is not None or rule.noncurrent_transitions or rule.expired_marker:
+        _apply_noncurrent(s3, bucket, rule, now, done)
     if rule.abort_days is not None:
         for up in s3.list_uploads(bucket, rule.prefix):
             at = due(up.initiated, rule.abort_days, None)
             if at is not None and at <= now:
                 s3.abort_upload(bucket, up.key, up.upload_id)
                 done["aborted"] += 1
+
+
+def _matches(rule: Rule, obj: Any) -> bool:
+    if rule.tags and any(obj.tags.get(k) != v for k, v in rule.tags.items()):
+        return False
+    if rule.size_gt is not None and not obj.size > rule.size_gt:
+        return False
+    return rule.size_lt is None or obj.size < rule.size_lt
+
+
+def _apply_noncurrent(
+    s3: S3Backend, bucket: str, rule: Rule, now: float, done: dict[str, int]
+) -> None:
+    """The versioned bucket's actions (S3 user guide, "Lifecycle configuration elements"):
+    a noncurrent version expires or moves NoncurrentDays after it became noncurrent (rounded
+    up to midnight UTC), keeping the NewerNoncurrentVersions newest ones; an expired object
+    delete marker (the key's only version left) is removed."""
+    by_key: dict[str, list[Any]] = {}
+    for v in s3.store.noncurrent(bucket, rule.prefix):
+        by_key.setdefault(v.key, []).append(v)
+    for key, versions in by_key.items():
+        current = s3.exists(bucket, key)
+        newer = 0  # noncurrent versions newer than this one
+        kept = []
+        for v in versions:
+            if v.delete_marker:
+                kept.append(v)
+                continue
+            if not _matches(rule, v):
+                newer += 1
+                kept.append(v)
+                continue
+            at = due(v.noncurrent_since, rule.noncurrent_days, None)
+            keep_newer = rule.newer_noncurrent
+            if at is not None and at <= now and (keep_newer is None or newer >= keep_newer):
+                s3.store.delete_version(bucket, key, v.version_id)
+                done["noncurrent_expired"] += 1
+                continue
+            target = None
+            for days, sclass, keep in rule.noncurrent_transitions:
+                t_at = due(v.noncurrent_since, days, None)
+                if (
+                    t_at is not None
+                    and t_at <= now
+                    and (keep is None or newer >= keep)
+                    and _colder(sclass, v.storage_class)
+                    and (target is None or _colder(sclass, target))
+                ):
+                    target = sclass
+            small = v.size < MIN_TRANSITION_SIZE and (
+                rule.size_gt is None or rule.size_gt >= MIN_TRANSITION_SIZE
+            )
+            if target is not None and not small:
+                s3.store.set_version_class(bucket, key, v.version_id, target)
+                done["noncurrent_transitioned"] += 1
+            newer += 1
+            kept.append(v)
+        if rule.expired_marker and not current and len(kept) == 1 and kept[0].delete_marker:
+            s3.store.delete_version(bucket, key, kept[0].version_id)
+            done["markers_removed"] += 1
 
 
 def _colder(a: str, b: str) -> bool:
@@ -176,6 +260,7 @@ class LifecycleRunner:
         self.s3 = s3
         self.interval = interval
         self.totals = {"transitioned": 0, "expired": 0, "aborted": 0, "passes": 0}
+        self.totals.update(noncurrent_expired=0, noncurrent_transitioned=0, markers_removed=0)
         self._stop = asyncio.Event()
 
     def run_now(self, bucket: str | None = None, ahead_s: float = 0.0) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import uuid
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -129,6 +130,39 @@ class Listing:
     common_prefixes: list[str]
     truncated: bool
     next_marker: str | None
+
+
+@dataclass
+class VersionListing:
+    """A page of ListObjectVersions: (version, is latest) pairs, common prefixes, and where
+    the next page starts (key marker, version-id marker; "" for a common prefix)."""
+
+    versions: list[tuple[ObjectInfo, bool]]
+    common_prefixes: list[str]
+    truncated: bool
+    next_key: str | None
+    next_version: str | None
+
+
+VERSION_ID = re.compile(r"[A-Za-z0-9._\-+/=]{1,1024}")
+
+
+def new_version_id() -> str:
+    """A version id as S3 makes them: 32 URL-safe characters, unguessable."""
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+def check_version_id(version_id: str) -> None:
+    """InvalidArgument "Invalid version id specified" for a malformed ``versionId``."""
+    if version_id != "null" and not VERSION_ID.fullmatch(version_id):
+        raise AwsError(
+            "InvalidArgument",
+            "Invalid version id specified",
+            ArgumentName="versionId",
+            ArgumentValue=version_id,
+        )
 
 
 class NotModified(AwsError):
@@ -399,6 +433,7 @@ class S3Backend:
         self.clock = clock
         self.account_id = account_id
         self.store = S3Store(root, fsync)
+        self._versioning: dict[str, str | None] = {}
 
     @property
     def fsync(self) -> bool:
@@ -502,14 +537,65 @@ class S3Backend:
         else:
             cfg[kind] = value
         self.store.set_config(bucket, cfg)
+        if kind == "versioning":
+            self._versioning.pop(bucket, None)
+
+    def versioning(self, bucket: str) -> str | None:
+        """The bucket's versioning state: None (never enabled), "Enabled" or "Suspended"
+        (S3 user guide, "Using versioning in S3 buckets"); NoSuchBucket."""
+        if bucket not in self._versioning:
+            doc = self.get_config(bucket, "versioning")
+            status = None
+            if doc:
+                found = re.search(r"<Status>\s*(Enabled|Suspended)\s*</Status>", doc)
+                status = found.group(1) if found else None
+            self._versioning[bucket] = status
+        return self._versioning[bucket]
 
     # --------------------------------------------------------------- objects
-    def head(self, bucket: str, key: str) -> ObjectInfo:
-        """The object's record; NoSuchBucket or NoSuchKey."""
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+        """The object's record (its version ``version_id`` when given); NoSuchBucket,
+        NoSuchKey (with the delete marker's headers when the newest version is one),
+        NoSuchVersion, InvalidArgument for a malformed version id, or 405 for a version that
+        is a delete marker."""
+        if version_id is not None:
+            check_version_id(version_id)
+            obj = self.store.get_version(bucket, key, version_id)
+            if obj is None:
+                self.require_bucket(bucket)
+                raise AwsError(
+                    "NoSuchVersion",
+                    "The specified version does not exist.",
+                    404,
+                    Key=key,
+                    VersionId=version_id,
+                )
+            if obj.delete_marker:
+                err = AwsError(
+                    "MethodNotAllowed",
+                    "The specified method is not allowed against this resource.",
+                    405,
+                    ResourceType="DeleteMarker",
+                )
+                err.headers = [
+                    ("x-amz-delete-marker", "true"),
+                    ("x-amz-version-id", version_id),
+                    ("allow", "DELETE"),
+                    ("last-modified", formatdate(obj.last_modified, usegmt=True)),
+                ]
+                raise err
+            return obj
         obj = self.store.get_object(bucket, key)
         if obj is None:
             self.require_bucket(bucket)
-            raise _no_such_key(key)
+            err = _no_such_key(key)
+            marker = self.store.latest_marker(bucket, key)
+            if marker is not None:
+                err.headers = [
+                    ("x-amz-delete-marker", "true"),
+                    ("x-amz-version-id", marker.version_id),
+                ]
+            raise err
         return obj
 
     def exists(self, bucket: str, key: str) -> bool:
@@ -553,7 +639,9 @@ class S3Backend:
         except AwsError:
             self.store.unlink(obj.file)
             raise
-        self.store.put_object(obj)
+        status = self.versioning(obj.bucket)
+        obj.version_id = new_version_id() if status == "Enabled" else "null"
+        self.store.put_object(obj, status)
         return obj
 
     def put_bytes(
@@ -585,21 +673,48 @@ class S3Backend:
 
     def read_range(self, obj: ObjectInfo, start: int, length: int) -> bytes:
         """``length`` bytes of ``obj`` from ``start`` (for ranges and small bodies)."""
-        return self.store.read_range(obj.bucket, obj.key, obj.file, start, length)
+        if obj.inline is not None:
+            return obj.inline[start : start + length]
+        vid = obj.version_id if obj.noncurrent_since else None
+        return self.store.read_range(obj.bucket, obj.key, obj.file, start, length, vid)
 
-    def delete_object(self, bucket: str, key: str) -> None:
-        """NoSuchBucket; a missing key is no error (S3 answers 204 for it too)."""
+    def delete_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> tuple[str | None, bool]:
+        """DeleteObject: (the version id to answer, whether it is a delete marker).
+        Unversioned: the object is gone (a missing key is no error, S3 answers 204 too).
+        Versioned: a delete marker becomes the newest version; with ``version_id`` that
+        version is deleted for good. NoSuchBucket; InvalidArgument for a malformed id."""
         self.require_bucket(bucket)
-        self.store.delete_object(bucket, key)
+        if version_id is not None:
+            check_version_id(version_id)
+            _, marker = self.store.delete_version(bucket, key, version_id)
+            return version_id, marker
+        status = self.versioning(bucket)
+        if status is None:
+            self.store.delete_object(bucket, key)
+            return None, False
+        vid = new_version_id() if status == "Enabled" else "null"
+        self.store.add_delete_marker(bucket, key, status, vid, self.clock.now())
+        return vid, True
 
-    def delete_objects(self, bucket: str, keys: list[str]) -> list[tuple[str, AwsError | None]]:
-        """DeleteObjects: (key, error or None) per key, in request order. MalformedXML for
-        no keys or more than ``MAX_DELETE_KEYS``; NoSuchBucket."""
+    def delete_objects(
+        self, bucket: str, keys: list[str], versions: list[str | None] | None = None
+    ) -> list[tuple[str, AwsError | None, tuple[str | None, bool]]]:
+        """DeleteObjects: per key, in request order, (key, error or None, (version id, delete
+        marker) as :meth:`delete_object` answers). ``versions``: each key's VersionId or
+        None. MalformedXML for no keys or more than ``MAX_DELETE_KEYS``; NoSuchBucket."""
         if not keys or len(keys) > MAX_DELETE_KEYS:
             raise AwsError("MalformedXML", _MALFORMED_XML)
         self.require_bucket(bucket)
-        self.store.delete_objects(bucket, keys)
-        return [(k, None) for k in keys]
+        out: list[tuple[str, AwsError | None, tuple[str | None, bool]]] = []
+        with self.store.tx():
+            for key, vid in zip(keys, versions or [None] * len(keys), strict=True):
+                try:
+                    out.append((key, None, self.delete_object(bucket, key, vid)))
+                except AwsError as exc:
+                    out.append((key, exc, (vid, False)))
+        return out
 
     def set_storage_class(self, bucket: str, key: str, storage_class: str) -> None:
         """Move an object to ``storage_class`` in place (lifecycle transitions)."""
@@ -618,11 +733,18 @@ class S3Backend:
         self.store.set_attrs(obj)
 
     def copy_object(
-        self, src_bucket: str, src_key: str, dst: ObjectInfo | None, bucket: str, key: str
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst: ObjectInfo | None,
+        bucket: str,
+        key: str,
+        src_version: str | None = None,
     ) -> ObjectInfo:
-        """Copy the source's bytes to ``bucket``/``key`` with ``dst``'s attributes (None:
-        the source's, storage class STANDARD). Shares the source's file where it can."""
-        src = self.head(src_bucket, src_key)
+        """Copy the source's bytes (its version ``src_version`` when given) to
+        ``bucket``/``key`` with ``dst``'s attributes (None: the source's, storage class
+        STANDARD). Shares the source's file where it can."""
+        src = self.source(src_bucket, src_key, src_version)
         self.require_bucket(bucket)
         inline = None
         rel = ""
@@ -651,6 +773,84 @@ class S3Backend:
             part_checksums=list(src.part_checksums),
         )
         return self.commit_object(obj)
+
+    def source(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+        """A copy's source: as :meth:`head`, but naming a delete marker by version id is
+        InvalidRequest (S3 API reference, CopyObject)."""
+        try:
+            return self.head(bucket, key, version_id)
+        except AwsError as exc:
+            if exc.code == "MethodNotAllowed":
+                raise AwsError(
+                    "InvalidRequest",
+                    "The source of a copy request may not specifically refer to a delete "
+                    "marker by version id.",
+                ) from None
+            raise
+
+    def list_versions(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionListing:
+        """ListObjectVersions: versions by key, newest first, delete markers among them,
+        common prefixes at ``delimiter``; resumes after ``key_marker`` (and, within that key,
+        after ``version_marker``). S3 API reference, ListObjectVersions."""
+        self.require_bucket(bucket)
+        if version_marker and not key_marker:
+            raise AwsError(
+                "InvalidArgument",
+                "A version-id marker cannot be specified without a key marker.",
+                ArgumentName="version-id-marker",
+                ArgumentValue=version_marker,
+            )
+        entries: list[tuple[ObjectInfo, bool]] = []
+        prefixes: list[str] = []
+        # where to resume: after every version of key_marker, or after its version_marker
+        cursor: tuple[str, int | None] = (max(key_marker, prefix), None)
+        skip_key = key_marker if key_marker and not version_marker else None
+        waiting = version_marker or None  # versions of key_marker up to this one are skipped
+        previous_key = None
+        last: tuple[str, str] = ("", "")
+        while True:
+            rows = self.store.versions_from(bucket, cursor[0], cursor[1], _LIST_SCAN_ROWS)
+            for obj, seq in rows:
+                k = obj.key
+                latest = k != previous_key
+                previous_key = k
+                cursor = (k, seq)
+                if not k.startswith(prefix):
+                    if k > prefix:
+                        return VersionListing(entries, prefixes, False, None, None)
+                    continue
+                if k == skip_key:
+                    continue
+                if waiting is not None and k == key_marker:
+                    if obj.version_id == waiting:
+                        waiting = None
+                    continue
+                waiting = None
+                if delimiter:
+                    idx = k.find(delimiter, len(prefix))
+                    if idx >= 0:
+                        cp = k[: idx + len(delimiter)]
+                        if cp == last[0] or (prefixes and prefixes[-1] == cp):
+                            continue
+                        if len(entries) + len(prefixes) >= max_keys:
+                            return VersionListing(entries, prefixes, True, *last)
+                        prefixes.append(cp)
+                        last = (cp, "")
+                        continue
+                if len(entries) + len(prefixes) >= max_keys:
+                    return VersionListing(entries, prefixes, True, *last)
+                entries.append((obj, latest))
+                last = (k, obj.version_id)
+            if len(rows) < _LIST_SCAN_ROWS:
+                return VersionListing(entries, prefixes, False, None, None)
 
     def list_objects(
         self,

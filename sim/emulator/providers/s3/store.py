@@ -36,8 +36,15 @@ CREATE TABLE IF NOT EXISTS uploads(
 CREATE TABLE IF NOT EXISTS parts(
   upload TEXT, num INTEGER, size INTEGER, etag TEXT, file TEXT, mtime REAL,
   checksum TEXT NOT NULL DEFAULT '', PRIMARY KEY(upload, num)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions(
+  bucket TEXT, key TEXT, vid TEXT, seq INTEGER, marker INTEGER, size INTEGER, etag TEXT,
+  mtime REAL, file TEXT, ctype TEXT, sclass TEXT, attrs TEXT, data BLOB, since REAL,
+  PRIMARY KEY(bucket, key, vid));
+CREATE INDEX IF NOT EXISTS versions_by_seq ON versions(bucket, key, seq);
 """
-_OBJECT_COLUMNS = "size, etag, mtime, file, ctype, sclass, attrs"
+_OBJECT_COLUMNS = "size, etag, mtime, file, ctype, sclass, attrs, vid"
+# a version row (noncurrent version or delete marker) as ObjectInfo reads it
+_VERSION_COLUMNS = "size, etag, mtime, file, ctype, sclass, attrs, vid, marker, since, data"
 
 
 @dataclass
@@ -59,6 +66,9 @@ class ObjectInfo:
     restore: dict[str, Any] = field(default_factory=dict)  # RestoreObject's record (restore.py)
     part_sizes: list[int] = field(default_factory=list)  # bytes per part of a multipart object
     part_checksums: list[str] = field(default_factory=list)  # per part, COMPOSITE uploads
+    version_id: str = "null"  # "null" unless written while the bucket's versioning was Enabled
+    delete_marker: bool = False
+    noncurrent_since: float = 0.0  # when a newer version replaced it (0: the current one)
 
 
 @dataclass
@@ -126,6 +136,16 @@ class S3Store:
         # Stores made before parts kept their checksum gain the column (SQLite appends it).
         if "checksum" not in {r[1] for r in self.db.execute("PRAGMA table_info(parts)")}:
             self.db.execute("ALTER TABLE parts ADD COLUMN checksum TEXT NOT NULL DEFAULT ''")
+        # ... and objects their version id and order (versioning, S3 user guide)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(objects)")}
+        if "vid" not in columns:
+            self.db.execute("ALTER TABLE objects ADD COLUMN vid TEXT NOT NULL DEFAULT 'null'")
+        if "seq" not in columns:
+            self.db.execute("ALTER TABLE objects ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+        self._seq = max(
+            self.db.execute("SELECT coalesce(max(seq), 0) FROM objects").fetchone()[0],
+            self.db.execute("SELECT coalesce(max(seq), 0) FROM versions").fetchone()[0],
+        )
         self._dirs: set[str] = set()
         # Bucket name -> region, mirrored in memory: every object call checks its bucket.
         self._buckets: dict[str, str] = dict(
@@ -179,6 +199,7 @@ class S3Store:
         how many."""
         live = {r[0] for r in self.db.execute("SELECT file FROM objects")}
         live |= {r[0] for r in self.db.execute("SELECT file FROM parts")}
+        live |= {r[0] for r in self.db.execute("SELECT file FROM versions")}
         removed = 0
         for sub in self.data.iterdir():
             if not sub.is_dir():
@@ -224,9 +245,18 @@ class S3Store:
             self.sync(out)
         return rel
 
-    def read_range(self, bucket: str, key: str, file: str, start: int, length: int) -> bytes:
+    def read_range(
+        self, bucket: str, key: str, file: str, start: int, length: int, vid: str | None = None
+    ) -> bytes:
         """``length`` bytes from offset ``start`` of an object: from data file ``file``, or
-        from the row of ``bucket``/``key`` when ``file`` is "" (b"" if the row is gone)."""
+        from the row of ``bucket``/``key`` when ``file`` is "" (b"" if the row is gone); of
+        the noncurrent version ``vid`` when given."""
+        if not file and vid is not None:
+            row = self.db.execute(
+                "SELECT substr(data, ?, ?) FROM versions WHERE bucket=? AND key=? AND vid=?",
+                (start + 1, length, bucket, key, vid),
+            ).fetchone()
+            return bytes(row[0]) if row and row[0] is not None else b""
         if not file:
             row = self.db.execute(
                 "SELECT substr(data, ?, ?) FROM objects WHERE bucket=? AND key=?",
@@ -258,10 +288,12 @@ class S3Store:
         ]
 
     def bucket_has_objects(self, name: str) -> bool:
-        return (
-            self.db.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone()
-            is not None
-        )
+        """Whether any object, noncurrent version or delete marker is left in the bucket."""
+        for table in ("objects", "versions"):
+            found = self.db.execute(f"SELECT 1 FROM {table} WHERE bucket=? LIMIT 1", (name,))
+            if found.fetchone() is not None:
+                return True
+        return False
 
     def delete_bucket(self, name: str) -> None:
         """Drop the bucket row with its multipart uploads and their part files."""
@@ -305,31 +337,92 @@ class S3Store:
             is not None
         )
 
-    def put_object(self, obj: ObjectInfo) -> None:
-        """Write ``obj``'s row (its file already written, or its bytes in ``obj.inline``),
-        replacing the key's previous row, then release the previous row's file."""
-        old = self.db.execute(
-            "SELECT file FROM objects WHERE bucket=? AND key=?", (obj.bucket, obj.key)
-        ).fetchone()
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _to_versions(self, bucket: str, key: str, since: float) -> None:
+        """Move the key's current row to the noncurrent versions (inside a transaction)."""
         self.db.execute(
-            "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, file, ctype, sclass,"
-            " attrs, data) VALUES(?,?,?,?,?,?,?,?,?,?)",
-            (
-                obj.bucket,
-                obj.key,
-                obj.size,
-                obj.etag,
-                obj.last_modified,
-                obj.file,
-                obj.content_type,
-                obj.storage_class,
-                _attrs(obj),
-                obj.inline,
-            ),
+            "INSERT OR REPLACE INTO versions(bucket, key, vid, seq, marker, size, etag, mtime,"
+            " file, ctype, sclass, attrs, data, since) SELECT bucket, key, vid, seq, 0, size,"
+            " etag, mtime, file, ctype, sclass, attrs, data, ? FROM objects"
+            " WHERE bucket=? AND key=?",
+            (since, bucket, key),
         )
-        obj.inline = None  # the row holds the bytes now
-        if old is not None and old[0] != obj.file:
-            self.release(old[0])
+        self.db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
+
+    def _drop_version(self, bucket: str, key: str, vid: str) -> tuple[bool, bool]:
+        """Delete a noncurrent version or marker row and release its file: (found, marker)."""
+        row = self.db.execute(
+            "SELECT file, marker FROM versions WHERE bucket=? AND key=? AND vid=?",
+            (bucket, key, vid),
+        ).fetchone()
+        if row is None:
+            return False, False
+        self.db.execute(
+            "DELETE FROM versions WHERE bucket=? AND key=? AND vid=?", (bucket, key, vid)
+        )
+        self.release(row[0])
+        return True, bool(row[1])
+
+    def _promote(self, bucket: str, key: str) -> None:
+        """With no current row, the newest version becomes current unless it is a delete
+        marker (S3: deleting the current version makes the previous one current)."""
+        if self.object_exists(bucket, key):
+            return
+        row = self.db.execute(
+            "SELECT vid, marker FROM versions WHERE bucket=? AND key=? ORDER BY seq DESC LIMIT 1",
+            (bucket, key),
+        ).fetchone()
+        if row is None or row[1]:
+            return
+        self.db.execute(
+            "INSERT INTO objects(bucket, key, size, etag, mtime, file, ctype, sclass, attrs,"
+            " data, vid, seq) SELECT bucket, key, size, etag, mtime, file, ctype, sclass, attrs,"
+            " data, vid, seq FROM versions WHERE bucket=? AND key=? AND vid=?",
+            (bucket, key, row[0]),
+        )
+        self.db.execute(
+            "DELETE FROM versions WHERE bucket=? AND key=? AND vid=?", (bucket, key, row[0])
+        )
+
+    def put_object(self, obj: ObjectInfo, versioning: str | None = None) -> None:
+        """Write ``obj``'s row (its file already written, or its bytes in ``obj.inline``) as
+        the key's current version. Unversioned (``versioning`` None) it replaces the previous
+        row, whose file is released; Enabled keeps the previous one as a noncurrent version;
+        Suspended replaces only a "null" version (current or not) and keeps the others."""
+        with self.tx():
+            old = self.db.execute(
+                "SELECT file, vid FROM objects WHERE bucket=? AND key=?", (obj.bucket, obj.key)
+            ).fetchone()
+            if versioning is not None:
+                if old is not None and not (versioning == "Suspended" and old[1] == "null"):
+                    self._to_versions(obj.bucket, obj.key, obj.last_modified)
+                    old = None
+                if versioning == "Suspended":
+                    self._drop_version(obj.bucket, obj.key, "null")
+            self.db.execute(
+                "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, file, ctype,"
+                " sclass, attrs, data, vid, seq) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    obj.bucket,
+                    obj.key,
+                    obj.size,
+                    obj.etag,
+                    obj.last_modified,
+                    obj.file,
+                    obj.content_type,
+                    obj.storage_class,
+                    _attrs(obj),
+                    obj.inline,
+                    obj.version_id,
+                    self._next_seq(),
+                ),
+            )
+            obj.inline = None  # the row holds the bytes now
+            if old is not None and old[0] != obj.file:
+                self.release(old[0])
 
     def delete_object(self, bucket: str, key: str) -> None:
         """Drop the key's row, then its file; nothing when there is no such row."""
@@ -341,20 +434,114 @@ class S3Store:
         self.db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
         self.release(row[0])
 
+    def add_delete_marker(
+        self, bucket: str, key: str, versioning: str, vid: str, now: float
+    ) -> None:
+        """DeleteObject without a version on a versioned bucket: the current version becomes
+        noncurrent (Suspended: a current "null" version is removed), and a delete marker
+        ``vid`` becomes the newest version (Suspended: it replaces any "null" version)."""
+        with self.tx():
+            cur = self.db.execute(
+                "SELECT file, vid FROM objects WHERE bucket=? AND key=?", (bucket, key)
+            ).fetchone()
+            if cur is not None:
+                if versioning == "Suspended" and cur[1] == "null":
+                    self.delete_object(bucket, key)
+                else:
+                    self._to_versions(bucket, key, now)
+            if versioning == "Suspended":
+                self._drop_version(bucket, key, "null")
+            self.db.execute(
+                "INSERT OR REPLACE INTO versions(bucket, key, vid, seq, marker, size, etag,"
+                " mtime, file, ctype, sclass, attrs, data, since)"
+                " VALUES(?,?,?,?,1,0,'',?,'','','','',NULL,0)",
+                (bucket, key, vid, self._next_seq(), now),
+            )
+
+    def delete_version(self, bucket: str, key: str, vid: str) -> tuple[bool, bool]:
+        """Delete version ``vid`` for good: (found, it was a delete marker). Deleting the
+        current version (or the newest marker) makes the next newest one current."""
+        with self.tx():
+            cur = self.db.execute(
+                "SELECT vid FROM objects WHERE bucket=? AND key=?", (bucket, key)
+            ).fetchone()
+            if cur is not None and cur[0] == vid:
+                self.delete_object(bucket, key)
+                found, marker = True, False
+            else:
+                found, marker = self._drop_version(bucket, key, vid)
+            if found:
+                self._promote(bucket, key)
+        return found, marker
+
+    def get_version(self, bucket: str, key: str, vid: str) -> ObjectInfo | None:
+        """Version ``vid`` of the key: the current row, a noncurrent version or a marker."""
+        row = self.db.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket=? AND key=? AND vid=?",
+            (bucket, key, vid),
+        ).fetchone()
+        if row is not None:
+            return _row_to_obj(bucket, key, row)
+        row = self.db.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM versions WHERE bucket=? AND key=? AND vid=?",
+            (bucket, key, vid),
+        ).fetchone()
+        return None if row is None else _version_to_obj(bucket, key, row)
+
+    def latest_marker(self, bucket: str, key: str) -> ObjectInfo | None:
+        """The delete marker that is the key's newest version, if that is what it is."""
+        if self.object_exists(bucket, key):
+            return None
+        row = self.db.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM versions WHERE bucket=? AND key=?"
+            " ORDER BY seq DESC LIMIT 1",
+            (bucket, key),
+        ).fetchone()
+        if row is None or not row[8]:
+            return None
+        return _version_to_obj(bucket, key, row)
+
+    def versions_from(
+        self, bucket: str, key: str, seq: int | None, limit: int
+    ) -> list[tuple[ObjectInfo, int]]:
+        """Up to ``limit`` versions (current, noncurrent, delete markers) in ListObjectVersions'
+        order: by key, newest first. They start at ``key`` (``seq`` None), or just after the
+        version ``seq`` of ``key``. Each comes with its sequence number (the cursor)."""
+        if seq is None:
+            where, args = "key>=?", (key,)
+        else:
+            where, args = "(key>? OR (key=? AND seq<?))", (key, key, seq)  # type: ignore[assignment]
+        rows = self.db.execute(
+            f"SELECT key, seq, {_OBJECT_COLUMNS}, 0, 0, NULL FROM objects"
+            f" WHERE bucket=? AND {where}"
+            f" UNION ALL SELECT key, seq, {_VERSION_COLUMNS} FROM versions"
+            f" WHERE bucket=? AND {where} ORDER BY 1, 2 DESC LIMIT ?",
+            (bucket, *args, bucket, *args, limit),
+        ).fetchall()
+        return [(_version_to_obj(bucket, r[0], r[2:]), int(r[1])) for r in rows]
+
+    def noncurrent(self, bucket: str, prefix: str = "") -> list[ObjectInfo]:
+        """Every noncurrent version and delete marker under ``prefix``, by key, newest first
+        (for the lifecycle's noncurrent actions)."""
+        rows = self.db.execute(
+            f"SELECT key, {_VERSION_COLUMNS} FROM versions WHERE bucket=? AND substr(key,1,?)=?"
+            " ORDER BY key, seq DESC",
+            (bucket, len(prefix), prefix),
+        ).fetchall()
+        return [_version_to_obj(bucket, r[0], r[1:]) for r in rows]
+
+    def set_version_class(self, bucket: str, key: str, vid: str, storage_class: str) -> None:
+        self.db.execute(
+            "UPDATE versions SET sclass=? WHERE bucket=? AND key=? AND vid=?",
+            (storage_class, bucket, key, vid),
+        )
+
     def delete_objects(self, bucket: str, keys: list[str]) -> None:
         """Drop the rows of ``keys`` (absent ones ignored) in one transaction, then their
         files."""
-        files = []
         with self.tx():
             for key in keys:
-                row = self.db.execute(
-                    "SELECT file FROM objects WHERE bucket=? AND key=?", (bucket, key)
-                ).fetchone()
-                if row is not None:
-                    files.append(row[0])
-                    self.db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
-        for f in files:
-            self.unlink(f)
+                self.delete_object(bucket, key)
 
     def set_storage_class(self, bucket: str, key: str, storage_class: str) -> None:
         self.db.execute(
@@ -393,8 +580,9 @@ class S3Store:
     def storage_usage(self) -> list[tuple[str, str, int, int]]:
         """(bucket, storage class, objects, bytes) for every bucket and class it holds."""
         rows = self.db.execute(
-            "SELECT bucket, sclass, count(*), coalesce(sum(size),0) FROM objects "
-            "GROUP BY bucket, sclass"
+            "SELECT bucket, sclass, count(*), coalesce(sum(size),0) FROM ("
+            "SELECT bucket, sclass, size FROM objects UNION ALL "
+            "SELECT bucket, sclass, size FROM versions WHERE marker=0) GROUP BY bucket, sclass"
         ).fetchall()
         return [(str(b), str(c or "STANDARD"), int(n), int(s)) for b, c, n, s in rows]
 
@@ -484,7 +672,7 @@ class S3Store:
 
 
 def _row_to_obj(bucket: str, key: str, row: tuple[Any, ...]) -> ObjectInfo:
-    size, etag, mtime, file, ctype, sclass, attrs = row
+    size, etag, mtime, file, ctype, sclass, attrs, vid = row[:8]
     a = json.loads(attrs) if attrs else {}
     return ObjectInfo(
         bucket,
@@ -503,7 +691,18 @@ def _row_to_obj(bucket: str, key: str, row: tuple[Any, ...]) -> ObjectInfo:
         restore=a.get("r", {}),
         part_sizes=a.get("ps", []),
         part_checksums=a.get("pc", []),
+        version_id=vid or "null",
     )
+
+
+def _version_to_obj(bucket: str, key: str, row: tuple[Any, ...]) -> ObjectInfo:
+    """A row of _VERSION_COLUMNS (a noncurrent version or a delete marker)."""
+    obj = _row_to_obj(bucket, key, row[:8])
+    obj.delete_marker = bool(row[8])
+    obj.noncurrent_since = float(row[9] or 0)
+    if row[10] is not None and not obj.file:
+        obj.inline = bytes(row[10])  # a small noncurrent version's bytes
+    return obj
 
 
 def _attrs(obj: ObjectInfo) -> str:
@@ -525,16 +724,24 @@ def _attrs(obj: ObjectInfo) -> str:
 
 
 class _Tx:
+    """One transaction; a ``with`` inside another joins it (the outer one commits)."""
+
     def __init__(self, store: S3Store) -> None:
         self.store = store
+        self.nested = False
 
     def __enter__(self) -> None:
+        if self.store._deferred is not None:
+            self.nested = True
+            return
         # IMMEDIATE takes the write lock up front, so the block cannot fail half-way on a
         # lock upgrade.
         self.store.db.execute("BEGIN IMMEDIATE")
         self.store._deferred = []
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if self.nested:
+            return
         deferred, self.store._deferred = self.store._deferred or [], None
         self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
         if not exc_type:

@@ -243,8 +243,8 @@ SUBRESOURCES: tuple[SubResource, ...] = (
     SubResource(
         "versioning",
         "bucket",
-        _ops(GET=("GetBucketVersioning", _Y), PUT=("PutBucketVersioning", _N)),
-        "versioning; GET answers the bucket was never versioned",
+        _ops(GET=("GetBucketVersioning", _Y), PUT=("PutBucketVersioning", _Y)),
+        "MFA delete (MfaDelete Enabled answers 501)",
     ),
     SubResource("versions", "bucket", _ops(GET=("ListObjectVersions", _Y))),
     SubResource(
