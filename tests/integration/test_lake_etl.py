@@ -142,6 +142,7 @@ def test_raw_to_gold_is_idempotent_and_merges_late_data(
     assert {r.reason for r in q} == {"malformed JSON"}
 
 
+@pytest.mark.slow  # edge cases of a resolved part; the default suite keeps its core
 def test_corrupt_and_drifting_files_are_quarantined_whole(
     spark: Any, aws: Callable[[str], Any], bucket: str
 ) -> None:
@@ -195,6 +196,7 @@ def test_a_run_killed_between_zones_is_caught_up(
     assert [(str(r.dt), r.orders) for r in gold] == [("2026-01-12", 10)]
 
 
+@pytest.mark.slow  # edge cases of a resolved part; the default suite keeps its core
 def test_a_bronze_written_before_row_ids_is_still_deduplicated(spark: Any, tmp_path: Any) -> None:
     from pyspark.sql import functions as F
 
@@ -234,6 +236,7 @@ def test_a_bronze_written_before_row_ids_is_still_deduplicated(spark: Any, tmp_p
     assert sorted(r.event_id for r in silver.collect()) == ["e1", "e2", "e3"]
 
 
+@pytest.mark.slow  # edge cases of a resolved part; the default suite keeps its core
 def test_quarantine_is_written_once_when_silver_is_redone(spark: Any, tmp_path: Any) -> None:
     import shutil
 
