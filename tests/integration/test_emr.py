@@ -179,3 +179,41 @@ def test_unsupported_step_fails_with_a_reason(aws: Callable[[str], Any], bucket:
         and "NoSuchBucket" in step["Status"]["FailureDetails"]["Reason"]
     )
     emr.terminate_job_flows(JobFlowIds=[cid])
+
+
+def test_step_actions_must_fit_the_concurrency_level(
+    aws: Callable[[str], Any], bucket: str
+) -> None:
+    """StepConfig (EMR API reference): with StepConcurrencyLevel > 1, AddJobFlowSteps with
+    CANCEL_AND_WAIT or TERMINATE_CLUSTER is refused and the step not submitted."""
+
+    emr = aws("emr")
+    cid = emr.run_job_flow(
+        Name="parallel",
+        ReleaseLabel="emr-7.12.0",
+        Instances={"InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
+        StepConcurrencyLevel=4,
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+    )["JobFlowId"]
+    jar = {"Jar": "command-runner.jar", "Args": ["spark-submit", "--version"]}
+    for action in ("CANCEL_AND_WAIT", "TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW"):
+        with pytest.raises(ClientError) as e:
+            emr.add_job_flow_steps(
+                JobFlowId=cid,
+                Steps=[{"Name": "s", "ActionOnFailure": action, "HadoopJarStep": jar}],
+            )
+        assert e.value.response["Error"]["Code"] == "ValidationException"
+        assert action in e.value.response["Error"]["Message"]
+    assert emr.list_steps(ClusterId=cid)["Steps"] == []
+    with pytest.raises(ClientError) as e:
+        emr.run_job_flow(
+            Name="too-parallel",
+            ReleaseLabel="emr-7.12.0",
+            Instances={"InstanceCount": 1},
+            StepConcurrencyLevel=257,
+            JobFlowRole="EMR_EC2_DefaultRole",
+            ServiceRole="EMR_DefaultRole",
+        )
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    emr.terminate_job_flows(JobFlowIds=[cid])

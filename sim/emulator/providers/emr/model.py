@@ -140,6 +140,9 @@ class EmrBackend:
         name = spec.get("Name")
         if not name:
             raise AwsError("ValidationException", "Name is required.")
+        level = spec.get("StepConcurrencyLevel")
+        if level is not None and not 1 <= int(level) <= 256:
+            raise AwsError("ValidationException", "StepConcurrencyLevel must be between 1 and 256.")
         inst = spec.get("Instances") or {}
         c = Cluster(
             id=_id("j-"),
@@ -168,6 +171,17 @@ class EmrBackend:
             )
         if len(steps) > 256:
             raise AwsError("ValidationException", "Maximum number of steps (256) exceeded.")
+        level = int(c.spec.get("StepConcurrencyLevel") or 1)
+        for spec in steps:
+            action = spec.get("ActionOnFailure", "TERMINATE_CLUSTER")
+            if check_state and level > 1 and action != "CONTINUE":
+                # StepConfig (EMR API reference): with StepConcurrencyLevel > 1 a step asking
+                # for CANCEL_AND_WAIT or TERMINATE_CLUSTER is not submitted
+                raise AwsError(
+                    "ValidationException",
+                    f"ActionOnFailure {action} is not valid for a cluster whose "
+                    f"StepConcurrencyLevel is {level}: only CONTINUE is supported above 1.",
+                )
         existing = self.steps(cluster_id)
         seq = max((s.seq for s in existing), default=0)
         ids = []
