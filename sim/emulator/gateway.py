@@ -8,9 +8,7 @@ errors. No request ever gets a Python traceback: unexpected failures become a 50
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import importlib.metadata
 import json
 import logging
@@ -25,7 +23,7 @@ from sim.emulator.authz.enforcer import IamEnforcer
 from sim.emulator.clock import Clock
 from sim.emulator.faults import FaultError, Faults
 from sim.emulator.prommetrics import CONTENT_TYPE, GatewayMetrics, body_sizes
-from sim.emulator.protocol import AwsError, Request, Response, error_response
+from sim.emulator.protocol import AwsError, Request, Response, error_response, host_id
 from sim.emulator.providers.base import Provider
 from sim.emulator.providers.cloudwatch.api import CloudWatchProvider
 from sim.emulator.providers.cloudwatch.model import CloudWatch
@@ -106,7 +104,9 @@ class Gateway:
         self.costs = CostModel()
         self.providers: dict[str, Provider] = {
             # AWS/S3 and AWS/ElasticMapReduce metrics go to bdlab's CloudWatch
-            "s3": S3Provider(self.s3, self.costs, self.put_metric_data),
+            "s3": S3Provider(
+                self.s3, self.costs, self.put_metric_data, send=self.moto.internal_call
+            ),
             "emr": EmrProvider(self.emr, self.put_metric_data),
             "iam": IamProvider(self.moto, self.iam),
         }
@@ -574,8 +574,7 @@ async def _send(
         if "server" not in names:
             headers.append((b"server", b"AmazonS3"))
         if "x-amz-id-2" not in names:
-            digest = hashlib.sha256(request_id.encode()).digest() * 2
-            headers.append((b"x-amz-id-2", base64.b64encode(digest[:57])))
+            headers.append((b"x-amz-id-2", host_id(request_id).encode()))
     if isinstance(resp.body, bytes | bytearray):
         if "content-length" not in names:
             headers.append((b"content-length", str(len(resp.body)).encode()))

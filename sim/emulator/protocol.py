@@ -43,6 +43,15 @@ class AwsError(Exception):
         self.close_connection = False
 
 
+def host_id(request_id: str) -> str:
+    """S3's extended request id (``x-amz-id-2``) paired with ``request_id``."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(request_id.encode()).digest() * 2
+    return base64.b64encode(digest[:57]).decode()
+
+
 def client_gone() -> AwsError:
     """The connection closed before the whole body arrived: nothing of it is stored."""
     return AwsError(

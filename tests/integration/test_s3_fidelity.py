@@ -491,12 +491,7 @@ def test_boto3_calls_of_unimplemented_features_fail_loudly(s3: Any, bucket: str)
         lambda: s3.put_bucket_notification_configuration(
             Bucket=bucket,
             NotificationConfiguration={
-                "QueueConfigurations": [
-                    {
-                        "QueueArn": "arn:aws:sqs:us-east-1:000000000000:q",
-                        "Events": ["s3:ObjectCreated:*"],
-                    }
-                ]
+                "EventBridgeConfiguration": {},
             },
         ),
         lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"v", ObjectLockLegalHoldStatus="ON"),

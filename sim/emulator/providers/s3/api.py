@@ -31,9 +31,16 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
 
-from sim.emulator.protocol import AwsError, Request, Response, client_gone, error_response
+from sim.emulator.protocol import (
+    AwsError,
+    Request,
+    Response,
+    client_gone,
+    error_response,
+    host_id,
+)
 from sim.emulator.providers.base import Provider
-from sim.emulator.providers.s3 import configs, restore, surface
+from sim.emulator.providers.s3 import configs, notify, restore, surface
 from sim.emulator.providers.s3 import metrics as s3metrics
 from sim.emulator.providers.s3.costs import COPY_OPS, CostModel
 from sim.emulator.providers.s3.model import (
@@ -305,8 +312,15 @@ class S3Provider(Provider):
         backend: S3Backend,
         costs: CostModel | None = None,
         put_metrics: Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None = None,
+        send: Callable[[str, str, dict[str, str]], Awaitable[tuple[int, bytes]]] | None = None,
     ) -> None:
         self.backend = backend
+        # Event notifications go to SQS and SNS through the gateway's door to them: a
+        # query-protocol call (service, region, params) -> (status, body)
+        self.send = send
+        self._notify_cache: dict[str, notify.Config] = {}  # stored XML -> parsed
+        self._deliveries: set[asyncio.Task[None]] = set()
+        backend.listener = self.emit
         self.costs = costs or CostModel()
         self._cors_cache: dict[str, list[configs.CorsRule]] = {}  # CORS XML -> parsed rules
         # AWS/S3 metrics: the gateway hands in its CloudWatch door. Request metrics are
@@ -481,7 +495,158 @@ class S3Provider(Provider):
             self._count(req, 500, None, (time.perf_counter() - t0) * 1000)
             raise
         self._count(req, resp.status, resp, (time.perf_counter() - t0) * 1000)
+        if resp.status < 300 and req.bucket:
+            self._notify_after(req, resp)
         return resp
+
+    # ------------------------------------------------------ event notifications
+    _EVENTS = {
+        "PutObject": "s3:ObjectCreated:Put",
+        "PostObject": "s3:ObjectCreated:Post",
+        "CopyObject": "s3:ObjectCreated:Copy",
+        "CompleteMultipartUpload": "s3:ObjectCreated:CompleteMultipartUpload",
+        "DeleteObject": "s3:ObjectRemoved:Delete",
+        "PutObjectTagging": "s3:ObjectTagging:Put",
+        "DeleteObjectTagging": "s3:ObjectTagging:Delete",
+        "RestoreObject": "s3:ObjectRestore:Post",
+        "PutObjectAcl": "s3:ObjectAcl:Put",
+    }
+
+    def _notify_after(self, req: Request, resp: Response) -> None:
+        event = self._EVENTS.get(req.operation)
+        if event is None or not self.backend.get_config(req.bucket, "notification"):
+            return
+        headers = dict(resp.headers)
+        _, key = self._bucket_key(req)
+        if req.operation == "PostObject":
+            key = unquote(headers.get("location", "").split("/", 2)[-1])
+        if event == "s3:ObjectRemoved:Delete" and headers.get("x-amz-delete-marker") == "true":
+            if "versionId" not in req.query():
+                event = "s3:ObjectRemoved:DeleteMarkerCreated"
+        self.emit(event, req.bucket, key, request_id=req.request_id, source_ip=req.client_ip)
+
+    def emit(
+        self,
+        event: str,
+        bucket: str,
+        key: str,
+        request_id: str = "",
+        source_ip: str = "",
+        principal: str = "AWS:bdlab",
+    ) -> None:
+        """Send ``event`` on ``bucket``/``key`` to the destinations of the bucket's
+        notification configuration that want it (in the background, after the answer)."""
+        if self.send is None:
+            return
+        xml = (
+            self.backend.get_config(bucket, "notification")
+            if self.backend.bucket_exists(bucket)
+            else None
+        )
+        if not xml:
+            return
+        cfg = self._notify_config(xml)
+        targets = [t for t in cfg.targets if t.wants(event, key)]
+        if not targets:
+            return
+        obj = self.backend.store.get_object(bucket, key)
+        now = self.backend.clock.now()
+        region = self.backend.bucket_region(bucket)
+        rid = request_id or f"{int(now * 1000):016X}"
+        for t in targets:
+            rec = notify.record(
+                event,
+                t,
+                bucket,
+                key,
+                now,
+                region,
+                rid,
+                host_id(rid),
+                size=obj.size if obj is not None and "Removed" not in event else None,
+                etag=obj.etag if obj is not None and "Removed" not in event else None,
+                version_id=obj.version_id if obj is not None else None,
+                source_ip=source_ip or "127.0.0.1",
+                principal=principal,
+            )
+            self._deliver(t, region, {"Records": [rec]})
+
+    def _notify_config(self, xml: str) -> notify.Config:
+        cfg = self._notify_cache.get(xml)
+        if cfg is None:
+            cfg = notify.parse(parse_xml(xml.encode()))
+            self._notify_cache = {xml: cfg}
+        return cfg
+
+    def _deliver(self, target: notify.Target, region: str, message: dict[str, Any]) -> None:
+        """One message to one destination (SQS SendMessage, SNS Publish), in the background:
+        at least once while the emulator runs; a refused delivery is logged (AWS retries)."""
+        assert self.send is not None
+        body = json.dumps(message, separators=(",", ":"))
+        dest_region = target.arn.split(":")[3] or region
+        if target.kind == "Queue":
+            acct, name = target.arn.split(":")[4], target.arn.split(":")[5]
+            service = "sqs"
+            params = {
+                "Action": "SendMessage",
+                "QueueUrl": f"https://sqs.{dest_region}.amazonaws.com/{acct}/{name}",
+                "MessageBody": body,
+            }
+        else:
+            service = "sns"
+            params = {
+                "Action": "Publish",
+                "TopicArn": target.arn,
+                "Message": body,
+                "Subject": "Amazon S3 Notification",
+            }
+
+        async def send() -> None:
+            assert self.send is not None
+            try:
+                status, out = await self.send(service, dest_region, params)
+            except Exception:  # the answer went out already; log, never raise
+                log.exception("S3 event notification to %s failed", target.arn)
+                return
+            if status >= 300:
+                log.warning(
+                    "S3 event notification to %s refused: %s %s", target.arn, status, out[:200]
+                )
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a caller outside the gateway's loop (a unit test): no sender
+            return
+        task = loop.create_task(send())
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _check_destinations(self, cfg: notify.Config, region: str) -> None:
+        """S3 checks each destination when a configuration is stored and sends it a test
+        event; a destination that does not exist is InvalidArgument "Unable to validate the
+        following destination configurations" (queue and topic policies are not checked)."""
+        if self.send is None:
+            return
+        for t in cfg.targets:
+            dest_region = t.arn.split(":")[3] or region
+            if t.kind == "Queue":
+                acct, name = t.arn.split(":")[4], t.arn.split(":")[5]
+                status, _ = await self.send(
+                    "sqs",
+                    dest_region,
+                    {"Action": "GetQueueUrl", "QueueName": name, "QueueOwnerAWSAccountId": acct},
+                )
+            else:
+                status, _ = await self.send(
+                    "sns", dest_region, {"Action": "GetTopicAttributes", "TopicArn": t.arn}
+                )
+            if status >= 300:
+                raise AwsError(
+                    "InvalidArgument",
+                    "Unable to validate the following destination configurations",
+                    ArgumentName=t.arn,
+                    ArgumentValue="The destination does not exist",
+                )
 
     async def _handle(self, req: Request) -> Response:
         bucket, key = self._bucket_key(req)
@@ -659,6 +824,17 @@ class S3Provider(Provider):
                 return Response.xml(_DEFAULT_CONFIGS[sub])
             code, msg, status = CONFIG_MISSING[sub]
             raise AwsError(code, msg, status, BucketName=bucket)
+        if m == "PUT" and sub == "notification":
+            b.require_bucket(bucket)
+            cfg = notify.parse(parse_xml(await req.read()))
+            region = b.bucket_region(bucket)
+            await self._check_destinations(cfg, region)
+            b.put_config(bucket, sub, notify.to_xml(cfg) if cfg.targets else None)
+            now = b.clock.now()
+            for t in cfg.targets:
+                rid = req.request_id
+                self._deliver(t, region, notify.test_event(bucket, now, rid, host_id(rid)))
+            return Response(200)
         if m == "PUT":
             body = await req.read()
             b.require_bucket(bucket)
@@ -1040,6 +1216,10 @@ class S3Provider(Provider):
         for i, key in enumerate(keys):
             err, (vid, marker) = results[i]
             asked = versions[i]
+            if err is None:
+                made_marker = marker and not asked
+                event = "DeleteMarkerCreated" if made_marker else "Delete"
+                self.emit(f"s3:ObjectRemoved:{event}", bucket, key, req.request_id, req.client_ip)
             if err is None and not quiet:
                 extra = f"<VersionId>{escape(asked)}</VersionId>" if asked else ""
                 if marker:

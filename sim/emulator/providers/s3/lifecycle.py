@@ -157,8 +157,10 @@ def _apply(s3: S3Backend, bucket: str, rule: Rule, now: float, done: dict[str, i
             continue
         expire_at = due(obj.last_modified, rule.expire_days, rule.expire_date)
         if expire_at is not None and expire_at <= now:
-            s3.delete_object(bucket, obj.key)
+            _, marker = s3.delete_object(bucket, obj.key)
             done["expired"] += 1
+            kind = "DeleteMarkerCreated" if marker else "Delete"
+            _tell(s3, f"s3:LifecycleExpiration:{kind}", bucket, obj.key)
             continue
         small = obj.size < MIN_TRANSITION_SIZE and (
             rule.size_gt is None or rule.size_gt >= MIN_TRANSITION_SIZE
@@ -178,6 +180,7 @@ def _apply(s3: S3Backend, bucket: str, rule: Rule, now: float, done: dict[str, i
         if target is not None:
             s3.set_storage_class(bucket, obj.key, target)
             done["transitioned"] += 1
+            _tell(s3, "s3:LifecycleTransition", bucket, obj.key)
     if rule.noncurrent_days is not None or rule.noncurrent_transitions or rule.expired_marker:
         _apply_noncurrent(s3, bucket, rule, now, done)
     if rule.abort_days is not None:
@@ -186,6 +189,12 @@ def _apply(s3: S3Backend, bucket: str, rule: Rule, now: float, done: dict[str, i
             if at is not None and at <= now:
                 s3.abort_upload(bucket, up.key, up.upload_id)
                 done["aborted"] += 1
+
+
+def _tell(s3: S3Backend, event: str, bucket: str, key: str) -> None:
+    """S3 sends event notifications for what the lifecycle does (principal: S3 itself)."""
+    if s3.listener is not None:
+        s3.listener(event, bucket, key, principal="s3.amazonaws.com")
 
 
 def _matches(rule: Rule, obj: Any) -> bool:
@@ -223,6 +232,7 @@ def _apply_noncurrent(
             if at is not None and at <= now and (keep_newer is None or newer >= keep_newer):
                 s3.store.delete_version(bucket, key, v.version_id)
                 done["noncurrent_expired"] += 1
+                _tell(s3, "s3:LifecycleExpiration:Delete", bucket, key)
                 continue
             target = None
             for days, sclass, keep in rule.noncurrent_transitions:

@@ -16,7 +16,7 @@ import hashlib
 import re
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -434,6 +434,9 @@ class S3Backend:
         self.account_id = account_id
         self.store = S3Store(root, fsync)
         self._versioning: dict[str, str | None] = {}
+        # told of events the lifecycle causes (the provider sends S3 event notifications):
+        # listener(event, bucket, key)
+        self.listener: Callable[..., None] | None = None
 
     @property
     def fsync(self) -> bool:

@@ -164,9 +164,9 @@ SUBRESOURCES: tuple[SubResource, ...] = (
         "bucket",
         _ops(
             GET=("GetBucketNotificationConfiguration", _Y),
-            PUT=("PutBucketNotificationConfiguration", _N),
+            PUT=("PutBucketNotificationConfiguration", _Y),
         ),
-        "event notifications are not delivered; GET answers none are configured",
+        "destinations SQS and SNS; Lambda and EventBridge answer 501",
     ),
     SubResource(
         "object-lock",
