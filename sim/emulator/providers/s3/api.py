@@ -31,6 +31,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
 
+from awscrt import checksums as crt_checksums
+
 from sim.emulator.protocol import (
     AwsError,
     Request,
@@ -230,7 +232,9 @@ def _checksum_alg(req: Request) -> str | None:
 
 
 class _Digest:
-    """The checksums S3 computes while bytes stream in."""
+    """The checksums S3 computes while bytes stream in: MD5 (the ETag) and the object's
+    checksum algorithm. CRC32C and CRC64NVME come from ``awscrt`` (AWS's own checksum
+    library, the one botocore uses)."""
 
     def __init__(self, alg: str | None) -> None:
         self.md5 = hashlib.md5()
@@ -245,15 +249,21 @@ class _Digest:
     def update_checksum(self, chunk: bytes) -> None:
         if self.alg == "crc32":
             self.crc = zlib.crc32(chunk, self.crc)
+        elif self.alg == "crc32c":
+            self.crc = crt_checksums.crc32c(chunk, self.crc)
+        elif self.alg == "crc64nvme":
+            self.crc = crt_checksums.crc64nvme(chunk, self.crc)
         elif self.h is not None:
             self.h.update(chunk)
 
     def value(self) -> str | None:
-        if self.alg == "crc32":
+        if self.alg in ("crc32", "crc32c"):
             return base64.b64encode(self.crc.to_bytes(4, "big")).decode()
+        if self.alg == "crc64nvme":
+            return base64.b64encode(self.crc.to_bytes(8, "big")).decode()
         if self.h is not None:
             return base64.b64encode(self.h.digest()).decode()
-        return None  # crc32c / crc64nvme: kept as sent, not verified
+        return None
 
 
 class _Pipeline:
@@ -1334,7 +1344,9 @@ class S3Provider(Provider):
         self.backend.require_bucket(bucket)
         check_write_headers(req.headers.get("if-none-match"), req.headers.get("if-match"))
         attrs = self._object_attrs(req)
-        rel, size, md5, checksums, inline = await self._receive(req)
+        # with no checksum sent, S3 computes CRC64NVME for the new object (user guide,
+        # "Checking object integrity": full-object checksums by default since 2025)
+        rel, size, md5, checksums, inline = await self._receive(req, default_alg="crc64nvme")
         obj = ObjectInfo(
             bucket,
             key,
@@ -1631,7 +1643,7 @@ class S3Provider(Provider):
         alg = self.backend.get_upload(bucket, key, upload_id).attrs.get("ca")
         digest = _Digest(alg)
         digest.update_checksum(data)
-        value = digest.value() or ""  # crc32c is not computed here: the client's is kept
+        value = digest.value() or ""
         self.backend.put_part(bucket, key, upload_id, number, rel, len(data), md5, value)
         now = iso(self.backend.clock.now())
         sums = f"<Checksum{alg.upper()}>{value}</Checksum{alg.upper()}>" if alg and value else ""

@@ -388,13 +388,10 @@ COMPOSITE_ALGORITHMS = ("crc32", "crc32c", "sha1", "sha256")
 
 
 def _crc32c(data: bytes) -> int:
-    """CRC32C (Castagnoli), bitwise: only used on the few bytes of a composite checksum."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
+    """CRC32C (Castagnoli) as S3 computes it, from awscrt (AWS's checksum library)."""
+    from awscrt import checksums
+
+    return int(checksums.crc32c(data))
 
 
 def composite_checksum(alg: str, part_checksums: list[str]) -> str:
