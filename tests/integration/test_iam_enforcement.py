@@ -428,14 +428,18 @@ def test_signatures_are_verified(
     status, c, body = _xml_code(he.value)
     assert (status, c) == (400, "AuthorizationQueryParametersError")
     assert "X-Amz-Expires must be less than a week (in seconds) that is 604800" in body
+    import datetime
+
     import botocore.auth
+    import botocore.crt.auth  # botocore signs with AWS's CRT when awscrt is installed
 
     real_now = botocore.auth.get_current_datetime
-    monkeypatch.setattr(
-        botocore.auth,
-        "get_current_datetime",
-        lambda: real_now() - __import__("datetime").timedelta(hours=1),
-    )
+    for signer in (botocore.auth, botocore.crt.auth):
+        monkeypatch.setattr(
+            signer,
+            "get_current_datetime",
+            lambda **kw: real_now(**kw) - datetime.timedelta(hours=1),
+        )
     old = us3.generate_presigned_url("get_object", {"Bucket": bucket, "Key": "k"}, ExpiresIn=60)
     with pytest.raises(urllib.error.HTTPError) as he:
         urllib.request.urlopen(old)
@@ -446,7 +450,8 @@ def test_signatures_are_verified(
         us3.list_objects_v2(Bucket=bucket)
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert code(e) == "RequestTimeTooSkewed"
-    monkeypatch.setattr(botocore.auth, "get_current_datetime", real_now)
+    for signer in (botocore.auth, botocore.crt.auth):
+        monkeypatch.setattr(signer, "get_current_datetime", real_now)
     us3.head_bucket(Bucket=bucket)  # signed now: fine again
 
 
@@ -503,3 +508,85 @@ def test_browser_post_is_signed_and_authorized_on_its_key(
     forged = {**ok["fields"], "x-amz-signature": "0" * 64}
     r = requests.post(url, data=forged, files={"file": ("a.csv", b"1")})
     assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text
+
+
+def test_principal_transport_and_tag_condition_keys(
+    profile: Any,
+    aws: Callable[[str], Any],
+    bucket: str,
+    user: Any,
+    unique: Callable[[str], str],
+    enforced: None,
+) -> None:
+    """aws:PrincipalArn in a bucket policy, aws:ResourceTag of the bucket, aws:RequestTag of a
+    create call, and aws:SecureTransport: false on plain HTTP, as it would be on AWS."""
+    s3 = aws("s3")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    arn, us3, me = user()
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=policy(
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": arn}},
+            }
+        ),
+    )
+    try:
+        assert us3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+        _, other, _ = user()
+        with pytest.raises(ClientError) as e:
+            other.get_object(Bucket=bucket, Key="k")
+        assert code(e) == "AccessDenied"
+        s3.put_bucket_policy(
+            Bucket=bucket,
+            Policy=policy(
+                {
+                    "Sid": "TlsOnly",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ),
+        )
+        with pytest.raises(ClientError) as e:  # the emulator serves plain HTTP
+            s3.get_object(Bucket=bucket, Key="k")
+        assert "explicit deny in a resource-based policy" in e.value.response["Error"]["Message"]
+    finally:
+        set_enforce(profile, False)  # the deny binds the admin too: lift it to clean up
+        s3.delete_bucket_policy(Bucket=bucket)
+        set_enforce(profile, True)
+
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "team", "Value": "data"}]})
+    _, tagged, _ = user(
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:ResourceTag/team": "data"}},
+        }
+    )
+    assert tagged.list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "team", "Value": "web"}]})
+    with pytest.raises(ClientError) as e:
+        tagged.list_objects_v2(Bucket=bucket)
+    assert code(e) == "AccessDenied"
+
+    _, _, creator = user(
+        {
+            "Effect": "Allow",
+            "Action": "sqs:CreateQueue",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestTag/team": "data"}},
+        }
+    )
+    sqs = clients.client("sqs", creator, retries=False)
+    sqs.create_queue(QueueName=unique("tagged"), tags={"team": "data"})
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName=unique("untagged"))
+    assert code(e) == "AccessDenied"

@@ -543,7 +543,12 @@ def _denied(req: Request, message: str) -> AwsError:
     if req.service == "s3":
         return AwsError("AccessDenied", message, 403)
     if req.target:
-        return AwsError("AccessDeniedException", message, 400)
+        err = AwsError("AccessDeniedException", message, 400)
+        if req.service == "sqs":
+            # SQS keeps its query-protocol codes over JSON (awsQueryCompatible): botocore
+            # reads the code from this header
+            err.headers = [("x-amzn-query-error", "AccessDenied;Sender")]
+        return err
     return AwsError("AccessDenied", message, 403)
 
 
