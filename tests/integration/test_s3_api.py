@@ -334,3 +334,28 @@ def test_restore_archived_objects_on_the_emulator_clock(clocked: tuple[Any, str,
     assert s3.head_object(Bucket=bucket, Key="cold/deep.csv")["Restore"] == 'ongoing-request="true"'
     advance(3600 + 1)  # DEEP_ARCHIVE Standard: within 12 hours
     assert s3.get_object(Bucket=bucket, Key="cold/deep.csv")["Body"].read() == b"d"
+
+
+def test_error_bodies_named_in_issue_12(aws: Callable[[str], Any], bucket: str) -> None:
+    """CompleteMultipartUpload with an unknown upload id: 404 NoSuchUpload naming it (not
+    400 MalformedXML); ListParts carries Initiator; a bad Range names RangeRequested."""
+    s3 = aws("s3")
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="k",
+            UploadId="no-such-upload",
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"0"'}]},
+        )
+    r = e.value.response
+    assert (r["ResponseMetadata"]["HTTPStatusCode"], code(e)) == (404, "NoSuchUpload")
+    assert r["Error"]["UploadId"] == "no-such-upload"
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    assert s3.list_parts(Bucket=bucket, Key="k", UploadId=uid)["Initiator"]["ID"]
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=uid)
+    s3.put_object(Bucket=bucket, Key="small", Body=b"abc")
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="small", Range="bytes=10-20")
+    assert code(e) == "InvalidRange"
+    assert e.value.response["Error"]["RangeRequested"] == "bytes=10-20"
+    assert e.value.response["Error"]["ActualObjectSize"] == "3"
