@@ -590,3 +590,50 @@ def test_principal_transport_and_tag_condition_keys(
     with pytest.raises(ClientError) as e:
         sqs.create_queue(QueueName=unique("untagged"))
     assert code(e) == "AccessDenied"
+
+
+def test_queue_and_topic_policies_are_resource_policies(
+    aws: Callable[[str], Any], user: Any, unique: Callable[[str], str], enforced: None
+) -> None:
+    """An SQS queue policy and an SNS topic policy grant a user who has no identity policy."""
+    sqs, sns = aws("sqs"), aws("sns")
+    url = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+    arn, _, me = user()
+    sqs.set_queue_attributes(
+        QueueUrl=url,
+        Attributes={
+            "Policy": policy(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": arn},
+                    "Action": "sqs:SendMessage",
+                    "Resource": qarn,
+                }
+            )
+        },
+    )
+    sns.set_topic_attributes(
+        TopicArn=topic,
+        AttributeName="Policy",
+        AttributeValue=policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": arn},
+                "Action": "sns:Publish",
+                "Resource": topic,
+            }
+        ),
+    )
+    usqs = clients.client("sqs", me, retries=False)
+    usqs.send_message(QueueUrl=url, MessageBody="hi")
+    with pytest.raises(ClientError) as e:
+        usqs.receive_message(QueueUrl=url)
+    assert code(e) == "AccessDenied"
+    clients.client("sns", me, retries=False).publish(TopicArn=topic, Message="hi")
+    with pytest.raises(ClientError) as e:
+        clients.client("sns", me, retries=False).delete_topic(TopicArn=topic)
+    assert code(e) == "AccessDenied"

@@ -12,11 +12,11 @@ Off by default (like moto and LocalStack). When on (``POST /_bdlab/iam {"enforce
   and writes its target; DeleteObjects and browser POST uploads are authorized per key by the
   S3 provider through ``Request.authorize_item``);
 - identity policies, the role's permissions boundary and the resource's policy (S3 bucket
-  policies, with Principal) are evaluated with the request's condition keys (``policy.py``).
+  policies, SQS queue and SNS topic policies, with Principal) are evaluated with the request's condition keys (``policy.py``).
 
 Not evaluated (docs/emulator.md): SCPs and RCPs (no AWS Organizations), session policies
 passed to AssumeRole, permissions boundaries of users (moto keeps them for roles only),
-resource policies of services other than S3.
+resource policies of services other than S3, SQS and SNS.
 """
 
 from __future__ import annotations

@@ -349,6 +349,22 @@ class MotoProvider(Provider):
         status, headers, out = await loop.run_in_executor(self.executor, self._call, req, body)
         return self.answer(req, body, status, headers, out)
 
+    async def resource_policy(self, arn: str) -> dict[str, Any] | None:
+        """The resource policy of an SQS queue or SNS topic ``arn`` (its ``Policy``
+        attribute, read from moto on the moto thread), or None."""
+        parts = arn.split(":")
+        if len(parts) < 6 or parts[2] not in ("sqs", "sns"):
+            return None
+        loop = asyncio.get_running_loop()
+        text = await loop.run_in_executor(self.executor, _moto_policy, parts)
+        if not text:
+            return None
+        try:
+            found = json.loads(text)
+        except ValueError:
+            return None
+        return dict(found) if isinstance(found, dict) else None
+
     def call_here(self, req: Request, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         """Serve (and journal) one call; only on the moto thread (``executor``), so that a
         provider can read moto's state before and after the call with nothing in between."""
@@ -432,6 +448,24 @@ class MotoProvider(Provider):
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+
+
+def _moto_policy(parts: list[str]) -> str | None:
+    """moto's Policy text of the queue or topic whose ARN is split in ``parts``."""
+    moto_app()  # moto is imported and patched before its backends are read
+    service, region, account, name = parts[2], parts[3], parts[4], parts[5]
+    try:
+        if service == "sqs":
+            from moto.sqs.models import sqs_backends
+
+            queue = sqs_backends[account][region].queues.get(name)
+            return None if queue is None else queue.policy
+        from moto.sns.models import sns_backends
+
+        topic = sns_backends[account][region].topics.get(":".join(parts))
+        return None if topic is None else topic.policy
+    except (KeyError, AttributeError):
+        return None
 
 
 class SeamProvider(Provider):

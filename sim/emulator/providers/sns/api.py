@@ -104,6 +104,10 @@ class SnsProvider(Provider):
         hooks.attach(self)  # after the journal's replay: from now on, moto's SNS delivers here
 
     # ------------------------------------------------------------------ API
+    async def resource_policy(self, arn: str) -> dict[str, Any] | None:
+        """The topic's access policy (moto keeps it), for IAM enforcement."""
+        return await self.moto.resource_policy(arn)
+
     async def handle(self, req: Request) -> Response:
         """Validate (validate.py), let moto serve, and answer every error in AWS's SNS shape."""
         try:
