@@ -329,6 +329,7 @@ class S3Provider(Provider):
         # query-protocol call (service, region, params) -> (status, body)
         self.send = send
         self._notify_cache: dict[str, notify.Config] = {}  # stored XML -> parsed
+        self._has_notify: dict[str, bool] = {}  # bucket -> has a notification configuration
         self._deliveries: set[asyncio.Task[None]] = set()
         backend.listener = self.emit
         self.costs = costs or CostModel()
@@ -524,7 +525,13 @@ class S3Provider(Provider):
 
     def _notify_after(self, req: Request, resp: Response) -> None:
         event = self._EVENTS.get(req.operation)
-        if event is None or not self.backend.get_config(req.bucket, "notification"):
+        if event is None:
+            return
+        configured = self._has_notify.get(req.bucket)
+        if configured is None:  # one read per bucket, not one per request
+            configured = bool(self.backend.get_config(req.bucket, "notification"))
+            self._has_notify[req.bucket] = configured
+        if not configured:
             return
         headers = dict(resp.headers)
         _, key = self._bucket_key(req)
@@ -769,6 +776,7 @@ class S3Provider(Provider):
                 return Response(200, [("x-amz-bucket-region", region)])
             if m == "DELETE":
                 b.delete_bucket(bucket)
+                self._has_notify.pop(bucket, None)
                 return Response(204)
             if m == "GET":
                 return self.list_objects(req, bucket, q)
@@ -840,6 +848,7 @@ class S3Provider(Provider):
             region = b.bucket_region(bucket)
             await self._check_destinations(cfg, region)
             b.put_config(bucket, sub, notify.to_xml(cfg) if cfg.targets else None)
+            self._has_notify.pop(bucket, None)
             now = b.clock.now()
             for t in cfg.targets:
                 rid = req.request_id

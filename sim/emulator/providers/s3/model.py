@@ -517,6 +517,7 @@ class S3Backend:
                 BucketName=name,
             )
         self.store.delete_bucket(name)
+        self._versioning.pop(name, None)
 
     def _config(self, bucket: str) -> dict[str, Any]:
         cfg = self.store.get_config(bucket)
