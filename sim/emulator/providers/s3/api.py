@@ -61,6 +61,7 @@ from sim.emulator.providers.s3.model import (
     check_single_put_size,
     check_version_id,
     check_write_headers,
+    full_object_checksum,
     quote_etag,
     validate_storage_class,
     verify_checksum,
@@ -236,17 +237,22 @@ class _Digest:
     checksum algorithm. CRC32C and CRC64NVME come from ``awscrt`` (AWS's own checksum
     library, the one botocore uses)."""
 
-    def __init__(self, alg: str | None) -> None:
+    def __init__(self, alg: str | None, also: str | None = None) -> None:
         self.md5 = hashlib.md5()
         self.alg = alg
         self.crc = 0
         self.h = hashlib.new(alg) if alg in ("sha1", "sha256") else None
+        # a second CRC64NVME kept beside the client's algorithm (parts of an upload created
+        # without one: S3 combines them into the object's full-object checksum)
+        self.also = _Digest(also) if also and also != alg else None
 
     def update(self, chunk: bytes) -> None:
         self.md5.update(chunk)
         self.update_checksum(chunk)
 
     def update_checksum(self, chunk: bytes) -> None:
+        if self.also is not None:
+            self.also.update_checksum(chunk)
         if self.alg == "crc32":
             self.crc = zlib.crc32(chunk, self.crc)
         elif self.alg == "crc32c":
@@ -1283,7 +1289,11 @@ class S3Provider(Provider):
         }
 
     async def _receive(
-        self, req: Request, allow_inline: bool = True, default_alg: str | None = None
+        self,
+        req: Request,
+        allow_inline: bool = True,
+        default_alg: str | None = None,
+        also: str | None = None,
     ) -> tuple[str, int, str, dict[str, str], bytes | None]:
         """Read the body: small ones into memory (stored inline), larger ones streamed into a
         new data file. Returns (file or "", size, md5 hex, checksums, inline bytes or None).
@@ -1295,7 +1305,7 @@ class S3Provider(Provider):
         ).startswith("STREAMING-")
         decoder = ChunkedDecoder() if chunked else None
         alg = _checksum_alg(req) or default_alg
-        digest = _Digest(alg)
+        digest = _Digest(alg, also)
         declared = h.get("x-amz-decoded-content-length") if decoder else h.get("content-length")
         _check_before_body(h)
         inline = (
@@ -1337,6 +1347,8 @@ class S3Provider(Provider):
                 computed = digest.value()
                 if not checksums and computed:
                     checksums = {alg: computed}
+            if digest.also is not None and also:
+                checksums[also] = digest.also.value() or ""
             if decoder is not None and not decoder.done:
                 raise client_gone()  # the final 0-size chunk never came
             md5 = digest.md5.hexdigest()
@@ -1410,7 +1422,8 @@ class S3Provider(Provider):
         if (
             req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
             and "range" not in req.headers
-        ):  # a range has no full-object checksum
+            and "partNumber=" not in req.query_string
+        ):  # a range or a part has no full-object checksum (a COMPOSITE part's is answered)
             headers += [(f"x-amz-checksum-{a}", v) for a, v in obj.checksums.items()]
             if obj.checksums:
                 kind = "COMPOSITE" if obj.part_checksums else "FULL_OBJECT"
@@ -1591,13 +1604,14 @@ class S3Provider(Provider):
     # ----------------------------------------------------------- multipart
     def create_upload(self, req: Request, bucket: str, key: str) -> Response:
         attrs = self._object_attrs(req)
-        alg = _upload_checksum(req.headers)
+        alg, kind = _upload_checksum(req.headers)
         headers = []
         if alg:
             attrs["ca"] = alg
+            attrs["ct"] = kind
             headers = [
                 ("x-amz-checksum-algorithm", alg.upper()),
-                ("x-amz-checksum-type", "COMPOSITE"),
+                ("x-amz-checksum-type", kind),
             ]
         upload_id = self.backend.create_upload(bucket, key, attrs)
         headers += _sse(attrs["h"])
@@ -1621,12 +1635,16 @@ class S3Provider(Provider):
                 f"Checksum Type mismatch occurred, expected checksum Type: {alg}, actual "
                 f"checksum Type: {sent}",
             )
-        rel, size, md5, checksums, _ = await self._receive(req, False, alg)
-        self.backend.put_part(
-            bucket, key, upload_id, number, rel, size, md5, checksums.get(alg or "", "")
+        # an upload created without an algorithm still gets S3's CRC64NVME full-object
+        # checksum: each part's CRC64NVME is kept (not shown) to combine at completion
+        rel, size, md5, checksums, _ = await self._receive(
+            req, False, alg, also=None if alg else "crc64nvme"
         )
+        kept = checksums.get(alg or "crc64nvme", "")
+        self.backend.put_part(bucket, key, upload_id, number, rel, size, md5, kept)
         headers = [("etag", quote_etag(md5))]
-        headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
+        shown = alg or sent
+        headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items() if a == shown]
         headers += _sse(upload.attrs.get("h", {}))
         return Response(200, headers)
 
@@ -1650,10 +1668,11 @@ class S3Provider(Provider):
         data = self.backend.read_range(src, start, end - start + 1)
         rel, md5 = self.backend.write_file(data)
         alg = self.backend.get_upload(bucket, key, upload_id).attrs.get("ca")
-        digest = _Digest(alg)
+        digest = _Digest(alg or "crc64nvme")
         digest.update_checksum(data)
         value = digest.value() or ""
         self.backend.put_part(bucket, key, upload_id, number, rel, len(data), md5, value)
+        value = value if alg else ""
         now = iso(self.backend.clock.now())
         sums = f"<Checksum{alg.upper()}>{value}</Checksum{alg.upper()}>" if alg and value else ""
         return Response.xml(
@@ -1670,6 +1689,7 @@ class S3Provider(Provider):
         sent_sums: dict[int, str | None] = {}
         upload = self.backend.get_upload(bucket, key, upload_id)
         alg = upload.attrs.get("ca")
+        kind = upload.attrs.get("ct", "COMPOSITE")
         for p in root.findall("Part"):
             try:
                 requested.append((int(p.findtext("PartNumber") or "0"), p.findtext("ETag") or ""))
@@ -1684,7 +1704,18 @@ class S3Provider(Provider):
         b = self.backend
         upload, parts = b.plan_complete(bucket, key, upload_id, requested)
         composite = None
-        if alg:
+        full = None
+        if alg and kind == "FULL_OBJECT" or not alg:
+            use = alg or "crc64nvme"
+            if all(p.checksum for p in parts):
+                full = (use, full_object_checksum(use, [(p.checksum, p.size) for p in parts]))
+            sent = req.headers.get(f"x-amz-checksum-{use}")
+            if alg and sent and full and sent != full[1]:
+                raise AwsError(
+                    "BadDigest",
+                    f"The {use.upper()} you specified did not match the calculated checksum.",
+                )
+        elif alg:
             for part in parts:
                 given = sent_sums.get(part.number)
                 if not given:
@@ -1718,9 +1749,11 @@ class S3Provider(Provider):
             req.headers.get("if-match"),
             [p.size for p in parts],
             composite,
+            full,
         )
         sums = "".join(
-            f"<Checksum{a.upper()}>{v}</Checksum{a.upper()}><ChecksumType>COMPOSITE</ChecksumType>"
+            f"<Checksum{a.upper()}>{v}</Checksum{a.upper()}><ChecksumType>"
+            f"{'COMPOSITE' if composite else 'FULL_OBJECT'}</ChecksumType>"
             for a, v in obj.checksums.items()
         )
         return Response.xml(
@@ -1746,8 +1779,9 @@ class S3Provider(Provider):
             + "</Part>"
             for p in page
         )
+        kind = self.backend.get_upload(bucket, key, upload_id).attrs.get("ct", "COMPOSITE")
         mode = (
-            f"<ChecksumAlgorithm>{alg.upper()}</ChecksumAlgorithm><ChecksumType>COMPOSITE"
+            f"<ChecksumAlgorithm>{alg.upper()}</ChecksumAlgorithm><ChecksumType>{kind}"
             "</ChecksumType>"
             if alg
             else ""
@@ -2277,10 +2311,11 @@ def _part_range(obj: ObjectInfo, number: int) -> tuple[int, int]:
     return start, start + sizes[number - 1] - 1
 
 
-def _upload_checksum(h: dict[str, str]) -> str | None:
-    """The checksum algorithm (lower case) of a CreateMultipartUpload, or None; S3's
-    InvalidRequest for an unknown algorithm or a type without one (recorded answers). Only
-    COMPOSITE checksums are emulated: FULL_OBJECT (and CRC64NVME, always full-object) is 501."""
+def _upload_checksum(h: dict[str, str]) -> tuple[str | None, str]:
+    """The checksum algorithm (lower case, or None) and type of a CreateMultipartUpload; S3's
+    InvalidRequest for an unknown algorithm, a type without one, or a type the algorithm does
+    not allow (CRC64NVME is FULL_OBJECT only, the SHAs COMPOSITE only; CRC32 and CRC32C are
+    COMPOSITE unless asked). S3 user guide, "Checking object integrity"."""
     alg, kind = h.get("x-amz-checksum-algorithm"), h.get("x-amz-checksum-type")
     if alg is None:
         if kind is not None:
@@ -2289,7 +2324,7 @@ def _upload_checksum(h: dict[str, str]) -> str | None:
                 "The x-amz-checksum-type header can only be used with the "
                 "x-amz-checksum-algorithm header.",
             )
-        return None
+        return None, "FULL_OBJECT"
     if alg.upper() not in ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"):
         raise AwsError(
             "InvalidRequest",
@@ -2298,16 +2333,16 @@ def _upload_checksum(h: dict[str, str]) -> str | None:
         )
     if kind not in (None, "COMPOSITE", "FULL_OBJECT"):
         raise AwsError("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
-    if kind == "FULL_OBJECT" or alg.upper() == "CRC64NVME":
+    a = alg.lower()
+    kind = kind or ("FULL_OBJECT" if a == "crc64nvme" else "COMPOSITE")
+    if (a == "crc64nvme" and kind == "COMPOSITE") or (
+        a.startswith("sha") and kind == "FULL_OBJECT"
+    ):
         raise AwsError(
-            "NotImplemented",
-            surface.NOT_IMPLEMENTED,
-            501,
-            sender=False,
-            Header="x-amz-checksum-type" if kind else "x-amz-checksum-algorithm",
-            additionalMessage="bdlab computes COMPOSITE checksums of multipart uploads only",
+            "InvalidRequest",
+            f"The {kind} checksum type cannot be used with the {a} checksum algorithm.",
         )
-    return alg.lower()
+    return a, kind
 
 
 def _object_parts_page(obj: ObjectInfo, h: dict[str, str]) -> str:

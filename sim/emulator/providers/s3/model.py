@@ -394,6 +394,25 @@ def _crc32c(data: bytes) -> int:
     return int(checksums.crc32c(data))
 
 
+def full_object_checksum(alg: str, parts: list[tuple[str, int]]) -> str:
+    """S3's FULL_OBJECT checksum of a multipart object: the CRC (``crc32``, ``crc32c`` or
+    ``crc64nvme``) of all its bytes, combined from each part's (base64 CRC, size) without
+    reading them again (awscrt's combine functions, the ones AWS's SDKs use)."""
+    from awscrt import checksums
+
+    combine = {
+        "crc32": checksums.combine_crc32,
+        "crc32c": checksums.combine_crc32c,
+        "crc64nvme": checksums.combine_crc64nvme,
+    }[alg]
+    width = 8 if alg == "crc64nvme" else 4
+    total = None
+    for value, size in parts:
+        crc = int.from_bytes(base64.b64decode(value), "big")
+        total = crc if total is None else combine(total, crc, size)
+    return base64.b64encode((total or 0).to_bytes(width, "big")).decode()
+
+
 def composite_checksum(alg: str, part_checksums: list[str]) -> str:
     """S3's COMPOSITE checksum of a multipart object (user guide, "Checking object
     integrity": checksums of checksums): ``alg`` over the concatenated binary checksums of
@@ -1111,6 +1130,7 @@ class S3Backend:
         if_match: str | None,
         part_sizes: list[int] | None = None,
         composite: tuple[str, list[str]] | None = None,
+        full: tuple[str, str] | None = None,
     ) -> ObjectInfo:
         """Commit the assembled file ``rel`` as the upload's object and drop the upload, in
         one transaction. ``part_sizes``: the bytes of each part completed, in order (kept for
@@ -1134,7 +1154,9 @@ class S3Backend:
             a.get("sclass", "STANDARD"),
             a.get("h", {}),
             a.get("m", {}),
-            {composite[0]: composite_checksum(*composite)} if composite else {},
+            {composite[0]: composite_checksum(*composite)}
+            if composite
+            else ({full[0]: full[1]} if full else {}),
             a.get("t", {}),
             len(sizes),
             part_sizes=sizes,
