@@ -31,7 +31,6 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
 
-from awscrt import checksums as crt_checksums
 
 from sim.emulator.protocol import (
     AwsError,
@@ -232,6 +231,13 @@ def _checksum_alg(req: Request) -> str | None:
     return None
 
 
+def _crt() -> Any:
+    """awscrt's checksums, imported on first use (~80 ms the emulator's start need not pay)."""
+    from awscrt import checksums
+
+    return checksums
+
+
 class _Digest:
     """The checksums S3 computes while bytes stream in: MD5 (the ETag) and the object's
     checksum algorithm. CRC32C and CRC64NVME come from ``awscrt`` (AWS's own checksum
@@ -256,9 +262,9 @@ class _Digest:
         if self.alg == "crc32":
             self.crc = zlib.crc32(chunk, self.crc)
         elif self.alg == "crc32c":
-            self.crc = crt_checksums.crc32c(chunk, self.crc)
+            self.crc = _crt().crc32c(chunk, self.crc)
         elif self.alg == "crc64nvme":
-            self.crc = crt_checksums.crc64nvme(chunk, self.crc)
+            self.crc = _crt().crc64nvme(chunk, self.crc)
         elif self.h is not None:
             self.h.update(chunk)
 
