@@ -31,7 +31,6 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
 
-
 from sim.emulator.protocol import (
     AwsError,
     Request,
