@@ -35,6 +35,19 @@ def delete_bucket(s3: Any, bucket: str) -> int:
                 removed += len(keys)
         for up in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
             s3.abort_multipart_upload(Bucket=bucket, Key=up["Key"], UploadId=up["UploadId"])
+        # a versioned bucket keeps noncurrent versions and delete markers: those go too
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            if versions:
+                s3.delete_objects(
+                    Bucket=bucket,
+                    Delete={
+                        "Objects": [
+                            {"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions
+                        ],
+                        "Quiet": True,
+                    },
+                )
         s3.delete_bucket(Bucket=bucket)
     except s3.exceptions.NoSuchBucket:
         pass
