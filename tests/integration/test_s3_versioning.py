@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from sim import clients, profiles
+from sim import clients, profiles, s3util
 from tests.conftest import free_port
 from tests.integration.test_durability import Proc, _client
 
@@ -33,10 +33,8 @@ def vbucket(aws: Callable[[str], Any], unique: Callable[[str], str]) -> Iterator
     s3.create_bucket(Bucket=name)
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     yield name
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
-        for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
-            s3.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])
-    s3.delete_bucket(Bucket=name)
+    s3util.delete_bucket(s3, name)  # versions and delete markers included
+    assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
 def test_versions_and_delete_markers(
