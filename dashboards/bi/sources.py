@@ -108,7 +108,7 @@ def _delta(uri: str, profile: profiles.Profile, cursor: Cursor | None) -> Batch:
     if len(part_by) == 1:
         touched = sorted({now.files[p] for p in added} | {cursor.files[p] for p in removed})
         rows = (
-            table.to_pyarrow_table(partitions=[(part_by[0], "in", touched)])
+            table.to_pyarrow_table(filters=[(part_by[0], "in", touched)])
             if touched
             else pa.table({})
         )

@@ -83,7 +83,13 @@ class Spice:
         ds = self.registry[name]
         with self._lock:
             st = self.states[name]
-            at = self.clock() if now is None else now
+            if now is None:
+                try:
+                    now = self.clock()
+                except Exception as exc:  # AdminError: the emulator is down; one line
+                    st.error, st.note = str(exc), ""
+                    return st
+            at = now
             st.last_attempt = at
             t0 = time.perf_counter()
             try:
