@@ -19,7 +19,8 @@ import streamlit as st
 from dashboards.bi import queries, registry, schedule, spice
 from dashboards.common import clock, errors, launch
 
-ARGS = launch.AppArgs.from_argv(sys.argv[1:])
+# The arguments key the cached store: one store per set of arguments (one per server process).
+ARGV = tuple(sys.argv[1:])
 METRICS = (
     ("revenue", "Revenue", "{:,.2f}"),
     ("orders", "Orders", "{:,.0f}"),
@@ -30,9 +31,9 @@ METRICS = (
 
 
 @st.cache_resource(show_spinner="Importing the datasets into SPICE (first load)...")
-def runtime(_args: launch.AppArgs) -> tuple[spice.Spice, schedule.Scheduler]:
+def runtime(argv: tuple[str, ...]) -> tuple[spice.Spice, schedule.Scheduler]:
     """One store and scheduler per server process, shared by every browser session."""
-    args = _args  # not hashed by the cache: one set of arguments per process
+    args = launch.AppArgs.from_argv(list(argv))
     reg = registry.load(args.datasets) if args.datasets else registry.default()
     store = spice.Spice(reg, args.profile, args.bucket, clock.for_profile(args.profile))
     sched = schedule.Scheduler(store)
@@ -93,7 +94,7 @@ def filters(store: spice.Spice) -> queries.Filters | None:
 
 
 def overview() -> None:
-    store, sched = runtime(ARGS)
+    store, sched = runtime(ARGV)
     st.title("Sales overview")
     if sched.error:
         st.error(sched.error)
@@ -192,7 +193,7 @@ def _emr(store: spice.Spice) -> None:
 
 
 def datasets() -> None:
-    store, sched = runtime(ARGS)
+    store, sched = runtime(ARGV)
     st.title("Datasets (SPICE)")
     try:
         now = store.clock()
@@ -207,7 +208,7 @@ def datasets() -> None:
         rows.append(
             {
                 "dataset": ds.name,
-                "source": f"{ds.source.kind}: {_uri(ds)}",
+                "source": f"{ds.source.kind}: {_uri(ds, store.bucket)}",
                 "rows": s.rows,
                 "size (MB)": round(s.bytes / 1e6, 3),
                 "last refresh": when(s.last_refresh),
@@ -236,9 +237,9 @@ def datasets() -> None:
         st.caption(f"{ds.name}: {ds.title}")
 
 
-def _uri(ds: registry.Dataset) -> str:
+def _uri(ds: registry.Dataset, bucket: str | None) -> str:
     try:
-        return ds.source.uri(ARGS.bucket)
+        return ds.source.uri(bucket)
     except registry.RegistryError as exc:
         return str(exc)
 
@@ -246,7 +247,7 @@ def _uri(ds: registry.Dataset) -> str:
 def main() -> None:
     st.set_page_config(page_title="bdlab BI", layout="wide")
     try:
-        runtime(ARGS)
+        runtime(ARGV)
     except Exception as exc:  # a broken datasets file, ...: one line, no traceback
         st.error(errors.one_line(exc))
         return
