@@ -68,10 +68,10 @@ def _where(store: Spice, dataset: str, f: Filters, day: str = "dt") -> tuple[str
     sql: list[str] = [f"{day} BETWEEN ? AND ?"]
     params: list[Any] = [f.start, f.end]
     if f.countries and applies(store, dataset, "country"):
-        sql.append("country IN (SELECT unnest(?))")
+        sql.append("list_contains(?, country)")
         params.append(list(f.countries))
     if f.categories and applies(store, dataset, "category"):
-        sql.append("category IN (SELECT unnest(?))")
+        sql.append("list_contains(?, category)")
         params.append(list(f.categories))
     return " AND ".join(sql), params
 

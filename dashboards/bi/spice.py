@@ -27,8 +27,8 @@ from sim import profiles
 
 @dataclass
 class State:
-    """A dataset's SPICE state: ``rows``, ``bytes`` (the rows' Arrow size at import,
-    kept up to date by incremental imports: an estimate of memory use), ``last_refresh``
+    """A dataset's SPICE state: ``rows``, ``bytes`` (its size as QuickSight counts SPICE
+    capacity: 8 bytes a number or date, 8 plus the UTF-8 length a text), ``last_refresh``
     (emulator-clock epoch s of the last successful refresh), ``last_mode`` (full |
     incremental | unchanged), ``error`` (one line, from the last attempt; None when it
     worked), ``history`` (newest last: {"at", "mode", "rows", "seconds", "error", "note"})."""
@@ -43,6 +43,7 @@ class State:
     note: str = ""
     cursor: sources.Cursor | None = None
     columns: tuple[str, ...] = ()
+    types: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -131,57 +132,55 @@ class Spice:
         cur = self._db.cursor()
         cur.register("source", batch.table)
         try:
-            rows = cur.sql(ds.query).to_arrow_table()
-        finally:
-            cur.unregister("source")
-        missing = [c for c in ds.required if c not in rows.column_names]
-        if missing:
-            raise SourceError(
-                f"dataset {ds.name}: the source has no column {', '.join(missing)} "
-                "(schema change?); it keeps its previous rows"
-            )
-        table = _ident(ds.name)
-        cur.register("fresh", rows)
-        try:
+            # The query runs inside DuckDB straight into the table: no Arrow copy of its
+            # result in between (a third of a 10M-row refresh).
+            rel = cur.sql(ds.query)
+            columns, types = tuple(rel.columns), [str(t) for t in rel.types]
+            missing = [c for c in ds.required if c not in columns]
+            if missing:
+                raise SourceError(
+                    f"dataset {ds.name}: the source has no column {', '.join(missing)} "
+                    "(schema change?); it keeps its previous rows"
+                )
+            table = _ident(ds.name)
             if batch.mode == "full" or not st.ready:
-                cur.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM fresh")
-                st.rows, st.bytes = rows.num_rows, rows.nbytes
+                cur.execute(f"CREATE OR REPLACE TABLE {table} AS {ds.query}")
             else:
-                if tuple(rows.column_names) != st.columns and rows.num_rows:
+                if (columns, types) != (st.columns, st.types) and batch.table.num_rows:
                     raise SourceError(
                         f"dataset {ds.name}: schema change in the new data (columns "
-                        f"{', '.join(rows.column_names)}); it keeps its rows, a full "
-                        "refresh imports the new layout"
+                        f"{_schema(columns, types)}, was {_schema(st.columns, st.types)}); "
+                        "it keeps its rows, a full refresh imports the new layout"
                     )
-                cur.execute("BEGIN")
-                try:
-                    removed = 0
-                    if batch.replace is not None:
-                        col, values = batch.replace
-                        if col not in st.columns:
-                            raise SourceError(
-                                f"dataset {ds.name}: its query drops the partition column "
-                                f"{col}, so only a full refresh can replace partitions"
-                            )
-                        removed = _count(
-                            cur,
-                            f"DELETE FROM {table} WHERE CAST({_ident(col)} AS VARCHAR) "
-                            "IN (SELECT unnest(?))",
-                            [values],
-                        )
-                    if rows.num_rows:
-                        cur.execute(f"INSERT INTO {table} SELECT * FROM fresh")
-                    cur.execute("COMMIT")
-                except BaseException:
-                    cur.execute("ROLLBACK")
-                    raise
-                avg = st.bytes / st.rows if st.rows else 0
-                st.rows += rows.num_rows - removed
-                st.bytes = max(0, int(st.bytes + rows.nbytes - removed * avg))
+                self._merge(cur, ds, st, batch, table)
         finally:
-            cur.unregister("fresh")
-        st.columns = tuple(rows.column_names)
+            cur.unregister("source")
+        st.columns, st.types = columns, types
+        st.rows = _count(cur, f"SELECT count(*) FROM {table}", [])
+        st.bytes = _spice_bytes(cur, table, columns, types)
         st.cursor = batch.cursor
+
+    def _merge(self, cur: Any, ds: Dataset, st: State, batch: sources.Batch, table: str) -> None:
+        """Incremental import in one transaction: the replaced partitions out, the new in."""
+        cur.execute("BEGIN")
+        try:
+            if batch.replace is not None:
+                col, values = batch.replace
+                if col not in st.columns:
+                    raise SourceError(
+                        f"dataset {ds.name}: its query drops the partition column "
+                        f"{col}, so only a full refresh can replace partitions"
+                    )
+                cur.execute(
+                    f"DELETE FROM {table} WHERE list_contains(?, CAST({_ident(col)} AS VARCHAR))",
+                    [values],
+                )
+            if batch.table.num_rows:
+                cur.execute(f"INSERT INTO {table} {ds.query}")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
 
     # ---------------------------------------------------------------- queries
     def ready(self, name: str) -> bool:
@@ -204,6 +203,21 @@ class Spice:
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _schema(columns: tuple[str, ...], types: list[str]) -> str:
+    return ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=False))
+
+
+def _spice_bytes(cur: Any, table: str, columns: tuple[str, ...], types: list[str]) -> int:
+    """The dataset's size as QuickSight counts SPICE capacity: 8 bytes a value for numbers,
+    dates and booleans; 8 bytes plus the UTF-8 length for text."""
+    text = [c for c, t in zip(columns, types, strict=True) if t == "VARCHAR"]
+    rows = _count(cur, f"SELECT count(*) FROM {table}", [])
+    if not text:
+        return 8 * rows * len(columns)
+    lengths = " + ".join(f"coalesce(sum(strlen({_ident(c)})), 0)" for c in text)
+    return 8 * rows * len(columns) + _count(cur, f"SELECT {lengths} FROM {table}", [])
 
 
 def _count(cur: Any, sql: str, params: list[Any]) -> int:

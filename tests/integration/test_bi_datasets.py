@@ -265,6 +265,8 @@ def test_emr_output_csv_and_a_step_still_writing(
     s3.put_object(Bucket=bucket, Key=f"{out}_SUCCESS", Body=b"")
     st = s.refresh("r")
     assert (st.rows, st.error) == (2, None)
+    # SPICE size as QuickSight counts it: 8 bytes a value, plus the UTF-8 length of a text
+    assert st.bytes == 8 * 2 * 2 + len("KR") + len("US")
     assert s.query("SELECT sum(revenue) AS r FROM r")["r"].iloc[0] == 3.5
 
 
