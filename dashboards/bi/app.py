@@ -84,10 +84,9 @@ def filters(store: spice.Spice) -> queries.Filters | None:
         key="dates",
     )  # fmt: skip
     days = [d for d in (picked if isinstance(picked, tuple) else (picked,)) if d is not None]
-    if not days:
-        return None
-    # the first click of a range picks its first day only: a one-day range until the second
-    start, end = days[0], days[-1]
+    # the first click of a range picks its first day only: a one-day range until the
+    # second; a cleared picker means every day
+    start, end = (days[0], days[-1]) if days else (first, last)
     countries = sb.multiselect("Country", queries.countries(store), key="countries")
     categories = sb.multiselect("Category", queries.categories(store), key="categories")
     return queries.Filters(start, end, tuple(countries), tuple(categories))
