@@ -2,10 +2,10 @@
 and queries live in the plain modules next to it; this script gets the profile and bucket
 from its arguments (``bdlab dashboard`` passes them, see dashboards/common/launch.py).
 
-Two pages: "Sales overview" (KPI tiles with period-over-period change, revenue over time at
-hour/day/week/month, the day -> hour drill-down, revenue by country, the conversion funnel,
-top products, the EMR step's output; each visual's data as CSV) and "Datasets" (SPICE: rows,
-size, last refresh on the emulator clock, schedules, refresh now)."""
+Two pages: "Sales overview" (KPI tiles with period-over-period change above sheets: revenue
+over time at hour/day/week/month with the day -> hour drill-down, revenue by country, the
+conversion funnel, top products, the EMR step's output; each visual's data as CSV) and
+"Datasets" (SPICE: rows, size, last refresh on the emulator clock, schedules, refresh now)."""
 
 from __future__ import annotations
 
@@ -107,16 +107,14 @@ def overview() -> None:
         + (f"; categories: {', '.join(f.categories)}" if f.categories else "")
     )
     visual("Key figures", _kpis, store, f)
-    visual("Revenue over time", _timeseries, store, f)
-    visual("Drill down: a day by hour", _drill, store, f)
-    left, right = st.columns(2)
-    with left:
-        visual("Revenue by country", _countries, store, f)
-    with right:
-        visual("Conversion funnel", _funnel, store, f)
-    visual("Top products", _top, store, f)
-    with st.expander("EMR step output (emr_results)"):
-        visual("EMR step output", _emr, store)
+    # Sheets, as a QuickSight dashboard has them; only the open one runs (lazy tabs), so the
+    # browser draws one sheet's charts, not every chart, before the page is usable.
+    sheets = st.tabs(list(SHEETS), key="sheet", on_change="rerun")
+    for tab, visuals in zip(sheets, SHEETS.values(), strict=True):
+        if tab.open:
+            with tab:
+                for title, render in visuals:
+                    visual(title, render, store, f)
 
 
 def _why_empty(store: spice.Spice) -> str:
@@ -185,10 +183,19 @@ def _top(store: spice.Spice, f: queries.Filters) -> None:
     csv_button(df, "top_products")
 
 
-def _emr(store: spice.Spice) -> None:
+def _emr(store: spice.Spice, f: queries.Filters) -> None:
     df = queries.table(store, "emr_results")
     st.dataframe(df, hide_index=True)
     csv_button(df, "emr_results")
+
+
+SHEETS: dict[str, list[tuple[str, Any]]] = {
+    "Trend": [("Revenue over time", _timeseries), ("Drill down: a day by hour", _drill)],
+    "Countries": [("Revenue by country", _countries)],
+    "Funnel": [("Conversion funnel", _funnel)],
+    "Products": [("Top products", _top)],
+    "EMR output": [("EMR step output (emr_results)", _emr)],
+}
 
 
 def datasets() -> None:
