@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pytest
 
 from dashboards.bi import sample
-from sim import clients, profiles, settings
+from sim import admin, clients, profiles, settings
 from tests.conftest import bdlab_env, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -70,7 +70,11 @@ def app(profile: profiles.Profile, cfg: settings.Settings) -> Iterator[dict[str,
         first = proc.stdout.readline()
         assert re.search(rf"BI dashboard: http://127\.0\.0\.1:{port}/", first), first
         _wait_healthy(port, proc)
-        yield {"url": f"http://127.0.0.1:{port}/", "events": lake["events"]}
+        yield {
+            "url": f"http://127.0.0.1:{port}/",
+            "events": lake["events"],
+            "gold_rows": lake["counts"]["gold/daily_revenue"],
+        }
     finally:
         proc.terminate()  # bdlab became streamlit (exec): this pid is the server
         try:
@@ -108,7 +112,9 @@ def _not_blank(png: Path) -> tuple[int, float]:
     return len(colours), 1 - top / (img.width * img.height)
 
 
-def test_a_filter_changes_the_rendered_numbers(app: dict[str, Any], tmp_path: Path) -> None:
+def test_a_filter_changes_the_rendered_numbers(
+    app: dict[str, Any], profile: profiles.Profile, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     events = app["events"]
@@ -143,6 +149,20 @@ def test_a_filter_changes_the_rendered_numbers(app: dict[str, Any], tmp_path: Pa
             expect(page.get_by_role("heading", name="Conversion funnel")).to_be_visible()
             expect(revenue).to_have_text(f"{_revenue(events, ('KR',)):,.2f}")
             assert "Traceback" not in page.content()
+            # a slow source (S3 answering 1 s late) shows a spinner, then the rows it read
+            page.get_by_role("link", name="Datasets").click()
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset").click()
+            page.get_by_role("option", name="emr_results").click()
+            adm = admin.Admin.of(profile)
+            adm.set_faults(service="s3", latency_ms=1000)
+            try:
+                page.get_by_role("button", name="Refresh now (full)").click()
+                expect(page.get_by_text("Refreshing emr_results (full)")).to_be_visible()
+                done = page.get_by_text(re.compile(r"emr_results: full refresh, \d+ rows"))
+                expect(done).to_be_visible(timeout=20_000)
+            finally:
+                adm.reset_faults()
+            assert done.inner_text().split(", ")[1] == f"{app['gold_rows']:,} rows."
         finally:
             browser.close()
     colours, drawn = _not_blank(shot)
