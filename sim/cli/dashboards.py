@@ -23,7 +23,9 @@ def dashboard(
         None, "--bucket", help="bucket of the datasets (default: the demo's lake bucket)"
     ),
     datasets: Path | None = typer.Option(
-        None, "--datasets", help="a TOML file of [[dataset]] tables (default: the built-in ones)"
+        None,
+        "--datasets",
+        help="a TOML file of datasets (docs/dashboards.md; default: the built-in ones)",
     ),
     browser: bool = typer.Option(True, "--browser/--no-browser", help="open a browser tab"),
 ) -> None:
