@@ -3,8 +3,12 @@ browser test is tests/e2e/test_bi_browser.py) and `bdlab dashboard`'s one-line r
 
 from __future__ import annotations
 
+import re
 import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -72,6 +76,35 @@ def test_dashboard_refuses_a_taken_port_and_a_broken_datasets_file(
     r = run_bdlab(["dashboard", "--no-browser", "--datasets", str(bad)], env, timeout=60)
     assert r.returncode == 2 and "source.kind must be one of" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_dashboard_picks_a_free_port_and_the_demo_bucket(cfg: settings.Settings) -> None:
+    exe = Path(sys.executable).with_name("bdlab")
+    proc = subprocess.Popen(
+        [str(exe), "dashboard", "--no-browser"],
+        env=bdlab_env(cfg.state_path, cfg.port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        m = re.search(r"BI dashboard: http://127\.0\.0\.1:(\d+)/ +\(profile embedded, bucket "
+                      r"bdlab-\d+-demo-lake;", line)  # fmt: skip
+        assert m, line
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{m[1]}/_stcore/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the dashboard did not answer on the port it printed")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_missing_streamlit_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

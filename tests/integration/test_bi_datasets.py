@@ -270,6 +270,28 @@ def test_emr_output_csv_and_a_step_still_writing(
     assert s.query("SELECT sum(revenue) AS r FROM r")["r"].iloc[0] == 3.5
 
 
+def test_json_lines_plain_and_gzipped(
+    profile: profiles.Profile, bucket: str, aws: Callable[[str], Any]
+) -> None:
+    import gzip
+
+    s3 = aws("s3")
+    lines = (
+        b'{"event_type": "view", "country": "KR"}\n{"event_type": "purchase", "country": "US"}\n'
+    )
+    s3.put_object(Bucket=bucket, Key="raw/json/dt=2026-01-12/a.json", Body=lines)
+    s3.put_object(Bucket=bucket, Key="raw/json/dt=2026-01-13/b.json.gz", Body=gzip.compress(lines))
+    s = store_of(
+        profile,
+        bucket,
+        [{"name": "j", "source": {"kind": "s3", "path": "raw/json/", "format": "json"}}],
+    )
+    st = s.refresh("j")
+    assert (st.rows, st.error) == (4, None)
+    got = s.query("SELECT dt, count(*) AS n FROM j WHERE country = 'KR' GROUP BY 1 ORDER BY 1")
+    assert [str(d) for d in got["dt"]] == ["2026-01-12", "2026-01-13"]
+
+
 # ---------------------------------------------------------------------- bad input
 def test_missing_bucket_and_prefix_are_one_line(profile: profiles.Profile, bucket: str) -> None:
     s = store_of(
