@@ -10,6 +10,7 @@ conversion funnel, top products, the EMR step's output; each visual's data as CS
 from __future__ import annotations
 
 import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ from dashboards.common import clock, errors, launch
 
 # The arguments key the cached store: one store per set of arguments (one per server process).
 ARGV = tuple(sys.argv[1:])
+# What the first page shows first (the KPI tiles): it waits for these datasets' first import.
+FIRST = ("daily_revenue", "funnel")
 METRICS = (
     ("revenue", "Revenue", "{:,.2f}"),
     ("orders", "Orders", "{:,.0f}"),
@@ -30,16 +33,48 @@ METRICS = (
 )
 
 
-@st.cache_resource(show_spinner="Importing the datasets into SPICE (first load)...")
+@st.cache_resource(show_spinner=False)
 def runtime(argv: tuple[str, ...]) -> tuple[spice.Spice, schedule.Scheduler]:
-    """One store and scheduler per server process, shared by every browser session."""
+    """One store and scheduler per server process, shared by every browser session. The
+    first import runs on the scheduler's thread, dataset by dataset: a page waits only for
+    the datasets it shows first (:func:`await_import`)."""
     args = launch.AppArgs.from_argv(list(argv))
     reg = registry.load(args.datasets) if args.datasets else registry.default()
     store = spice.Spice(reg, args.profile, args.bucket, clock.for_profile(args.profile))
     sched = schedule.Scheduler(store)
-    sched.tick()  # the first import, so that the first page has data
-    sched.start(every_s=args.tick_s)
+    sched.start(every_s=args.tick_s, at_once=True)
     return store, sched
+
+
+def await_import(
+    store: spice.Spice, sched: schedule.Scheduler, names: tuple[str, ...], timeout_s: float = 60
+) -> None:
+    """Wait, with a spinner, until ``names`` have had their first import (or the first pass
+    ended: a clock that cannot be read says so on the page)."""
+
+    def waiting() -> bool:
+        return not sched.first_pass.is_set() and any(
+            store.states[n].last_attempt is None for n in names if n in store.states
+        )
+
+    if waiting():
+        with st.spinner("Importing the datasets into SPICE (first load)..."):
+            deadline = time.monotonic() + timeout_s
+            while waiting() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
+def importing(store: spice.Spice) -> tuple[str, ...]:
+    """The datasets whose first import has not run yet."""
+    return tuple(n for n, s in store.states.items() if s.last_attempt is None)
+
+
+@st.fragment(run_every=1.0)
+def rerun_when_imported(pending: tuple[str, ...]) -> None:
+    """Rerun the page once a dataset that was still importing when it rendered is in."""
+    store, _ = runtime(ARGV)
+    if any(store.states[n].last_attempt is not None for n in pending):
+        st.rerun()
 
 
 def csv_button(df: pd.DataFrame, name: str) -> None:
@@ -95,11 +130,14 @@ def filters(store: spice.Spice) -> queries.Filters | None:
 def overview() -> None:
     store, sched = runtime(ARGV)
     st.title("Sales overview")
+    await_import(store, sched, FIRST)
     if sched.error:
         st.error(sched.error)
     f = filters(store)
     if f is None:
         st.info(_why_empty(store))
+        if pending := importing(store):
+            rerun_when_imported(pending)
         return
     st.caption(
         f"{f.start} to {f.end} ({f.days} days) vs the {f.days} days before"
@@ -115,6 +153,9 @@ def overview() -> None:
             with tab:
                 for title, render in visuals:
                     visual(title, render, store, f)
+    if pending := importing(store):
+        st.caption(f"Still importing: {', '.join(pending)}")
+        rerun_when_imported(pending)
 
 
 def _why_empty(store: spice.Spice) -> str:
@@ -201,6 +242,8 @@ SHEETS: dict[str, list[tuple[str, Any]]] = {
 def datasets() -> None:
     store, sched = runtime(ARGV)
     st.title("Datasets (SPICE)")
+    if pending := importing(store):
+        rerun_when_imported(pending)
     try:
         now = store.clock()
         st.caption(f"Emulator clock: {when(now)}. Schedules run on this clock.")
@@ -221,7 +264,7 @@ def datasets() -> None:
                 "mode": s.last_mode,
                 "schedule": ", ".join(r.label() for r in ds.refresh) or "manual",
                 "next refresh": when(nxt),
-                "status": s.error or (s.note or "ok"),
+                "status": s.error or s.note or ("ok" if s.ready else "importing..."),
             }
         )
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="spice_table")

@@ -51,6 +51,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.error: str | None = None  # why the last tick could not read the clock
+        self.first_pass = threading.Event()  # set once the thread's first tick has ended
 
     def tick(self, now: float | None = None) -> dict[str, str]:
         """Refresh every due dataset; returns {dataset: mode run}. A clock that cannot be read
@@ -78,19 +79,30 @@ class Scheduler:
         return min(slots) if slots else None
 
     def start(
-        self, every_s: float = 5.0, on_error: Callable[[BaseException], Any] | None = None
+        self,
+        every_s: float = 5.0,
+        on_error: Callable[[BaseException], Any] | None = None,
+        at_once: bool = False,
     ) -> None:
-        """Tick every ``every_s`` s of wall time on a daemon thread (idempotent)."""
+        """Tick every ``every_s`` s of wall time on a daemon thread (idempotent); with
+        ``at_once`` the first tick runs at once (the first import, off the page's thread);
+        :attr:`first_pass` is set when it has ended."""
         if self._thread is not None:
             return
 
+        def guarded() -> None:
+            try:
+                self.tick()
+            except Exception as exc:  # keep scheduling; the page shows dataset errors
+                if on_error is not None:
+                    on_error(exc)
+
         def loop() -> None:
+            if at_once:
+                guarded()
+            self.first_pass.set()
             while not self._stop.wait(every_s):
-                try:
-                    self.tick()
-                except Exception as exc:  # keep scheduling; the page shows dataset errors
-                    if on_error is not None:
-                        on_error(exc)
+                guarded()
 
         self._thread = threading.Thread(target=loop, name="bi-scheduler", daemon=True)
         self._thread.start()

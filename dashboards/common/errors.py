@@ -3,6 +3,11 @@ table, the emulator down, a schema change), instead of a traceback on the page."
 
 from __future__ import annotations
 
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_S3_ERROR = re.compile(r"<Code>([^<]+)</Code>\s*<Message>([^<]*)</Message>")
+
 
 class SourceError(RuntimeError):
     """A source that cannot be read now; the message says what and how to fix it."""
@@ -14,12 +19,15 @@ def one_line(exc: BaseException, where: str = "") -> str:
     if isinstance(exc, SourceError):
         return f"{prefix}{exc}" if where and where not in str(exc) else str(exc)
     name = type(exc).__name__
-    text = " ".join(str(exc).split())
+    text = " ".join(_ANSI.sub("", str(exc)).split())
     code = ""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         code = str(response.get("Error", {}).get("Code", ""))
-    if code in ("NoSuchBucket", "404") and "bucket" in text.lower():
+    elif m := _S3_ERROR.search(text):  # delta-rs and pyarrow quote S3's XML error body
+        code = m[1]
+        text = f"S3 answered {m[1]}: {m[2]}"
+    if code == "NoSuchBucket" or (code == "404" and "bucket" in text.lower()):
         return f"{prefix}the bucket does not exist: write the data first (e.g. `bdlab demo`)"
     if code in ("AccessDenied", "403"):
         return f"{prefix}access denied ({text[:160]})"

@@ -139,7 +139,7 @@ def test_a_filter_changes_the_rendered_numbers(
             expect(orders).to_have_text(f"{pc.sum(kr).as_py():,}")
             expect(page.get_by_text("countries: KR")).to_be_visible()
             # the open sheet (Trend) drew its charts, each visual has its CSV button
-            expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2)
+            expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2, timeout=20_000)
             expect(page.locator('[data-testid="stDownloadButton"]')).to_have_count(3)
             shot = tmp_path / "bi.png"
             page.screenshot(path=str(shot), full_page=True)
