@@ -54,7 +54,7 @@ def await_import(
 
     def waiting() -> bool:
         return not sched.first_pass.is_set() and any(
-            store.states[n].last_attempt is None for n in names if n in store.states
+            not store.states[n].tried for n in names if n in store.states
         )
 
     if waiting():
@@ -66,14 +66,14 @@ def await_import(
 
 def importing(store: spice.Spice) -> tuple[str, ...]:
     """The datasets whose first import has not run yet."""
-    return tuple(n for n, s in store.states.items() if s.last_attempt is None)
+    return tuple(n for n, s in store.states.items() if not s.tried)
 
 
 @st.fragment(run_every=1.0)
 def rerun_when_imported(pending: tuple[str, ...]) -> None:
     """Rerun the page once a dataset that was still importing when it rendered is in."""
     store, _ = runtime(ARGV)
-    if any(store.states[n].last_attempt is not None for n in pending):
+    if any(store.states[n].tried for n in pending):
         st.rerun()
 
 

@@ -47,6 +47,11 @@ class State:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def tried(self) -> bool:
+        """An import has run to its end (with rows or with an error) at least once."""
+        return bool(self.history)
+
+    @property
     def ready(self) -> bool:
         """The dataset has rows imported (possibly stale if ``error`` is set)."""
         return self.last_refresh is not None
