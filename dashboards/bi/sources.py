@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from dashboards.bi.registry import Source
+from dashboards.bi.registry import RegistryError, Source
 from dashboards.common.errors import SourceError, one_line
 from sim import clients, profiles
 
@@ -70,7 +70,10 @@ def read(
 ) -> Batch:
     """Read ``source`` (resolved in ``bucket``) on ``profile``; incremental against ``cursor``
     when asked and possible. SourceError (one line) when it cannot be read."""
-    uri = source.uri(bucket)
+    try:
+        uri = source.uri(bucket)
+    except RegistryError as exc:  # a path relative to a bucket nobody named
+        raise SourceError(str(exc)) from None
     try:
         if source.kind == "delta":
             batch = _delta(uri, profile, cursor if incremental else None)

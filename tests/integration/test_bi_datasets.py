@@ -309,6 +309,8 @@ def test_missing_bucket_and_prefix_are_one_line(profile: profiles.Profile, bucke
         assert "the bucket does not exist" in st.error  # S3 and Delta alike
     s = store_of(profile, bucket, [{"name": "a", "source": {"kind": "s3", "path": "raw/"}}])
     assert "no parquet objects" in (s.refresh("a").error or "")
+    s = store_of(profile, None, [{"name": "a", "source": {"kind": "s3", "path": "raw/"}}])
+    assert "needs a bucket (--bucket)" in (s.refresh("a").error or "")
     with pytest.raises(queries.NotReady, match="dataset daily_revenue"):
         queries.kpis(s, queries.Filters(DAYS[0], DAYS[1]))
 
