@@ -109,7 +109,7 @@ class Spice:
                 self._apply(ds, st, batch)
             except SourceError as exc:
                 st.error, st.note = str(exc), ""
-            except (duckdb.Error, pa.ArrowException) as exc:
+            except Exception as exc:  # DuckDB, Arrow, or a bug: one line, the rows kept
                 st.error, st.note = one_line(exc, f"dataset {name}"), ""
             else:
                 st.error = None
