@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -279,6 +280,7 @@ def main() -> int:
         page = bench_page(profile, args.page_rows)
     finally:
         emu.stop()
+        shutil.rmtree(state, ignore_errors=True)
     r = spice_res
     print(f"\nBI dashboard benchmark: {args.rows:,} rows, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
