@@ -28,8 +28,15 @@ def dashboard(
         help="a TOML file of datasets (docs/dashboards.md; default: the built-in ones)",
     ),
     browser: bool = typer.Option(True, "--browser/--no-browser", help="open a browser tab"),
+    monitoring: bool = typer.Option(
+        False,
+        "--monitoring",
+        help="the pipeline monitoring console (CloudWatch console stand-in) instead",
+    ),
 ) -> None:
-    """Start the BI dashboard (Streamlit) on 127.0.0.1 over the profile's S3 and Delta data."""
+    """Start the BI dashboard (Streamlit) on 127.0.0.1 over the profile's S3 and Delta data,
+    or with --monitoring the pipeline monitoring console over its CloudWatch, Kinesis,
+    Firehose, EMR and notifications."""
     from dashboards.bi import registry
     from dashboards.common import launch
 
@@ -48,12 +55,18 @@ def dashboard(
 
         bucket = demo.demo_bucket(prof)
     port = port or launch.free_port()
-    script = Path(launch.__file__).resolve().parent.parent / "bi" / "app.py"
+    app_dir = "monitoring" if monitoring else "bi"
+    script = Path(launch.__file__).resolve().parent.parent / app_dir / "app.py"
     args = launch.AppArgs(prof, bucket, datasets.resolve() if datasets else None)
-    console.print(
-        f"BI dashboard: http://127.0.0.1:{port}/  (profile {prof.name}, bucket {bucket}; "
-        "Ctrl-C stops it)"
-    )
+    if monitoring:
+        console.print(
+            f"Monitoring console: http://127.0.0.1:{port}/  (profile {prof.name}; Ctrl-C stops it)"
+        )
+    else:
+        console.print(
+            f"BI dashboard: http://127.0.0.1:{port}/  (profile {prof.name}, bucket {bucket}; "
+            "Ctrl-C stops it)"
+        )
     sys.stdout.flush()
     cmd = launch.command(script, port, args, browser=browser)
     # Become Streamlit (no child left behind when this process is stopped); the checkout

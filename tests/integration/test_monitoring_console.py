@@ -1,0 +1,129 @@
+"""The monitoring console's reads (dashboards/monitoring/panels.py) on the real emulator:
+panels with the thresholds of the alarms watching them, alarm states and history, a stored
+CloudWatch dashboard body's widgets, empty states."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from dashboards.common import clock
+from dashboards.monitoring import panels
+from sim import profiles
+
+pytestmark = pytest.mark.integration
+
+PASS_RATE = next(p for p in panels.HEALTH if p.key == "pass_rate")
+
+
+def put_pass_rate(
+    aws: Callable[[str], Any], dataset: str, points: list[tuple[float, float]]
+) -> None:
+    aws("cloudwatch").put_metric_data(
+        Namespace="bdlab/quality",
+        MetricData=[
+            {
+                "MetricName": "PassRate",
+                "Dimensions": [{"Name": "Dataset", "Value": dataset}],
+                "Timestamp": datetime.fromtimestamp(t, UTC),
+                "Value": v,
+                "Unit": "Percent",
+            }
+            for t, v in points
+        ],
+    )
+
+
+def test_panels_alarms_history_and_dashboards(
+    profile: profiles.Profile, aws: Callable[[str], Any], unique: Callable[[str], str]
+) -> None:
+    c = panels.Console(profile, clock.for_profile(profile))
+    now = c.now()
+    dataset = unique("orders")
+    put_pass_rate(aws, dataset, [(now - 3000, 100.0), (now - 300, 80.0)])
+    alarm = unique("quality-low")
+    aws("cloudwatch").put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="bdlab/quality",
+        MetricName="PassRate",
+        Dimensions=[{"Name": "Dataset", "Value": dataset}],
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=95,
+        ComparisonOperator="LessThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+    aws("cloudwatch").set_alarm_state(
+        AlarmName=alarm, StateValue="ALARM", StateReason="pass rate 80 < 95"
+    )
+
+    hour = c.panel(PASS_RATE, 3600)
+    (mine,) = [s for s in hour.series if s.label == dataset]
+    assert [v for _, v in mine.points] == [100.0, 80.0]
+    assert (alarm, 95.0) in hour.thresholds
+    quarter = c.panel(PASS_RATE, 900)
+    (mine,) = [s for s in quarter.series if s.label == dataset]
+    assert [v for _, v in mine.points] == [80.0]
+
+    row = next(r for r in c.alarms() if r["name"] == alarm)
+    assert row["threshold"] == 95.0 and row["metric"] == "bdlab/quality PassRate"
+    assert (row["state"], row["reason"]) == ("ALARM", "pass rate 80 < 95")
+    assert c.alarms()[0]["state"] == "ALARM"  # alarms in ALARM come first
+    (change,) = c.history(alarm)
+    assert "INSUFFICIENT_DATA to ALARM" in change["summary"]
+
+    name = unique("pipeline")
+    body = {
+        "widgets": [
+            {"type": "text", "properties": {"markdown": "# Pipeline"}},
+            {
+                "type": "metric",
+                "properties": {
+                    "title": "pass rate",
+                    "stat": "Average",
+                    "period": 60,
+                    "metrics": [["bdlab/quality", "PassRate", "Dataset", dataset]],
+                },
+            },
+        ]
+    }
+    aws("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=json.dumps(body))
+    assert name in c.dashboards()
+    widgets = c.dashboard_widgets(name, 3600)
+    assert widgets[0] == ("", "# Pipeline")
+    title, lines = widgets[1]
+    assert title == "pass rate" and isinstance(lines, list)
+    assert [v for _, v in lines[0].points] == [100.0, 80.0]
+    aws("cloudwatch").delete_alarms(AlarmNames=[alarm])
+    aws("cloudwatch").delete_dashboards(DashboardNames=[name])
+
+
+def test_empty_states_on_a_fresh_emulator(private_profile: profiles.Profile) -> None:
+    c = panels.Console(private_profile, clock.for_profile(private_profile))
+    data = c.panel(next(p for p in panels.HEALTH if p.key == "incoming"), 3600)
+    assert data.empty == "no Kinesis stream yet" and data.series == []
+    assert c.alarms() == [] and c.steps() == [] and c.dashboards() == []
+    assert c.inbox() == []
+
+
+def test_widget_metrics_in_the_consoles_compact_form() -> None:
+    q = panels.widget_queries(
+        {
+            "stat": "Sum",
+            "period": 60,
+            "metrics": [
+                ["AWS/Kinesis", "IncomingRecords", "StreamName", "clicks"],
+                [".", ".", ".", "orders", {"stat": "Maximum", "label": "orders"}],
+                [{"expression": "m1 + m2", "label": "both", "id": "e1"}],
+            ],
+        }
+    )
+    assert q[1]["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "StreamName", "Value": "orders"}]
+    assert q[1]["MetricStat"]["Stat"] == "Maximum" and q[1]["Label"] == "orders"
+    assert q[0]["MetricStat"]["Stat"] == "Sum" and q[0]["MetricStat"]["Period"] == 60
+    assert q[2] == {"Id": "e1", "Expression": "m1 + m2", "Label": "both"}
