@@ -80,7 +80,10 @@ def check_streamlit() -> None:
 
 
 def command(script: Path, port: int, args: AppArgs, browser: bool = False) -> list[str]:
-    """The ``streamlit run`` command line for ``script`` on 127.0.0.1:``port``."""
+    """The ``streamlit run`` command line for ``script`` on 127.0.0.1:``port``. Always
+    headless: a non-headless Streamlit's first run on a machine stops at an e-mail prompt on
+    the terminal and never serves; ``browser`` is opened by :func:`open_when_up` instead."""
+    del browser
     return [
         sys.executable,
         "-m",
@@ -89,10 +92,37 @@ def command(script: Path, port: int, args: AppArgs, browser: bool = False) -> li
         str(script),
         "--server.address=127.0.0.1",
         f"--server.port={port}",
-        f"--server.headless={'false' if browser else 'true'}",
+        "--server.headless=true",
         "--browser.gatherUsageStats=false",
         "--server.fileWatcherType=none",
         "--client.toolbarMode=minimal",
         "--",
         *args.to_argv(),
     ]
+
+
+_OPENER = """
+import sys, time, urllib.request, webbrowser
+url = sys.argv[1]
+for _ in range(120):
+    try:
+        urllib.request.urlopen(url + "_stcore/health", timeout=1).read()
+        webbrowser.open(url)
+        break
+    except OSError:
+        time.sleep(0.5)
+"""
+
+
+def open_when_up(url: str) -> None:
+    """Open ``url`` in the user's browser once the dashboard answers (a detached process, so
+    it outlives a CLI that becomes Streamlit by exec); gives up after ~60 s."""
+    import subprocess
+
+    subprocess.Popen(
+        [sys.executable, "-c", _OPENER, url],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )

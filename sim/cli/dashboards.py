@@ -68,7 +68,9 @@ def dashboard(
             "Ctrl-C stops it)"
         )
     sys.stdout.flush()
-    cmd = launch.command(script, port, args, browser=browser)
+    cmd = launch.command(script, port, args)
+    if browser:
+        launch.open_when_up(f"http://127.0.0.1:{port}/")
     # Become Streamlit (no child left behind when this process is stopped); the checkout
     # root on the path lets `streamlit run` import the dashboards package from a checkout.
     env = dict(os.environ)

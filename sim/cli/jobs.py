@@ -157,8 +157,11 @@ def _open_dashboards(prof: Any, bucket: str) -> None:
         ("Monitoring console", "monitoring", launch.AppArgs(prof)),
     ):
         port = launch.free_port()
-        cmd = launch.command(root / app_dir / "app.py", port, args, browser=True)
-        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL))
+        cmd = launch.command(root / app_dir / "app.py", port, args)
+        procs.append(
+            subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        )
+        launch.open_when_up(f"http://127.0.0.1:{port}/")
         console.print(f"{name}: http://127.0.0.1:{port}/")
     console.print("Ctrl-C stops both.")
     try:
