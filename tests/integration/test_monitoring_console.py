@@ -5,8 +5,10 @@ CloudWatch dashboard body's widgets, empty states."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from dashboards.common import clock
 from dashboards.monitoring import panels
 from sim import profiles
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +130,35 @@ def test_widget_metrics_in_the_consoles_compact_form() -> None:
     assert q[1]["MetricStat"]["Stat"] == "Maximum" and q[1]["Label"] == "orders"
     assert q[0]["MetricStat"]["Stat"] == "Sum" and q[0]["MetricStat"]["Period"] == 60
     assert q[2] == {"Id": "e1", "Expression": "m1 + m2", "Label": "both"}
+
+
+APP = Path(__file__).resolve().parents[2] / "dashboards" / "monitoring" / "app.py"
+
+
+def _run_app(monkeypatch: pytest.MonkeyPatch, prof: profiles.Profile) -> Any:
+    from streamlit.testing.v1 import AppTest
+
+    from dashboards.common import launch
+
+    monkeypatch.setattr(sys, "argv", [str(APP), *launch.AppArgs(prof).to_argv()])
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    return at
+
+
+def test_the_console_page_on_a_fresh_emulator_and_with_it_down(
+    monkeypatch: pytest.MonkeyPatch, private_profile: profiles.Profile
+) -> None:
+    """Empty states say what to do; the emulator down is one line, never a traceback."""
+    at = _run_app(monkeypatch, private_profile)
+    assert not at.exception
+    captions = "\n".join(str(c.value) for c in at.caption)
+    assert "no alarms yet" in captions and "no Kinesis stream yet" in captions
+    assert "no CloudWatch dashboards yet" in captions
+    down = profiles.from_options(
+        {**profiles.to_options(private_profile), "endpointUrl": f"http://127.0.0.1:{free_port()}"}
+    )
+    at = _run_app(monkeypatch, down)
+    assert not at.exception
+    errors = [str(e.value) for e in at.error]
+    assert any("does not answer" in e and "bdlab up" in e for e in errors), errors
