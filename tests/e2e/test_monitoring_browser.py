@@ -53,6 +53,9 @@ def console(profile: profiles.Profile, cfg: settings.Settings) -> Iterator[str]:
         EvaluationPeriods=1,
         Threshold=95,
         ComparisonOperator="LessThanThreshold",
+        # no datapoint in the last minute counts as breaching: the next evaluation on the
+        # clock keeps it in ALARM (the state SetAlarmState gives it below)
+        TreatMissingData="breaching",
     )
     cw.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="pass rate 80 < 95")
     body = {
