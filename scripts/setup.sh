@@ -50,6 +50,18 @@ if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; 
   fi
 fi
 
+# The browser tests (marker `browser`) drive Debian's chromium headless through Playwright
+# (executable_path): no browser download, which CI cannot do. Without it they skip.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium (the dashboard's browser tests run it headless)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+      || echo "warning: apt-get could not install chromium: the browser tests will skip"
+  else
+    echo "note: no /usr/bin/chromium and no apt-get as root here: the browser tests will skip (install Debian's chromium to run them)"
+  fi
+fi
+
 say "fetching Spark's extra jars into the cache (once; offline afterwards)"
 .venv/bin/bdlab setup
 

@@ -122,3 +122,26 @@ def arrow_fs(profile: profiles.Profile | None = None) -> Any:
         if p.session_token:
             kwargs["session_token"] = p.session_token
     return fs.S3FileSystem(**kwargs)
+
+
+def delta_storage_options(profile: profiles.Profile | None = None) -> dict[str, str]:
+    """delta-rs (``deltalake``) storage options on the same endpoint and credentials as the
+    boto3 clients: ``{"AWS_ENDPOINT_URL", "AWS_REGION", ...}`` (all strings, as delta-rs
+    wants them). Without static credentials (real AWS) delta-rs uses the default chain."""
+    p = profile or active_profile()
+    opts = {"AWS_REGION": p.region or "us-east-1"}
+    if p.endpoint_url:
+        # Emulators have no wildcard DNS for virtual-hosted buckets, and speak plain HTTP.
+        opts.update(
+            AWS_ENDPOINT_URL=p.endpoint_url,
+            AWS_VIRTUAL_HOSTED_STYLE_REQUEST="false",
+            AWS_ALLOW_HTTP=str(p.endpoint_url.startswith("http://")).lower(),
+        )
+    if p.access_key is not None:
+        opts.update(AWS_ACCESS_KEY_ID=p.access_key, AWS_SECRET_ACCESS_KEY=p.secret_key or "")
+        if p.session_token:
+            opts["AWS_SESSION_TOKEN"] = p.session_token
+    # Writers (tests, samples, benchmarks) need no lock service: one writer at a time here,
+    # and S3's conditional writes are what AWS offers; readers ignore this.
+    opts["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+    return opts

@@ -7,16 +7,17 @@ the group callback) and hands them to everything below. One module per verb grou
 - ``emr``       emr create | submit | status | logs | terminate
 - ``streams``   weblogs, agent (log shipping into Kinesis), produce, consume (Kinesis)
 - ``inbox``     inbox [show N]: the local mailbox of SNS email deliveries; chat: the chat webhook
+- ``dashboards``  dashboard (the BI app on Streamlit)
 - ``monitoring``  prom-bridge (Prometheus -> CloudWatch), prometheus (the host's binary)
 - ``serve``     the background emulator process (``python -m sim.cli.serve``)
 """
 
 from __future__ import annotations
 
-from sim.cli import emr, emulator, inbox, jobs, labs, monitoring, streams
+from sim.cli import dashboards, emr, emulator, inbox, jobs, labs, monitoring, streams
 from sim.cli.common import app
 
 __all__ = ["app"]
 
 # Registration happens on import; the names keep linters from calling the imports unused.
-_VERB_GROUPS = (emulator, labs, jobs, emr, streams, inbox, monitoring)
+_VERB_GROUPS = (emulator, labs, jobs, emr, streams, inbox, monitoring, dashboards)

@@ -113,6 +113,11 @@ def demo(
         200_000, "--rows", min=1000, max=100_000_000, help="events to generate"
     ),
     as_json: bool = typer.Option(False, "--json"),
+    dashboard: bool = typer.Option(
+        False,
+        "--dashboard",
+        help="then start the BI dashboard and the monitoring console on the demo's data",
+    ),
 ) -> None:
     """The main job: data -> partitioned S3 lake -> Spark (s3a) -> Delta table -> results."""
     from sim import demo as demo_mod
@@ -122,6 +127,56 @@ def demo(
     result = demo_mod.run(prof, cfg, rows=rows, console=None if as_json else console)
     if as_json:
         print(json.dumps(result, indent=1, default=str))
+        return
+    if not dashboard:
+        note(
+            "see it: `bdlab dashboard` (BI over the lake) and `bdlab dashboard --monitoring` "
+            "(the pipeline's metrics, alarms and notifications), or `bdlab demo --dashboard`"
+        )
+        return
+    _open_dashboards(prof, demo_mod.demo_bucket(prof))
+
+
+def _open_dashboards(prof: Any, bucket: str) -> None:
+    """Start both dashboards on the demo's data (two Streamlit servers on free ports, a
+    browser tab each where there is a browser) until Ctrl-C."""
+    from dashboards.common import launch
+
+    try:
+        launch.check_streamlit()
+    except launch.LaunchError as exc:
+        fail(str(exc))
+    root = Path(launch.__file__).resolve().parent.parent
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(root.parent), env.get("PYTHONPATH", "")) if p
+    )
+    procs = []
+    for name, app_dir, args in (
+        ("BI dashboard", "bi", launch.AppArgs(prof, bucket)),
+        ("Monitoring console", "monitoring", launch.AppArgs(prof)),
+    ):
+        port = launch.free_port()
+        cmd = launch.command(root / app_dir / "app.py", port, args)
+        procs.append(
+            subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        )
+        launch.open_when_up(f"http://127.0.0.1:{port}/")
+        console.print(f"{name}: http://127.0.0.1:{port}/")
+    console.print("Ctrl-C stops both.")
+    try:
+        for p in procs:
+            p.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -49,6 +49,13 @@ def test_the_emulator_stands_alone() -> None:
     assert _offenders("sim/emulator", banned) == {}
 
 
+def test_dashboards_reach_aws_through_clients_and_admin_only() -> None:
+    """dashboards/ use sim.clients and sim.admin; never the emulator's internals, the
+    settings or the CLI (the CLI hands them the resolved profile)."""
+    banned = ("sim.emulator", "sim.settings", "sim.cli", "sim.runtime", "boto3")
+    assert _offenders("dashboards", banned) == {}
+
+
 def test_the_import_checker_sees_function_level_imports(tmp_path: Path) -> None:
     f = tmp_path / "m.py"
     f.write_text("def f():\n    from sim import settings\n    import spark.session\n")

@@ -1,0 +1,245 @@
+"""The visuals' queries over the SPICE store: plain functions from filters to DataFrames, so
+tests and benchmarks run them without Streamlit. Every filter applies to every visual whose
+dataset has the column (the gold funnel has no country: it is filtered by date only, and
+:func:`applies` tells the page so).
+
+Datasets read (by name): ``daily_revenue`` (dt, country, orders, items, revenue), ``funnel``
+(dt, view, click, add_to_cart, purchase), ``top_products`` (dt, product_id, category, revenue,
+items), ``events`` (event_time, dt, event_type, country, price, quantity, ...). Money is in the
+data's currency, rounded to cents; rates are fractions (0.031 = 3.1 %).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+
+from dashboards.bi.spice import Spice
+
+GRANULARITIES = ("hour", "day", "week", "month")
+FUNNEL = ("view", "click", "add_to_cart", "purchase")
+
+
+class NotReady(LookupError):
+    """A visual's dataset has no rows imported (missing source, or not refreshed yet)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What applies across visuals: days ``start``..``end`` (inclusive), ``countries`` and
+    ``categories`` (empty: all)."""
+
+    start: date
+    end: date
+    countries: tuple[str, ...] = ()
+    categories: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Filters:
+        """The period of the same length just before (period-over-period comparison)."""
+        return Filters(
+            self.start - timedelta(days=self.days),
+            self.start - timedelta(days=1),
+            self.countries,
+            self.categories,
+        )
+
+
+def _need(store: Spice, name: str) -> None:
+    if not store.ready(name):
+        st = store.states.get(name)
+        why = st.error if st is not None and st.error else "not imported yet"
+        raise NotReady(f"dataset {name}: {why}")
+
+
+def applies(store: Spice, dataset: str, column: str) -> bool:
+    """Whether filters on ``column`` can apply to ``dataset`` (it has the column)."""
+    st = store.states.get(dataset)
+    return st is not None and column in st.columns
+
+
+def _where(store: Spice, dataset: str, f: Filters, day: str = "dt") -> tuple[str, list[Any]]:
+    sql: list[str] = [f"{day} BETWEEN ? AND ?"]
+    params: list[Any] = [f.start, f.end]
+    if f.countries and applies(store, dataset, "country"):
+        sql.append("list_contains(?, country)")
+        params.append(list(f.countries))
+    if f.categories and applies(store, dataset, "category"):
+        sql.append("list_contains(?, category)")
+        params.append(list(f.categories))
+    return " AND ".join(sql), params
+
+
+def date_bounds(store: Spice) -> tuple[date, date] | None:
+    """First and last day of ``daily_revenue`` (else ``events``), or None without data."""
+    for name in ("daily_revenue", "events"):
+        if store.ready(name):
+            row = store.query(f"SELECT min(dt), max(dt) FROM {name}").iloc[0]
+            if row.iloc[0] is not None and not pd.isna(row.iloc[0]):
+                return pd.Timestamp(row.iloc[0]).date(), pd.Timestamp(row.iloc[1]).date()
+    return None
+
+
+def countries(store: Spice) -> list[str]:
+    """The countries in ``daily_revenue`` (else ``events``), by revenue, largest first."""
+    for name in ("daily_revenue", "events"):
+        if store.ready(name):
+            measure = "sum(revenue)" if name == "daily_revenue" else "count(*)"
+            df = store.query(f"SELECT country FROM {name} GROUP BY 1 ORDER BY {measure} DESC")
+            return [str(c) for c in df["country"] if c is not None]
+    return []
+
+
+def categories(store: Spice) -> list[str]:
+    """The product categories in ``top_products`` (else ``events``)."""
+    for name in ("top_products", "events"):
+        if store.ready(name):
+            df = store.query(f"SELECT DISTINCT category FROM {name} ORDER BY 1")
+            return [str(c) for c in df["category"] if c is not None]
+    return []
+
+
+def kpis(store: Spice, f: Filters) -> dict[str, dict[str, float | None]]:
+    """KPI tiles: {"revenue" | "orders" | "items" | "aov" | "conversion": {"value",
+    "previous", "change"}} for the period and the one before (``change``: fraction, None
+    when the previous value is 0 or missing). ``conversion`` (purchasing sessions / viewing
+    sessions) only when the funnel dataset is ready. NotReady without daily_revenue."""
+    _need(store, "daily_revenue")
+
+    def sums(p: Filters) -> tuple[float, float, float]:
+        where, params = _where(store, "daily_revenue", p)
+        row = store.query(
+            "SELECT coalesce(sum(revenue), 0), coalesce(sum(orders), 0), "
+            f"coalesce(sum(items), 0) FROM daily_revenue WHERE {where}",
+            params,
+        ).iloc[0]
+        return float(row.iloc[0]), float(row.iloc[1]), float(row.iloc[2])
+
+    now, before = sums(f), sums(f.previous())
+    values = {
+        "revenue": (round(now[0], 2), round(before[0], 2)),
+        "orders": now[1:2] + before[1:2],
+        "items": now[2:3] + before[2:3],
+        "aov": (
+            round(now[0] / now[1], 2) if now[1] else 0.0,
+            round(before[0] / before[1], 2) if before[1] else 0.0,
+        ),
+    }
+    if store.ready("funnel"):
+
+        def conv(p: Filters) -> float:
+            where, params = _where(store, "funnel", p)
+            row = store.query(
+                f"SELECT coalesce(sum(purchase), 0), coalesce(sum(view), 0) FROM funnel WHERE {where}",
+                params,
+            ).iloc[0]
+            return float(row.iloc[0]) / float(row.iloc[1]) if row.iloc[1] else 0.0
+
+        values["conversion"] = (conv(f), conv(f.previous()))
+    return {
+        k: {"value": v, "previous": p, "change": (v - p) / p if p else None}
+        for k, (v, p) in values.items()
+    }
+
+
+def timeseries(store: Spice, f: Filters, granularity: str = "day") -> pd.DataFrame:
+    """Revenue and orders per period: columns period (timestamp), revenue, orders. ``hour``
+    reads the raw ``events`` (the gold table is daily); the others ``daily_revenue``."""
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}")
+    if granularity == "hour":
+        _need(store, "events")
+        where, params = _where(store, "events", f)
+        return store.query(
+            "SELECT date_trunc('hour', event_time) AS period, "
+            "round(sum(price * quantity) FILTER (WHERE event_type = 'purchase'), 2) AS revenue, "
+            "count(*) FILTER (WHERE event_type = 'purchase') AS orders "
+            f"FROM events WHERE {where} GROUP BY 1 ORDER BY 1",
+            params,
+        )
+    _need(store, "daily_revenue")
+    where, params = _where(store, "daily_revenue", f)
+    return store.query(
+        f"SELECT CAST(date_trunc('{granularity}', dt) AS TIMESTAMP) AS period, "
+        "round(sum(revenue), 2) AS revenue, sum(orders)::BIGINT AS orders "
+        f"FROM daily_revenue WHERE {where} GROUP BY 1 ORDER BY 1",
+        params,
+    )
+
+
+def by_country(store: Spice, f: Filters) -> pd.DataFrame:
+    """Revenue by country, largest first: country, revenue, orders, items, share (fraction
+    of the period's revenue)."""
+    _need(store, "daily_revenue")
+    where, params = _where(store, "daily_revenue", f)
+    return store.query(
+        "SELECT country, round(sum(revenue), 2) AS revenue, sum(orders)::BIGINT AS orders, "
+        "sum(items)::BIGINT AS items, "
+        "round(sum(revenue) / sum(sum(revenue)) OVER (), 4) AS share "
+        f"FROM daily_revenue WHERE {where} GROUP BY 1 ORDER BY revenue DESC, country",
+        params,
+    )
+
+
+def hourly(store: Spice, f: Filters, day: date) -> pd.DataFrame:
+    """Drill-down from a day to its hours (raw ``events``, the other filters applied):
+    hour (0-23), events, orders, revenue."""
+    _need(store, "events")
+    where, params = _where(store, "events", Filters(day, day, f.countries, f.categories))
+    return store.query(
+        "SELECT hour(event_time) AS hour, count(*) AS events, "
+        "count(*) FILTER (WHERE event_type = 'purchase') AS orders, "
+        "round(coalesce(sum(price * quantity) FILTER (WHERE event_type = 'purchase'), 0), 2) "
+        f"AS revenue FROM events WHERE {where} GROUP BY 1 ORDER BY 1",
+        params,
+    )
+
+
+def funnel(store: Spice, f: Filters) -> pd.DataFrame:
+    """Sessions per funnel stage over the period: stage, sessions, of_first (fraction of
+    the first stage), of_previous (fraction of the stage before)."""
+    _need(store, "funnel")
+    where, params = _where(store, "funnel", f)
+    row = store.query(
+        "SELECT "
+        + ", ".join(f"coalesce(sum({s}), 0)::BIGINT" for s in FUNNEL)
+        + f" FROM funnel WHERE {where}",
+        params,
+    ).iloc[0]
+    counts = [int(v) for v in row]
+    return pd.DataFrame(
+        {
+            "stage": list(FUNNEL),
+            "sessions": counts,
+            "of_first": [round(c / counts[0], 4) if counts[0] else 0.0 for c in counts],
+            "of_previous": [
+                round(c / p, 4) if p else 0.0
+                for c, p in zip(counts, [counts[0], *counts], strict=False)
+            ],
+        }
+    )
+
+
+def top_products(store: Spice, f: Filters, n: int = 10) -> pd.DataFrame:
+    """The ``n`` products with the most revenue over the period (summed over the gold
+    table's per-day top lists): product_id, category, revenue, items."""
+    _need(store, "top_products")
+    where, params = _where(store, "top_products", f)
+    return store.query(
+        "SELECT product_id, category, round(sum(revenue), 2) AS revenue, "
+        f"sum(items)::BIGINT AS items FROM top_products WHERE {where} "
+        "GROUP BY 1, 2 ORDER BY revenue DESC, product_id LIMIT ?",
+        [*params, int(n)],
+    )
+
+
+def table(store: Spice, name: str, limit: int = 1000) -> pd.DataFrame:
+    """The first ``limit`` rows of dataset ``name`` as imported (e.g. an EMR step's output)."""
+    _need(store, name)
+    return store.query(f'SELECT * FROM "{name}" LIMIT ?', [int(limit)])

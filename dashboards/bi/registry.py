@@ -1,0 +1,252 @@
+"""Datasets as data: each has a name, a source (raw S3 objects, a Delta table, an EMR step's
+output prefix), a query applied to the source's rows as they are imported (QuickSight's custom
+SQL) and refresh schedules. The default registry below is plain data; :func:`load` reads the
+same shape from a TOML file (``[[dataset]]`` tables), so a lab can define its own.
+
+The visuals read datasets by name: ``daily_revenue``, ``funnel``, ``top_products`` (the lake's
+gold tables), ``events`` (raw clickstream, for the day -> hour drill-down) and ``emr_results``
+(whatever an EMR step wrote). A registry that leaves one out leaves that visual empty.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SOURCE_KINDS = ("s3", "delta", "emr")
+FORMATS = ("parquet", "json", "csv")
+# What QuickSight's schedules offer: full refreshes hourly to weekly, incremental ones every
+# 15 or 30 minutes up to daily.
+FULL_EVERY = ("hourly", "daily", "weekly")
+INCREMENTAL_EVERY = ("15min", "30min", "hourly", "daily")
+EVERY_S = {"15min": 900, "30min": 1800, "hourly": 3600, "daily": 86_400, "weekly": 604_800}
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class RegistryError(ValueError):
+    """A dataset definition that cannot work; the message names the dataset and the field."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset's rows come from.
+
+    ``kind``: ``s3`` (objects under a prefix), ``delta`` (a Delta table, read with delta-rs)
+    or ``emr`` (an EMR step's output prefix: like ``s3``, and complete only once the step
+    wrote ``_SUCCESS`` when it writes one). ``path``: ``s3://bucket/prefix`` or a prefix in
+    the dashboard's bucket. ``format``: parquet | json (JSON lines) | csv; not for delta.
+    ``hive``: read ``key=value/`` folders as columns."""
+
+    kind: str
+    path: str
+    format: str = "parquet"
+    hive: bool = True
+
+    def location(self, bucket: str | None) -> tuple[str, str]:
+        """(bucket, prefix) of the source; RegistryError without a bucket to resolve it in."""
+        if self.path.startswith("s3://"):
+            b, _, prefix = self.path[5:].partition("/")
+            return b, prefix
+        if not bucket:
+            raise RegistryError(f"source {self.path!r} needs a bucket (--bucket)")
+        return bucket, self.path.lstrip("/")
+
+    def uri(self, bucket: str | None) -> str:
+        b, prefix = self.location(bucket)
+        return f"s3://{b}/{prefix}"
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """One refresh schedule: ``mode`` full | incremental, ``every`` one of
+    :data:`FULL_EVERY` / :data:`INCREMENTAL_EVERY`; ``at`` ("HH:MM", UTC) moves daily and
+    weekly slots off midnight (weekly slots start on Mondays)."""
+
+    mode: str
+    every: str
+    at: str = "00:00"
+
+    @property
+    def period_s(self) -> int:
+        return EVERY_S[self.every]
+
+    @property
+    def offset_s(self) -> int:
+        if self.period_s < 86_400:
+            return 0
+        hh, mm = self.at.split(":")
+        # 1970-01-01 was a Thursday: weekly slots move 4 days on to start on a Monday
+        monday = 4 * 86_400 if self.every == "weekly" else 0
+        return monday + int(hh) * 3600 + int(mm) * 60
+
+    def label(self) -> str:
+        at = f" at {self.at} UTC" if self.period_s >= 86_400 else ""
+        return f"{self.mode} {self.every}{at}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A SPICE dataset: ``query`` is DuckDB SQL over the table ``source`` (the rows read
+    from the source) and runs on every import; ``required`` are the columns the visuals
+    need after the query (a refresh without them fails and keeps the previous rows)."""
+
+    name: str
+    source: Source
+    query: str = "SELECT * FROM source"
+    refresh: tuple[Refresh, ...] = ()
+    title: str = ""
+    required: tuple[str, ...] = ()
+
+    @property
+    def incremental(self) -> bool:
+        return any(r.mode == "incremental" for r in self.refresh)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The datasets of a dashboard, by name, in their order."""
+
+    datasets: tuple[Dataset, ...] = field(default_factory=tuple)
+
+    def __getitem__(self, name: str) -> Dataset:
+        for d in self.datasets:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return any(d.name == name for d in self.datasets)
+
+    def names(self) -> list[str]:
+        return [d.name for d in self.datasets]
+
+
+def parse(items: list[dict[str, Any]]) -> Registry:
+    """Datasets from plain data: ``[{"name", "source": {"kind", "path", "format"?, "hive"?},
+    "query"?, "refresh"?: [{"mode", "every", "at"?}], "title"?, "required"?: [...]}]``.
+    RegistryError names the first dataset and field that cannot work."""
+    out: list[Dataset] = []
+    for i, item in enumerate(items):
+        name = str(item.get("name", ""))
+        where = f"dataset {name or f'#{i + 1}'}"
+        if not _NAME.match(name):
+            raise RegistryError(f"{where}: name must be lower_snake_case (a SQL table name)")
+        if name in (d.name for d in out):
+            raise RegistryError(f"{where}: defined twice")
+        src = item.get("source")
+        if not isinstance(src, dict):
+            raise RegistryError(f"{where}: source must be a table with kind and path")
+        kind, fmt = src.get("kind"), src.get("format", "parquet")
+        if kind not in SOURCE_KINDS:
+            raise RegistryError(f"{where}: source.kind must be one of {', '.join(SOURCE_KINDS)}")
+        if kind != "delta" and fmt not in FORMATS:
+            raise RegistryError(f"{where}: source.format must be one of {', '.join(FORMATS)}")
+        if not src.get("path"):
+            raise RegistryError(f"{where}: source.path is empty")
+        refresh = tuple(_refresh(where, r) for r in item.get("refresh", ()))
+        query = str(item.get("query") or "SELECT * FROM source")
+        if any(r.mode == "incremental" for r in refresh) and re.search(
+            r"\b(group\s+by|distinct|window|over\s*\()", query, re.I
+        ):
+            # An incremental import runs the query on the new rows only: an aggregate over
+            # them would be a second, partial row per group.
+            raise RegistryError(
+                f"{where}: an incremental refresh needs a row-by-row query (no GROUP BY, "
+                "DISTINCT or window); aggregate in the visuals instead"
+            )
+        out.append(
+            Dataset(
+                name=name,
+                source=Source(kind, str(src["path"]), str(fmt), bool(src.get("hive", True))),
+                query=query,
+                refresh=refresh,
+                title=str(item.get("title") or name),
+                required=tuple(item.get("required", ())),
+            )
+        )
+    return Registry(tuple(out))
+
+
+def _refresh(where: str, r: dict[str, Any]) -> Refresh:
+    mode, every, at = r.get("mode"), r.get("every"), str(r.get("at", "00:00"))
+    allowed = {"full": FULL_EVERY, "incremental": INCREMENTAL_EVERY}.get(str(mode))
+    if allowed is None:
+        raise RegistryError(f"{where}: refresh mode must be full or incremental, not {mode!r}")
+    if every not in allowed:
+        raise RegistryError(
+            f"{where}: a {mode} refresh runs {', '.join(allowed)}, not every {every!r}"
+        )
+    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", at):
+        raise RegistryError(f"{where}: refresh at must be HH:MM (UTC), not {at!r}")
+    return Refresh(str(mode), str(every), at)
+
+
+def load(path: Path) -> Registry:
+    """The registry in a TOML file of ``[[dataset]]`` tables (the shape :func:`parse` takes);
+    RegistryError when it is missing or malformed."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RegistryError(f"cannot read the datasets file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"the datasets file {path} is not TOML: {exc}") from None
+    return parse(list(data.get("dataset", [])))
+
+
+EVENTS_QUERY = """
+SELECT CAST(event_time AS TIMESTAMP) AS event_time, CAST(event_time AS DATE) AS dt,
+       event_type, session_id, product_id, category, price, quantity, country, device
+FROM source
+"""
+
+DEFAULT: list[dict[str, Any]] = [
+    {
+        "name": "daily_revenue",
+        "title": "Daily revenue by country (gold, Delta)",
+        "source": {"kind": "delta", "path": "gold/daily_revenue"},
+        "query": "SELECT CAST(dt AS DATE) AS dt, country, orders, items, revenue FROM source",
+        "refresh": [
+            {"mode": "full", "every": "daily", "at": "02:00"},
+            {"mode": "incremental", "every": "30min"},
+        ],
+        "required": ["dt", "country", "orders", "items", "revenue"],
+    },
+    {
+        "name": "funnel",
+        "title": "Conversion funnel (gold, Delta)",
+        "source": {"kind": "delta", "path": "lake/gold/funnel"},
+        "query": "SELECT CAST(dt AS DATE) AS dt, view, click, add_to_cart, purchase FROM source",
+        "refresh": [{"mode": "incremental", "every": "hourly"}],
+        "required": ["dt", "view", "click", "add_to_cart", "purchase"],
+    },
+    {
+        "name": "top_products",
+        "title": "Top products per day (gold, Delta)",
+        "source": {"kind": "delta", "path": "lake/gold/top_products"},
+        "query": "SELECT CAST(dt AS DATE) AS dt, product_id, category, revenue, items FROM source",
+        "refresh": [{"mode": "full", "every": "daily", "at": "02:00"}],
+        "required": ["dt", "product_id", "category", "revenue", "items"],
+    },
+    {
+        "name": "events",
+        "title": "Clickstream events (raw S3 Parquet)",
+        "source": {"kind": "s3", "path": "raw/events/", "format": "parquet"},
+        "query": EVENTS_QUERY,
+        "refresh": [{"mode": "incremental", "every": "15min"}],
+        "required": ["event_time", "dt", "event_type", "country", "price", "quantity"],
+    },
+    {
+        "name": "emr_results",
+        "title": "EMR step output (daily revenue as Parquet)",
+        "source": {"kind": "emr", "path": "emr/output/daily_revenue/", "format": "parquet"},
+        "refresh": [{"mode": "full", "every": "hourly"}],
+    },
+]
+
+
+def default() -> Registry:
+    """The dashboard's own datasets over the demo lake's layout (see the module docstring)."""
+    return parse(DEFAULT)

@@ -1,0 +1,111 @@
+"""Refresh schedules evaluated on a clock (the emulator's): a schedule is due when one of its
+slots (every 15 min, 30 min, hour, day at HH:MM UTC, week from Monday) began after the
+dataset's last refresh attempt. A dataset never imported is due at once (QuickSight imports a
+new SPICE dataset when it is created). When a full and an incremental slot fall due together,
+the full refresh runs.
+
+No timer of its own: :meth:`Scheduler.tick` is called by whoever drives it (the app's
+background thread every few seconds of wall time, a test after advancing the clock).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from dashboards.bi.registry import Refresh
+from dashboards.bi.spice import Spice
+
+
+def last_slot(refresh: Refresh, now: float) -> float:
+    """Start (epoch s) of the latest slot of ``refresh`` at or before ``now``."""
+    period, offset = refresh.period_s, refresh.offset_s
+    return math.floor((now - offset) / period) * period + offset
+
+
+def next_slot(refresh: Refresh, now: float) -> float:
+    """Start (epoch s) of the first slot of ``refresh`` after ``now``."""
+    return last_slot(refresh, now) + refresh.period_s
+
+
+def due(refreshes: tuple[Refresh, ...], last: float | None, now: float) -> str | None:
+    """Which refresh is due at ``now`` after one at ``last`` (None: never): "full",
+    "incremental" or None."""
+    if not refreshes:
+        return None if last is not None else "full"
+    if last is None:
+        return "full"
+    modes = {r.mode for r in refreshes if last_slot(r, now) > last}
+    if "full" in modes:
+        return "full"
+    return "incremental" if modes else None
+
+
+class Scheduler:
+    """Runs the due refreshes of a :class:`Spice` store on its clock."""
+
+    def __init__(self, store: Spice) -> None:
+        self.store = store
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.error: str | None = None  # why the last tick could not read the clock
+        self.first_pass = threading.Event()  # set once the thread's first tick has ended
+
+    def tick(self, now: float | None = None) -> dict[str, str]:
+        """Refresh every due dataset; returns {dataset: mode run}. A clock that cannot be read
+        (the emulator down) sets :attr:`error` and refreshes nothing."""
+        if now is None:
+            try:
+                now = self.store.clock()
+            except Exception as exc:  # AdminError: the emulator is down; one line on the page
+                self.error = str(exc)
+                return {}
+        self.error = None
+        ran: dict[str, str] = {}
+        for ds in self.store.registry.datasets:
+            st = self.store.states[ds.name]
+            last = st.last_attempt if st.last_attempt is not None else None
+            mode = due(ds.refresh, last, now)
+            if mode is not None:
+                self.store.refresh(ds.name, mode, now=now)
+                ran[ds.name] = mode
+        return ran
+
+    def next_due(self, name: str, now: float) -> float | None:
+        """When dataset ``name``'s next scheduled refresh starts (epoch s), or None."""
+        slots = [next_slot(r, now) for r in self.store.registry[name].refresh]
+        return min(slots) if slots else None
+
+    def start(
+        self,
+        every_s: float = 5.0,
+        on_error: Callable[[BaseException], Any] | None = None,
+        at_once: bool = False,
+    ) -> None:
+        """Tick every ``every_s`` s of wall time on a daemon thread (idempotent); with
+        ``at_once`` the first tick runs at once (the first import, off the page's thread);
+        :attr:`first_pass` is set when it has ended."""
+        if self._thread is not None:
+            return
+
+        def guarded() -> None:
+            try:
+                self.tick()
+            except Exception as exc:  # keep scheduling; the page shows dataset errors
+                if on_error is not None:
+                    on_error(exc)
+
+        def loop() -> None:
+            if at_once:
+                guarded()
+            self.first_pass.set()
+            while not self._stop.wait(every_s):
+                guarded()
+
+        self._thread = threading.Thread(target=loop, name="bi-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,166 @@
+"""Checks of lab 3.1.4, in order. Each docstring's first line is what the learner sees.
+
+They read what the dashboard serves, never a flag the lab wrote: the datasets file the
+dashboard loads (its registry), the SPICE store it imports into (rows per dataset), and the
+page itself, rendered by Streamlit from the dashboard's own script (``AppTest``) with the
+learner's datasets: the KPI numbers, then again with the Country filter set.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+
+from labs.harness import CheckFailed, LabContext, check
+from labs.l314_bi_dashboard.lab import ROWS, datasets_file, lake_bucket
+
+WANTED = {"daily_revenue": "delta", "events": "s3", "emr_results": "emr"}
+
+
+def _registry(ctx: LabContext) -> Any:
+    from dashboards.bi import registry
+
+    path = datasets_file(ctx)
+    if not path.exists():
+        raise CheckFailed(
+            "데이터 세트 파일", "없음", "bdlab run 3.1.4 로 1단계의 데이터 세트를 저장하세요."
+        )
+    try:
+        return registry.load(path)
+    except registry.RegistryError as exc:
+        raise CheckFailed("대시보드가 읽을 수 있는 데이터 세트", str(exc), "메시지가 가리키는 "
+                          "데이터 세트와 필드를 고치세요.") from None  # fmt: skip
+
+
+def _store(ctx: LabContext) -> Any:
+    """The dashboard's SPICE store over the learner's datasets, each imported in full."""
+    from dashboards.bi import spice
+    from dashboards.common import clock
+
+    now = clock.for_profile(ctx.profile)
+    store = spice.Spice(_registry(ctx), ctx.profile, lake_bucket(ctx), now)
+    for name in store.registry.names():
+        store.refresh(name, "full")
+    return store
+
+
+@check(1)
+def datasets_defined(ctx: LabContext) -> None:
+    """대시보드가 세 데이터 세트(gold Delta, 원본 S3, EMR 결과)를 읽을 수 있다"""
+    reg = _registry(ctx)
+    found = {d.name: d.source.kind for d in reg.datasets}
+    wrong = {n: found.get(n, "없음") for n, kind in WANTED.items() if found.get(n) != kind}
+    if wrong:
+        raise CheckFailed(
+            f"{WANTED} (이름: source.kind)",
+            f"{found}",
+            "daily_revenue는 kind delta(gold/daily_revenue), events는 kind s3(raw/events/), "
+            "emr_results는 kind emr(emr/output/daily_revenue/)로 정의하세요.",
+        )
+
+
+@check(2)
+def refresh_schedules(ctx: LabContext) -> None:
+    """원본 이벤트는 15분이나 30분마다 증분으로, gold는 매일 전체로 새로 고친다"""
+    reg = _registry(ctx)
+    events = {(r.mode, r.every) for r in reg["events"].refresh}
+    gold = {(r.mode, r.every) for r in reg["daily_revenue"].refresh}
+    if not events & {("incremental", "15min"), ("incremental", "30min")}:
+        raise CheckFailed(
+            "events: incremental 15min 또는 30min",
+            f"{sorted(events) or '일정 없음'}",
+            '새 파티션만 읽는 증분 새로 고침을 쓰세요: {"mode": "incremental", "every": "15min"}',
+        )
+    if ("full", "daily") not in gold:
+        raise CheckFailed(
+            "daily_revenue: full daily",
+            f"{sorted(gold) or '일정 없음'}",
+            "gold는 밤마다 다시 쓰이므로 매일 한 번 전체로 가져오세요: "
+            '{"mode": "full", "every": "daily", "at": "02:00"}',
+        )
+
+
+@check(3)
+def spice_holds_the_lake(ctx: LabContext) -> None:
+    """SPICE에 가져온 행 수가 레이크의 원본과 같다"""
+    from dashboards.bi import sample
+
+    truth = sample.events(ROWS)
+    gold = sample.gold(truth)["gold/daily_revenue"]
+    want = {"daily_revenue": gold.num_rows, "events": truth.num_rows, "emr_results": gold.num_rows}
+    store = _store(ctx)
+    try:
+        states = {n: store.states[n] for n in WANTED}
+        failed = {n: s.error for n, s in states.items() if s.error}
+        if failed:
+            raise CheckFailed(
+                "SPICE로 가져오기", f"{failed}", "데이터 세트의 path와 query를 확인하세요."
+            )
+        got = {n: s.rows for n, s in states.items()}
+        if got != want:
+            raise CheckFailed(
+                f"행 수 {want}",
+                f"{got}",
+                "path가 레이크의 위치를 가리키는지, query가 행을 거르지 않는지 보세요.",
+            )
+    finally:
+        store.close()
+
+
+def _kpi(ctx: LabContext, countries: list[str] | None = None) -> str:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from dashboards.common import launch
+
+    # the app keeps one SPICE store per argument list: start from the datasets as they are now
+    st.cache_resource.clear()
+
+    app = Path(launch.__file__).resolve().parent.parent / "bi" / "app.py"
+    args = launch.AppArgs(ctx.profile, lake_bucket(ctx), datasets_file(ctx))
+    saved = sys.argv
+    sys.argv = [str(app), *args.to_argv()]
+    try:
+        at = AppTest.from_file(str(app), default_timeout=120)
+        at.run()
+        if countries is not None:
+            at.sidebar.multiselect(key="countries").set_value(countries).run()
+    finally:
+        sys.argv = saved
+    if at.exception:
+        raise CheckFailed(
+            "대시보드 페이지", "예외로 멈춤", "bdlab dashboard 로 열어 메시지를 보세요."
+        )
+    for m in at.metric:
+        if m.label == "Revenue":
+            return str(m.value)
+    shown = [str(e.value) for e in at.warning] + [str(e.value) for e in at.info]
+    raise CheckFailed("Revenue 지표", f"보이지 않음 {shown[:2]}", "daily_revenue 데이터 세트가 "
+                      "필요합니다.")  # fmt: skip
+
+
+@check(4)
+def the_page_shows_the_lake(ctx: LabContext) -> None:
+    """대시보드 페이지의 매출이 레이크와 같고, 국가 필터가 모든 시각화에 적용된다"""
+    from dashboards.bi import sample
+
+    truth = sample.events(ROWS)
+    buys = truth.filter(pc.equal(truth["event_type"], "purchase"))
+
+    def revenue(t: Any) -> str:
+        total = pc.sum(pc.multiply(t["price"], pc.cast(t["quantity"], "float64"))).as_py()
+        return f"{total:,.2f}"
+
+    want = revenue(buys)
+    got = _kpi(ctx)
+    if got != want:
+        raise CheckFailed(f"Revenue {want}", got, "daily_revenue의 query가 revenue를 바꾸지 "
+                          "않는지 보세요.")  # fmt: skip
+    kr = revenue(buys.filter(pc.equal(buys["country"], "KR")))
+    got = _kpi(ctx, ["KR"])
+    if got != kr:
+        raise CheckFailed(f"KR만: Revenue {kr}", got, "daily_revenue에 country 열이 있어야 "
+                          "국가 필터가 적용됩니다.")  # fmt: skip

@@ -1,0 +1,131 @@
+"""The BI app's bad-input paths (Streamlit's AppTest runs the real script in-process; the
+browser test is tests/e2e/test_bi_browser.py) and `bdlab dashboard`'s one-line refusals."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from dashboards.common import launch
+from sim import profiles, settings
+from tests.conftest import bdlab_env, free_port, run_bdlab
+
+pytestmark = pytest.mark.integration
+
+APP = Path(__file__).resolve().parents[2] / "dashboards" / "bi" / "app.py"
+
+
+def _run_app(monkeypatch: pytest.MonkeyPatch, args: launch.AppArgs) -> object:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setattr(sys, "argv", [str(APP), *args.to_argv()])
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    return at
+
+
+def _texts(at: object) -> str:
+    parts = []
+    for kind in ("error", "info", "warning", "caption"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def test_a_missing_bucket_is_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, profile: profiles.Profile
+) -> None:
+    at = _run_app(monkeypatch, launch.AppArgs(profile, "bi-no-such-bucket"))
+    assert not at.exception  # type: ignore[attr-defined]
+    text = _texts(at)
+    assert "No sales data yet" in text and "bucket does not exist" in text
+    assert "Traceback" not in text
+
+
+def test_the_emulator_down_is_one_line_on_the_page(
+    monkeypatch: pytest.MonkeyPatch, profile: profiles.Profile
+) -> None:
+    down = profiles.from_options(
+        {**profiles.to_options(profile), "endpointUrl": f"http://127.0.0.1:{free_port()}"}
+    )
+    at = _run_app(monkeypatch, launch.AppArgs(down, "any-bucket"))
+    assert not at.exception  # type: ignore[attr-defined]
+    errors = [str(e.value) for e in at.error]  # type: ignore[attr-defined]
+    assert any("does not answer" in e and "bdlab up" in e for e in errors), errors
+
+
+def test_dashboard_refuses_a_taken_port_and_a_broken_datasets_file(
+    cfg: settings.Settings, tmp_path: Path
+) -> None:
+    env = bdlab_env(cfg.state_path, cfg.port)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run_bdlab(["dashboard", "--no-browser", "--port", str(port)], env, timeout=60)
+    assert r.returncode == 2 and f"port {port} on 127.0.0.1 is in use" in r.stderr
+    assert "Traceback" not in r.stderr
+    bad = tmp_path / "datasets.toml"
+    bad.write_text('[[dataset]]\nname = "x"\nsource = { kind = "ftp", path = "a/" }\n')
+    r = run_bdlab(["dashboard", "--no-browser", "--datasets", str(bad)], env, timeout=60)
+    assert r.returncode == 2 and "source.kind must be one of" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_dashboard_picks_a_free_port_and_the_demo_bucket(cfg: settings.Settings) -> None:
+    exe = Path(sys.executable).with_name("bdlab")
+    proc = subprocess.Popen(
+        [str(exe), "dashboard", "--no-browser"],
+        env=bdlab_env(cfg.state_path, cfg.port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        m = re.search(r"BI dashboard: http://127\.0\.0\.1:(\d+)/ +\(profile embedded, bucket "
+                      r"bdlab-\d+-demo-lake;", line)  # fmt: skip
+        assert m, line
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{m[1]}/_stcore/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the dashboard did not answer on the port it printed")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_missing_streamlit_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "streamlit" else real(name, *a),
+    )
+    with pytest.raises(launch.LaunchError, match="streamlit is not installed"):
+        launch.check_streamlit()
+
+
+def test_the_launch_arguments_carry_the_profile() -> None:
+    prof = profiles.from_options(
+        {"profile": "embedded", "endpointUrl": "http://127.0.0.1:4599", "region": "eu-west-1"}
+    )
+    args = launch.AppArgs(prof, "b", Path("/x/datasets.toml"), 2.0)
+    back = launch.AppArgs.from_argv(args.to_argv())
+    assert back == args and back.profile.endpoint_url == "http://127.0.0.1:4599"
+    cmd = launch.command(Path("app.py"), 8555, args)
+    assert "--server.address=127.0.0.1" in cmd and "--server.headless=true" in cmd

@@ -1,0 +1,63 @@
+"""`bdlab demo --dashboard`'s last step: both dashboards start on the demo's data, answer on
+their ports, and stop together on Ctrl-C (SIGINT)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from sim import profiles
+
+pytestmark = pytest.mark.integration
+
+
+def test_both_dashboards_start_and_stop_together(profile: profiles.Profile) -> None:
+    code = (
+        "import json, sys\n"
+        "from sim import profiles\n"
+        "from sim.cli.jobs import _open_dashboards\n"
+        "prof = profiles.from_options(json.loads(sys.argv[1]))\n"
+        "_open_dashboards(prof, 'no-such-demo-bucket')\n"
+    )
+    env_opts = json.dumps(profiles.to_options(profile))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, env_opts],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # BROWSER=true: the tab Streamlit opens is the `true` command (no desktop here)
+        env=dict(os.environ, BROWSER="true"),
+    )
+    try:
+        assert proc.stdout is not None
+        urls = []
+        for _ in range(3):
+            line = proc.stdout.readline()
+            urls += re.findall(r"http://127\.0\.0\.1:\d+/", line)
+        assert len(urls) == 2, urls
+        for url in urls:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(url + "_stcore/health", timeout=1) as r:
+                        assert r.read() == b"ok"
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, f"{url} did not answer"
+                    time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        for url in urls:  # both servers went with it
+            with pytest.raises(OSError):
+                urllib.request.urlopen(url + "_stcore/health", timeout=1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -1,0 +1,122 @@
+"""The BI dashboard's datasets as data and its refresh schedules' arithmetic (no network)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dashboards.bi import registry, schedule
+from dashboards.bi.registry import Refresh
+
+
+def ts(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def test_the_default_registry_is_valid_data() -> None:
+    reg = registry.default()
+    assert reg.names() == ["daily_revenue", "funnel", "top_products", "events", "emr_results"]
+    assert {d.source.kind for d in reg.datasets} == {"s3", "delta", "emr"}
+    assert reg["events"].incremental and not reg["emr_results"].incremental
+    assert reg["daily_revenue"].source.uri("b") == "s3://b/gold/daily_revenue"
+    assert registry.Source("s3", "s3://other/x/").location("b") == ("other", "x/")
+    with pytest.raises(registry.RegistryError, match="needs a bucket"):
+        reg["events"].source.uri(None)
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"name": "Bad-Name", "source": {"kind": "s3", "path": "x/"}}, "lower_snake_case"),
+        ({"name": "a", "source": {"kind": "ftp", "path": "x/"}}, "source.kind"),
+        ({"name": "a", "source": {"kind": "s3", "path": "x/", "format": "xml"}}, "format"),
+        ({"name": "a", "source": {"kind": "s3", "path": ""}}, "path is empty"),
+        ({"name": "a", "source": "x"}, "source must be a table"),
+        (
+            {
+                "name": "a",
+                "source": {"kind": "s3", "path": "x/"},
+                "refresh": [{"mode": "full", "every": "15min"}],
+            },
+            "a full refresh runs hourly, daily, weekly",
+        ),
+        (
+            {
+                "name": "a",
+                "source": {"kind": "s3", "path": "x/"},
+                "refresh": [{"mode": "incremental", "every": "weekly"}],
+            },
+            "incremental refresh runs 15min, 30min",
+        ),
+        (
+            {
+                "name": "a",
+                "source": {"kind": "s3", "path": "x/"},
+                "refresh": [{"mode": "full", "every": "daily", "at": "25:00"}],
+            },
+            "HH:MM",
+        ),
+        (
+            {
+                "name": "a",
+                "source": {"kind": "s3", "path": "x/"},
+                "query": "SELECT country, sum(x) FROM source GROUP BY 1",
+                "refresh": [{"mode": "incremental", "every": "15min"}],
+            },
+            "row-by-row query",
+        ),
+    ],
+)
+def test_a_definition_that_cannot_work_is_one_line(item: dict, message: str) -> None:
+    with pytest.raises(registry.RegistryError, match=message) as err:
+        registry.parse([item])
+    assert "\n" not in str(err.value)
+
+
+def test_duplicates_and_a_toml_file(tmp_path: Path) -> None:
+    item = {"name": "a", "source": {"kind": "s3", "path": "x/"}}
+    with pytest.raises(registry.RegistryError, match="defined twice"):
+        registry.parse([item, item])
+    f = tmp_path / "datasets.toml"
+    f.write_text(
+        '[[dataset]]\nname = "orders"\nquery = "SELECT * FROM source"\n'
+        'source = { kind = "delta", path = "gold/orders" }\n'
+        'refresh = [{ mode = "incremental", every = "30min" }, '
+        '{ mode = "full", every = "daily", at = "03:30" }]\n'
+    )
+    reg = registry.load(f)
+    assert [r.label() for r in reg["orders"].refresh] == [
+        "incremental 30min",
+        "full daily at 03:30 UTC",
+    ]
+    f.write_text("[[dataset]\n")
+    with pytest.raises(registry.RegistryError, match="is not TOML"):
+        registry.load(f)
+    with pytest.raises(registry.RegistryError, match="cannot read"):
+        registry.load(tmp_path / "missing.toml")
+
+
+def test_slots_follow_quicksight_schedules() -> None:
+    now = ts("2026-01-14 10:07:30")  # a Wednesday
+    assert schedule.last_slot(Refresh("incremental", "15min"), now) == ts("2026-01-14 10:00")
+    assert schedule.next_slot(Refresh("incremental", "15min"), now) == ts("2026-01-14 10:15")
+    assert schedule.next_slot(Refresh("incremental", "30min"), now) == ts("2026-01-14 10:30")
+    assert schedule.next_slot(Refresh("full", "hourly"), now) == ts("2026-01-14 11:00")
+    daily = Refresh("full", "daily", "02:00")
+    assert schedule.last_slot(daily, now) == ts("2026-01-14 02:00")
+    assert schedule.next_slot(daily, now) == ts("2026-01-15 02:00")
+    weekly = Refresh("full", "weekly", "06:00")
+    assert schedule.last_slot(weekly, now) == ts("2026-01-12 06:00")  # Monday
+    assert schedule.next_slot(weekly, now) == ts("2026-01-19 06:00")
+
+
+def test_due_prefers_full_and_imports_a_new_dataset_at_once() -> None:
+    both = (Refresh("full", "daily", "02:00"), Refresh("incremental", "15min"))
+    now = ts("2026-01-14 10:07")
+    assert schedule.due(both, None, now) == "full"
+    assert schedule.due((), None, now) == "full" and schedule.due((), now, now + 1e6) is None
+    assert schedule.due(both, ts("2026-01-14 10:01"), now) is None
+    assert schedule.due(both, ts("2026-01-14 09:59"), now) == "incremental"
+    assert schedule.due(both, ts("2026-01-14 01:59"), now) == "full"
