@@ -147,12 +147,18 @@ def overview() -> None:
     visual("Key figures", _kpis, store, f)
     # Sheets, as a QuickSight dashboard has them; only the open one runs (lazy tabs), so the
     # browser draws one sheet's charts, not every chart, before the page is usable.
-    sheets = st.tabs(list(SHEETS), key="sheet", on_change="rerun")
-    for tab, visuals in zip(sheets, SHEETS.values(), strict=True):
+    own = store.registry.visuals
+    names = list(SHEETS) + (["My visuals"] if own else [])
+    sheets = st.tabs(names, key="sheet", on_change="rerun")
+    for tab, visuals in zip(sheets, SHEETS.values(), strict=False):
         if tab.open:
             with tab:
                 for title, render in visuals:
                     visual(title, render, store, f)
+    if own and sheets[-1].open:
+        with sheets[-1]:
+            for v in own:
+                visual(v.title, _custom, store, f, v)
     if pending := importing(store):
         st.caption(f"Still importing: {', '.join(pending)}")
         rerun_when_imported(pending)
@@ -228,6 +234,16 @@ def _emr(store: spice.Spice, f: queries.Filters) -> None:
     df = queries.table(store, "emr_results")
     st.dataframe(df, hide_index=True)
     csv_button(df, "emr_results")
+
+
+def _custom(store: spice.Spice, f: queries.Filters, v: registry.Visual) -> None:
+    df = queries.custom(store, v, f)
+    if v.chart == "bar":
+        st.bar_chart(df, x=v.x, y="value", height=260)
+    elif v.chart == "line":
+        st.line_chart(df, x=v.x, y="value", height=260)
+    st.dataframe(df, hide_index=True)
+    csv_button(df, v.name)
 
 
 SHEETS: dict[str, list[tuple[str, Any]]] = {

@@ -243,3 +243,35 @@ def table(store: Spice, name: str, limit: int = 1000) -> pd.DataFrame:
     """The first ``limit`` rows of dataset ``name`` as imported (e.g. an EMR step's output)."""
     _need(store, name)
     return store.query(f'SELECT * FROM "{name}" LIMIT ?', [int(limit)])
+
+
+def custom(store: Spice, v: Any, f: Filters) -> pd.DataFrame:
+    """A visual defined as data (``registry.Visual``): columns ``x`` and ``value`` (the
+    aggregate of ``y``), largest first; the filters apply where the dataset has their
+    columns (its ``dt`` for the dates). NotReady while the dataset is not imported."""
+    _need(store, v.dataset)
+    columns = store.states[v.dataset].columns
+    if v.x not in columns:
+        raise NotReady(
+            f"{v.title}: dataset {v.dataset} has no column {v.x!r} ({', '.join(columns)})"
+        )
+    conds: list[str] = []
+    params: list[Any] = []
+    if "dt" in columns:
+        where, params = _where(store, v.dataset, f)
+        conds.append(where)
+    else:
+        for col, picked in (("country", f.countries), ("category", f.categories)):
+            if picked and col in columns:
+                conds.append(f"list_contains(?, {col})")
+                params.append(list(picked))
+    if v.where:
+        conds.append(f"({v.where})")
+    clause = f"WHERE {' AND '.join(conds)}" if conds else ""
+    agg = "count(*)" if v.agg == "count" and v.y == "*" else f"{v.agg}({v.y})"
+    limit = f"LIMIT {int(v.top)}" if v.top else ""
+    return store.query(
+        f'SELECT "{v.x}" AS "{v.x}", {agg} AS value FROM "{v.dataset}" {clause} '
+        f"GROUP BY 1 ORDER BY value DESC NULLS LAST, 1 {limit}",
+        params,
+    )

@@ -105,11 +105,35 @@ class Dataset:
         return any(r.mode == "incremental" for r in self.refresh)
 
 
+CHARTS = ("bar", "line", "table")
+AGGREGATES = ("sum", "count", "avg", "min", "max")
+
+
+@dataclass(frozen=True)
+class Visual:
+    """A visual defined as data (a QuickSight analysis's visual): ``agg`` of the DuckDB
+    expression ``y`` grouped by the column ``x`` of ``dataset``, rows kept by the optional
+    ``where`` expression, the ``top`` largest groups (0: all), drawn as ``chart``. The
+    dashboard's filters (dates, countries, categories) apply where the dataset has the
+    columns, as for every other visual."""
+
+    name: str
+    title: str
+    dataset: str
+    x: str
+    y: str
+    agg: str = "sum"
+    chart: str = "bar"
+    where: str = ""
+    top: int = 0
+
+
 @dataclass(frozen=True)
 class Registry:
-    """The datasets of a dashboard, by name, in their order."""
+    """The datasets of a dashboard, by name, in their order, and the learner's own visuals."""
 
     datasets: tuple[Dataset, ...] = field(default_factory=tuple)
+    visuals: tuple[Visual, ...] = field(default_factory=tuple)
 
     def __getitem__(self, name: str) -> Dataset:
         for d in self.datasets:
@@ -170,6 +194,52 @@ def parse(items: list[dict[str, Any]]) -> Registry:
     return Registry(tuple(out))
 
 
+def parse_visuals(items: list[dict[str, Any]], datasets: Registry) -> tuple[Visual, ...]:
+    """Visuals from plain data: ``[{"name", "title"?, "dataset", "x", "y", "agg"?, "chart"?,
+    "where"?, "top"?}]``; RegistryError names the first visual and field that cannot work
+    (its dataset must be in ``datasets``)."""
+    out: list[Visual] = []
+    for i, item in enumerate(items):
+        name = str(item.get("name", ""))
+        where = f"visual {name or f'#{i + 1}'}"
+        if not _NAME.match(name):
+            raise RegistryError(f"{where}: name must be lower_snake_case")
+        if name in (v.name for v in out):
+            raise RegistryError(f"{where}: defined twice")
+        dataset = str(item.get("dataset", ""))
+        if dataset not in datasets:
+            raise RegistryError(
+                f"{where}: dataset {dataset!r} is not defined (one of: "
+                f"{', '.join(datasets.names()) or 'none'})"
+            )
+        x, y = str(item.get("x", "")), str(item.get("y", ""))
+        if not _NAME.match(x):
+            raise RegistryError(f"{where}: x must be a column name of {dataset}, not {x!r}")
+        if not y:
+            raise RegistryError(f"{where}: y is empty (a column or an expression over columns)")
+        agg, chart = str(item.get("agg", "sum")), str(item.get("chart", "bar"))
+        if agg not in AGGREGATES:
+            raise RegistryError(f"{where}: agg must be one of {', '.join(AGGREGATES)}")
+        if chart not in CHARTS:
+            raise RegistryError(f"{where}: chart must be one of {', '.join(CHARTS)}")
+        if ";" in y + str(item.get("where", "")):
+            raise RegistryError(f"{where}: y and where are expressions, not statements")
+        out.append(
+            Visual(
+                name=name,
+                title=str(item.get("title") or name),
+                dataset=dataset,
+                x=x,
+                y=y,
+                agg=agg,
+                chart=chart,
+                where=str(item.get("where", "")),
+                top=int(item.get("top", 0)),
+            )
+        )
+    return tuple(out)
+
+
 def _refresh(where: str, r: dict[str, Any]) -> Refresh:
     mode, every, at = r.get("mode"), r.get("every"), str(r.get("at", "00:00"))
     allowed = {"full": FULL_EVERY, "incremental": INCREMENTAL_EVERY}.get(str(mode))
@@ -185,15 +255,17 @@ def _refresh(where: str, r: dict[str, Any]) -> Refresh:
 
 
 def load(path: Path) -> Registry:
-    """The registry in a TOML file of ``[[dataset]]`` tables (the shape :func:`parse` takes);
-    RegistryError when it is missing or malformed."""
+    """The registry in a TOML file of ``[[dataset]]`` tables (the shape :func:`parse` takes)
+    and ``[[visual]]`` tables (:func:`parse_visuals`); RegistryError when it is missing or
+    malformed."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RegistryError(f"cannot read the datasets file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise RegistryError(f"the datasets file {path} is not TOML: {exc}") from None
-    return parse(list(data.get("dataset", [])))
+    reg = parse(list(data.get("dataset", [])))
+    return Registry(reg.datasets, parse_visuals(list(data.get("visual", [])), reg))
 
 
 EVENTS_QUERY = """

@@ -164,3 +164,45 @@ def the_page_shows_the_lake(ctx: LabContext) -> None:
     if got != kr:
         raise CheckFailed(f"KR만: Revenue {kr}", got, "daily_revenue에 country 열이 있어야 "
                           "국가 필터가 적용됩니다.")  # fmt: skip
+
+
+@check(5)
+def my_visual(ctx: LabContext) -> None:
+    """내가 정의한 시각화(기기별 구매 매출)를 대시보드가 레이크와 같은 숫자로 그린다"""
+    from dashboards.bi import queries, sample
+
+    reg = _registry(ctx)
+    mine = [v for v in reg.visuals if v.dataset == "events" and v.x == "device"]
+    if not mine:
+        raise CheckFailed(
+            "events의 device별 시각화",
+            f"{[v.name for v in reg.visuals] or '시각화 없음'}",
+            '2단계: {"name": "revenue_by_device", "dataset": "events", "x": "device", '
+            '"y": "price * quantity", "agg": "sum", "where": "event_type = \'purchase\'"}',
+        )
+    truth = sample.events(ROWS)
+    buys = truth.filter(pc.equal(truth["event_type"], "purchase"))
+    want: dict[str, float] = {}
+    for dev, price, qty in zip(
+        buys["device"].to_pylist(),
+        buys["price"].to_pylist(),
+        buys["quantity"].to_pylist(),
+        strict=True,
+    ):
+        want[dev] = want.get(dev, 0.0) + price * qty
+    store = _store(ctx)
+    try:
+        first, last = queries.date_bounds(store) or (None, None)
+        f = queries.Filters(first, last, (), ())  # type: ignore[arg-type]
+        df = queries.custom(store, mine[0], f)
+    finally:
+        store.close()
+    got = {str(k): round(float(v), 2) for k, v in zip(df[mine[0].x], df["value"], strict=True)}
+    want = {k: round(v, 2) for k, v in want.items()}
+    if got != want:
+        raise CheckFailed(
+            f"기기별 구매 매출 {want}",
+            f"{got}",
+            "y는 price * quantity, where는 event_type = 'purchase', agg는 sum이어야 "
+            "구매 매출입니다.",
+        )

@@ -43,16 +43,19 @@ def prepare(ctx: LabContext) -> dict[str, Any]:
     return dict(out["counts"])
 
 
-def save_datasets(ctx: LabContext, items: list[dict[str, Any]]) -> Path:
-    """Given: write ``items`` (dataset definitions as data) as the TOML file the dashboard
-    reads (``[[dataset]]`` tables)."""
+def save_datasets(
+    ctx: LabContext, items: list[dict[str, Any]], visuals: list[dict[str, Any]] | None = None
+) -> Path:
+    """Given: write ``items`` (dataset definitions as data) and ``visuals`` as the TOML file
+    the dashboard reads (``[[dataset]]`` and ``[[visual]]`` tables)."""
     path = datasets_file(ctx)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_toml(items), encoding="utf-8")
+    text = to_toml(items) + "\n" + to_toml(visuals or [], table="visual")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
-def to_toml(items: list[dict[str, Any]]) -> str:
+def to_toml(items: list[dict[str, Any]], table: str = "dataset") -> str:
     """Dataset definitions as TOML (strings, lists of strings, nested tables, arrays of
     tables: what a dataset uses)."""
     import json
@@ -72,7 +75,7 @@ def to_toml(items: list[dict[str, Any]]) -> str:
 
     out = []
     for item in items:
-        out.append("[[dataset]]")
+        out.append(f"[[{table}]]")
         out += [f"{k} = {value(v)}" for k, v in item.items()]
         out.append("")
     return "\n".join(out)
@@ -84,12 +87,19 @@ def step1_datasets(ctx: LabContext) -> list[dict[str, Any]]:
     raise NotImplementedError("TODO 1단계: README.md의 '1단계'를 보고 데이터 세트를 정의하세요.")
 
 
+def step2_visuals(ctx: LabContext) -> list[dict[str, Any]]:
+    """2단계: 시각화 하나(기기별 구매 매출, 막대 차트)를 데이터로 정의합니다."""
+    raise NotImplementedError("TODO 2단계: README.md의 '2단계'를 보고 시각화를 정의하세요.")
+
+
 def main(ctx: LabContext) -> dict[str, Any]:
     with ctx.step("준비: 레이크 (원본 이벤트, gold Delta, EMR 결과)"):
         counts = prepare(ctx)
     with ctx.step("1단계: 데이터 세트 정의"):
         items = step1_datasets(ctx)
-    path = save_datasets(ctx, items)
+    with ctx.step("2단계: 시각화 정의"):
+        visuals = step2_visuals(ctx)
+    path = save_datasets(ctx, items, visuals)
     return {
         "lake": counts,
         "datasets": path.as_posix(),

@@ -38,7 +38,7 @@ def test_solution_passes_all_checks(ctx: harness.LabContext) -> None:
     solution.main(ctx)
     res = results(ctx)
     assert {n: (r.found, r.hint) for n, r in res.items() if not r.passed} == {}
-    assert len(res) == 4
+    assert len(res) == 5
 
 
 def test_broken_datasets_fail_with_hints(ctx: harness.LabContext) -> None:
@@ -46,7 +46,7 @@ def test_broken_datasets_fail_with_hints(ctx: harness.LabContext) -> None:
     # events refreshed in full every hour: the schedule check says how to do it incrementally
     no_incremental = [dict(d) for d in good]
     no_incremental[1] = {**good[1], "refresh": [{"mode": "full", "every": "hourly"}]}
-    lab_mod.save_datasets(ctx, no_incremental)
+    lab_mod.save_datasets(ctx, no_incremental, solution.visuals(ctx))
     r = results(ctx)["refresh_schedules"]
     assert not r.passed and "incremental" in r.hint
     # an aggregate with an incremental refresh is refused where the dashboard loads it
@@ -69,4 +69,9 @@ def test_broken_datasets_fail_with_hints(ctx: harness.LabContext) -> None:
     res = results(ctx)
     assert res["spice_holds_the_lake"].passed  # the rows are all there ...
     assert not res["the_page_shows_the_lake"].passed  # ... but the page is wrong
-    lab_mod.save_datasets(ctx, good)
+    # a visual counting views instead of summing purchases: check 5 says what revenue is
+    wrong = [{**solution.visuals(ctx)[0], "where": "", "y": "price"}]
+    lab_mod.save_datasets(ctx, good, wrong)
+    r = results(ctx)["my_visual"]
+    assert not r.passed and "price * quantity" in r.hint
+    lab_mod.save_datasets(ctx, good, solution.visuals(ctx))

@@ -120,3 +120,22 @@ def test_due_prefers_full_and_imports_a_new_dataset_at_once() -> None:
     assert schedule.due(both, ts("2026-01-14 10:01"), now) is None
     assert schedule.due(both, ts("2026-01-14 09:59"), now) == "incremental"
     assert schedule.due(both, ts("2026-01-14 01:59"), now) == "full"
+
+
+def test_visuals_as_data_are_checked_against_the_datasets() -> None:
+    reg = registry.parse(registry.DEFAULT)
+    ok = registry.parse_visuals(
+        [{"name": "by_device", "dataset": "events", "x": "device", "y": "price * quantity"}], reg
+    )
+    assert ok[0].agg == "sum" and ok[0].chart == "bar" and ok[0].title == "by_device"
+    bad = [
+        ({"name": "v", "dataset": "nope", "x": "a", "y": "b"}, "dataset 'nope' is not defined"),
+        ({"name": "v", "dataset": "events", "x": "a b", "y": "b"}, "x must be a column name"),
+        ({"name": "v", "dataset": "events", "x": "a", "y": ""}, "y is empty"),
+        ({"name": "v", "dataset": "events", "x": "a", "y": "b", "agg": "median"}, "agg must be"),
+        ({"name": "v", "dataset": "events", "x": "a", "y": "b", "chart": "pie"}, "chart must be"),
+        ({"name": "v", "dataset": "events", "x": "a", "y": "b; DROP"}, "not statements"),
+    ]
+    for item, message in bad:
+        with pytest.raises(registry.RegistryError, match=message):
+            registry.parse_visuals([item], reg)

@@ -43,9 +43,24 @@ def datasets(ctx: LabContext) -> list[dict[str, Any]]:
     ]
 
 
+def visuals(ctx: LabContext) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "revenue_by_device",
+            "title": "기기별 매출",
+            "dataset": "events",
+            "x": "device",
+            "y": "price * quantity",
+            "agg": "sum",
+            "where": "event_type = 'purchase'",
+            "chart": "bar",
+        }
+    ]
+
+
 def main(ctx: LabContext) -> dict[str, Any]:
     with ctx.step("준비: 레이크"):
         counts = prepare(ctx)
     with ctx.step("1단계: 데이터 세트 정의"):
-        path = save_datasets(ctx, datasets(ctx))
+        path = save_datasets(ctx, datasets(ctx), visuals(ctx))
     return {"lake": counts, "datasets": path.as_posix()}
