@@ -110,7 +110,9 @@ def spice_holds_the_lake(ctx: LabContext) -> None:
         store.close()
 
 
-def _kpi(ctx: LabContext, countries: list[str] | None = None) -> str:
+def _render(ctx: LabContext, countries: list[str] | None = None, sheet: str | None = None) -> Any:
+    """The dashboard's page as its own script renders it (Streamlit's AppTest) with the
+    learner's datasets; ``countries`` set in the Country filter, ``sheet`` opened."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -118,7 +120,6 @@ def _kpi(ctx: LabContext, countries: list[str] | None = None) -> str:
 
     # the app keeps one SPICE store per argument list: start from the datasets as they are now
     st.cache_resource.clear()
-
     app = Path(launch.__file__).resolve().parent.parent / "bi" / "app.py"
     args = launch.AppArgs(ctx.profile, lake_bucket(ctx), datasets_file(ctx))
     saved = sys.argv
@@ -128,12 +129,20 @@ def _kpi(ctx: LabContext, countries: list[str] | None = None) -> str:
         at.run()
         if countries is not None:
             at.sidebar.multiselect(key="countries").set_value(countries).run()
+        if sheet is not None:
+            at.session_state["sheet"] = sheet
+            at.run()
     finally:
         sys.argv = saved
     if at.exception:
         raise CheckFailed(
             "대시보드 페이지", "예외로 멈춤", "bdlab dashboard 로 열어 메시지를 보세요."
         )
+    return at
+
+
+def _kpi(ctx: LabContext, countries: list[str] | None = None) -> str:
+    at = _render(ctx, countries)
     for m in at.metric:
         if m.label == "Revenue":
             return str(m.value)
@@ -169,7 +178,7 @@ def the_page_shows_the_lake(ctx: LabContext) -> None:
 @check(5)
 def my_visual(ctx: LabContext) -> None:
     """내가 정의한 시각화(기기별 구매 매출)를 대시보드가 레이크와 같은 숫자로 그린다"""
-    from dashboards.bi import queries, sample
+    from dashboards.bi import sample
 
     reg = _registry(ctx)
     mine = [v for v in reg.visuals if v.dataset == "events" and v.x == "device"]
@@ -190,13 +199,15 @@ def my_visual(ctx: LabContext) -> None:
         strict=True,
     ):
         want[dev] = want.get(dev, 0.0) + price * qty
-    store = _store(ctx)
-    try:
-        first, last = queries.date_bounds(store) or (None, None)
-        f = queries.Filters(first, last, (), ())  # type: ignore[arg-type]
-        df = queries.custom(store, mine[0], f)
-    finally:
-        store.close()
+    at = _render(ctx, sheet="My visuals")
+    tab = at.tabs[-1] if at.tabs and at.tabs[-1].label == "My visuals" else None
+    frames = list(tab.dataframe) if tab is not None else []
+    if not frames:
+        shown = [str(e.value) for e in (tab.info if tab is not None else [])]
+        raise CheckFailed(
+            "My visuals 시트의 표", f"없음 {shown[:1]}", "시각화의 dataset과 x 열을 확인하세요."
+        )
+    df = frames[0].value
     got = {str(k): round(float(v), 2) for k, v in zip(df[mine[0].x], df["value"], strict=True)}
     want = {k: round(v, 2) for k, v in want.items()}
     if got != want:
