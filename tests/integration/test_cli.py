@@ -76,6 +76,7 @@ def test_lab_cycle_run_check_reset(env: dict[str, str]) -> None:
         "2.2.5",
         "2.3.4",
         "2.3.5",
+        "3.1.4",
         "3.2.5",
         "3.2.6",
     ]
