@@ -322,7 +322,11 @@ def main() -> None:
             st.Page(datasets, title="Datasets", url_path="datasets"),
         ]
     )
-    page.run()
+    try:
+        page.run()
+    except Exception as exc:  # data that does not fit the page (a dataset missing the columns
+        # its visuals need): one line, never a traceback; Streamlit's reruns are BaseExceptions
+        st.error(errors.one_line(exc, "this page"))
 
 
 main()

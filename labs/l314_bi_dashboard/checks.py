@@ -9,6 +9,7 @@ learner's datasets: the KPI numbers, then again with the Country filter set.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,25 @@ def spice_holds_the_lake(ctx: LabContext) -> None:
         store.close()
 
 
+def _app_argv(ctx: LabContext) -> list[str]:
+    """The dashboard script's command line (what `bdlab dashboard` would pass it)."""
+    from dashboards.common import launch
+
+    app = Path(launch.__file__).resolve().parent.parent / "bi" / "app.py"
+    args = launch.AppArgs(ctx.profile, lake_bucket(ctx), datasets_file(ctx))
+    return [str(app), *args.to_argv()]
+
+
+def _rerun(ctx: LabContext, at: Any) -> None:
+    """Run the page again with its own command line (the script reads ``sys.argv``)."""
+    saved = sys.argv
+    sys.argv = _app_argv(ctx)
+    try:
+        at.run()
+    finally:
+        sys.argv = saved
+
+
 def _render(ctx: LabContext, countries: list[str] | None = None, sheet: str | None = None) -> Any:
     """The dashboard's page as its own script renders it (Streamlit's AppTest) with the
     learner's datasets; ``countries`` set in the Country filter, ``sheet`` opened."""
@@ -200,12 +220,22 @@ def my_visual(ctx: LabContext) -> None:
     ):
         want[dev] = want.get(dev, 0.0) + price * qty
     at = _render(ctx, sheet="My visuals")
-    tab = at.tabs[-1] if at.tabs and at.tabs[-1].label == "My visuals" else None
-    frames = list(tab.dataframe) if tab is not None else []
+    # the page waits for its KPI datasets only; the others import in the background and the
+    # page shows "not imported yet" until they are in: read it again until then (60 s)
+    deadline = time.monotonic() + 60
+    while True:
+        tab = at.tabs[-1] if at.tabs and at.tabs[-1].label == "My visuals" else None
+        frames = list(tab.dataframe) if tab is not None else []
+        shown = (list(tab.info) + list(tab.error) if tab else []) + list(at.error) + list(at.info)
+        said = [str(m.value) for m in shown]
+        waiting = not frames and any("not imported" in x for x in said)
+        if frames or not waiting or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+        _rerun(ctx, at)
     if not frames:
-        shown = [str(e.value) for e in (tab.info if tab is not None else [])]
         raise CheckFailed(
-            "My visuals 시트의 표", f"없음 {shown[:1]}", "시각화의 dataset과 x 열을 확인하세요."
+            "My visuals 시트의 표", f"없음 {said[:1]}", "시각화의 dataset과 x 열을 확인하세요."
         )
     df = frames[0].value
     got = {str(k): round(float(v), 2) for k, v in zip(df[mine[0].x], df["value"], strict=True)}

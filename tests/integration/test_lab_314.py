@@ -62,13 +62,13 @@ def test_broken_datasets_fail_with_hints(ctx: harness.LabContext) -> None:
     res = results(ctx)
     assert not res["spice_holds_the_lake"].passed
     assert "daily_revenue" in res["spice_holds_the_lake"].found
-    # events whose query drops quantity and country: the page's numbers are not the lake's
+    # events whose query drops device, quantity and country: the visual has nothing to draw
     thin = [dict(d) for d in good]
     thin[1] = {**good[1], "query": "SELECT event_time, event_type, price FROM source"}
-    lab_mod.save_datasets(ctx, thin)
+    lab_mod.save_datasets(ctx, thin, solution.visuals(ctx))
     res = results(ctx)
     assert res["spice_holds_the_lake"].passed  # the rows are all there ...
-    assert not res["the_page_shows_the_lake"].passed  # ... but the page is wrong
+    assert not res["my_visual"].passed  # ... but the visual on them cannot be drawn
     # a visual counting views instead of summing purchases: check 5 says what revenue is
     wrong = [{**solution.visuals(ctx)[0], "where": "", "y": "price"}]
     lab_mod.save_datasets(ctx, good, wrong)
