@@ -550,12 +550,3 @@ def _denied(req: Request, message: str) -> AwsError:
             err.headers = [("x-amzn-query-error", "AccessDenied;Sender")]
         return err
     return AwsError("AccessDenied", message, 403)
-
-
-async def no_resource_policy(arn: str) -> dict[str, Any] | None:
-    """For providers without resource policies."""
-    return None
-
-
-async def no_resource_keys(arn: str) -> dict[str, list[str]]:
-    return {}
