@@ -1,5 +1,7 @@
 """`bdlab demo`, the main job: sample events -> partitioned S3 lake -> Spark over s3a ->
-Delta table in the lake -> a short result table."""
+Delta tables in the lake (daily revenue, and the funnel and top products the BI dashboard
+shows) -> a short result table; the same daily revenue as an EMR step (its output is the BI
+dashboard's EMR sheet); then Kinesis, Firehose, the real-time job and an alarm on cue."""
 
 from __future__ import annotations
 
@@ -64,34 +66,40 @@ def _run(
     from spark.session import get_session
 
     t = time.perf_counter()
-    status(f"1/6 generating {rows:,} events and uploading them to s3://{bucket}/raw/")
+    status(f"1/7 generating {rows:,} events and uploading them to s3://{bucket}/raw/")
     raw = write_raw(profile, bucket, rows)
     timings["generate+upload"] = time.perf_counter() - t
     say(
-        f"[bold]1/6[/] {raw['rows']:,} events -> s3://{bucket}/raw/events/dt=*/ "
+        f"[bold]1/7[/] {raw['rows']:,} events -> s3://{bucket}/raw/events/dt=*/ "
         f"({raw['files']} partitions, {timings['generate+upload']:.1f} s)"
     )
     t = time.perf_counter()
-    status("2/6 starting Spark (local, s3a -> the profile's S3)")
+    status("2/7 starting Spark (local, s3a -> the profile's S3)")
     spark = get_session(profile, cfg, app_name="bdlab-demo")
     timings["spark start"] = time.perf_counter() - t
     say(
-        f"[bold]2/6[/] Spark {spark.version} local session with s3a -> {profile.endpoint_url or 'AWS'}"
+        f"[bold]2/7[/] Spark {spark.version} local session with s3a -> {profile.endpoint_url or 'AWS'}"
         f" ({timings['spark start']:.1f} s)"
     )
     t = time.perf_counter()
-    status("3/6 Spark job: raw Parquet -> daily revenue Delta table")
+    status("3/7 Spark job: raw Parquet -> daily revenue, funnel and top products as Delta tables")
     target = f"s3a://{bucket}/gold/daily_revenue"
     result = daily_revenue.run(spark, f"s3a://{bucket}/raw/events/", target)
+    gold = write_gold(spark, bucket)
     rows_out = [
         r.asDict() for r in result.orderBy("dt", "revenue", ascending=[True, False]).collect()
     ]
     timings["spark job"] = time.perf_counter() - t
     history = spark.sql(f"DESCRIBE HISTORY delta.`{target}`").select("version").collect()
     say(
-        f"[bold]3/6[/] Delta table {target} ({len(rows_out)} rows, version "
-        f"{max(r.version for r in history)}, {timings['spark job']:.1f} s)"
+        f"[bold]3/7[/] Delta table {target} ({len(rows_out)} rows, version "
+        f"{max(r.version for r in history)}), and {' and '.join(g.split('/', 3)[3] for g in gold)} "
+        f"for the BI dashboard ({timings['spark job']:.1f} s)"
     )
+    # The EMR step runs while the streaming stages do: it is a separate spark-submit that
+    # mostly waits on its JVM's start, and the demo waits for it only at the end.
+    t_emr = time.perf_counter()
+    emr_run = emr_stage_start(profile, bucket)
     if console:
         totals: dict[str, dict[str, float]] = {}
         for r in rows_out:
@@ -115,11 +123,11 @@ def _run(
             )
         console.print(table)
     t = time.perf_counter()
-    status(f"4/6 streaming {STREAM_EVENTS:,} events through Kinesis (AWS's per-shard limits on)")
+    status(f"4/7 streaming {STREAM_EVENTS:,} events through Kinesis (AWS's per-shard limits on)")
     streaming = stream_stage(profile, STREAM_EVENTS)
     timings["streaming"] = time.perf_counter() - t
     say(
-        f"[bold]4/6[/] {streaming['produced']:,} events -> Kinesis stream {streaming['stream']} "
+        f"[bold]4/7[/] {streaming['produced']:,} events -> Kinesis stream {streaming['stream']} "
         f"({streaming['shards']} shards; {streaming['throttled']:,} entries over a shard's "
         "1,000 records/s were throttled, as on AWS, and resent) "
         f"-> consumer read {streaming['consumed']:,} ({timings['streaming']:.1f} s)"
@@ -130,11 +138,11 @@ def _run(
             counts.add_row(kind, f"{n:,}")
         console.print(counts)
     t = time.perf_counter()
-    status("5/6 Firehose (Kinesis source -> Parquet in S3) and the windowed analytics on Spark")
+    status("5/7 Firehose (Kinesis source -> Parquet in S3) and the windowed analytics on Spark")
     windows = analytics_stage(profile, spark, streaming, bucket)
     timings["firehose+analytics"] = time.perf_counter() - t
     say(
-        f"[bold]5/6[/] Firehose {streaming['firehose']} delivered {windows['delivered']:,} "
+        f"[bold]5/7[/] Firehose {streaming['firehose']} delivered {windows['delivered']:,} "
         f"events as Parquet to s3://{bucket}/{FIREHOSE_PREFIX} "
         f"({windows['objects']} object{'s' if windows['objects'] != 1 else ''}) "
         f"-> daily windows on Spark ({timings['firehose+analytics']:.1f} s)"
@@ -146,14 +154,14 @@ def _run(
             wt.add_row(w["window"], w["country"], f"{w['orders']:,}", f"{w['revenue']:,.2f}")
         console.print(wt)
     t = time.perf_counter()
-    status("6/6 fault on cue: a hot shard throttles writes, an alarm goes to ALARM and notifies")
+    status("6/7 fault on cue: a hot shard throttles writes, an alarm goes to ALARM and notifies")
     alerting = alert_stage(profile, streaming["stream"])
     timings["alerting"] = time.perf_counter() - t
     if alerting.get("skipped"):
-        say(f"[bold]6/6[/] fault on cue skipped: {alerting['skipped']}")
+        say(f"[bold]6/7[/] fault on cue skipped: {alerting['skipped']}")
     else:
         say(
-            f"[bold]6/6[/] fault on cue: hot shard on {alerting['stream']} -> alarm "
+            f"[bold]6/7[/] fault on cue: hot shard on {alerting['stream']} -> alarm "
             f"{alerting['alarm']} {' -> '.join(alerting['states'])}; "
             f"{len(alerting['notifications'])} notifications in SQS (the ALARM one "
             f"{alerting['alarm_notified_s']:.2f} s after the clock passed the fault's minute), "
@@ -167,9 +175,20 @@ def _run(
             for n in alerting["notifications"]:
                 nt.add_row(n["state"], n["reason"])
             console.print(nt)
+    status("7/7 the same daily revenue as an EMR step (spark-submit through the EMR API)")
+    emr_out = emr_stage_finish(profile, emr_run)
+    timings["emr step (overlapped)"] = time.perf_counter() - t_emr
+    say(
+        f"[bold]7/7[/] EMR cluster {emr_out['cluster']} step {emr_out['step']} "
+        f"{emr_out['state']} -> s3://{bucket}/{EMR_OUTPUT} "
+        f"({emr_out['objects']} Parquet objects; {timings['emr step (overlapped)']:.1f} s since "
+        "it was submitted after 3/7)"
+    )
     return {
         "bucket": bucket,
         "raw": raw,
+        "gold": gold,
+        "emr": emr_out,
         "delta_table": target,
         "result_rows": len(rows_out),
         "rows": rows_out,
@@ -177,6 +196,75 @@ def _run(
         "analytics": windows,
         "alerting": alerting,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+
+
+GOLD_PREFIX = "lake/gold/"
+EMR_OUTPUT = "emr/output/daily_revenue/"
+
+
+def write_gold(spark: Any, bucket: str) -> list[str]:
+    """The lake's gold funnel and top products (lake ETL's own functions, lab 1.3.4) over the
+    raw events, as Delta tables under ``lake/gold/`` partitioned by dt: the tables the BI
+    dashboard's funnel and top-products sheets read. Built concurrently (much of each is
+    driver work); returns the tables' S3 paths."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from spark.jobs import lake_etl
+
+    events = spark.read.parquet(f"s3a://{bucket}/raw/events/")
+
+    def write(name: str) -> str:
+        path = f"s3a://{bucket}/{GOLD_PREFIX}{name}"
+        table = lake_etl.GOLD[name](events)
+        table.write.format("delta").mode("overwrite").partitionBy("dt").save(path)
+        return path.replace("s3a://", "s3://")
+
+    names = ("funnel", "top_products")
+    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="gold") as pool:
+        return list(pool.map(write, names))
+
+
+def emr_stage_start(profile: profiles.Profile, bucket: str) -> dict[str, Any]:
+    """Upload ``spark/jobs/daily_revenue.py``, create a self-terminating cluster and add the
+    step writing Parquet to ``emr/output/daily_revenue/``; returns the ids to wait on."""
+    from pathlib import Path
+
+    from spark import emr
+    from spark.jobs import daily_revenue
+
+    s3 = clients.client("s3", profile)
+    # A previous run's output would be read as this one's (the step overwrites it, but the
+    # dashboard could import the old files while the step still writes)
+    s3util.delete_prefix(s3, bucket, EMR_OUTPUT)
+    script = emr.upload(Path(daily_revenue.__file__), f"s3://{bucket}/emr/jobs/", profile)
+    spec = emr.ClusterSpec(
+        name="bdlab-demo", log_uri=f"s3://{bucket}/emr/logs/", keep_alive=False, core_count=1
+    )
+    cluster = emr.create_cluster(spec, profile)
+    step = emr.SparkStep(
+        name="daily-revenue",
+        script=script,
+        args=[f"s3://{bucket}/raw/events/", f"s3://{bucket}/{EMR_OUTPUT}", "parquet"],
+    )
+    return {"cluster": cluster, "step": emr.submit(cluster, [step], profile)[0], "bucket": bucket}
+
+
+def emr_stage_finish(profile: profiles.Profile, run: dict[str, Any]) -> dict[str, Any]:
+    """Wait for the step (EmrError with EMR's reason if it failed); count its output."""
+    from spark import emr
+
+    step = emr.wait_step(run["cluster"], run["step"], profile, timeout=900, poll=0.5)
+    s3 = clients.client("s3", profile)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=run["bucket"], Prefix=EMR_OUTPUT)
+    objects = sum(
+        1 for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".parquet")
+    )
+    return {
+        "cluster": run["cluster"],
+        "step": run["step"],
+        "state": step["Status"]["State"],
+        "objects": objects,
     }
 
 

@@ -120,6 +120,10 @@ def test_demo_main_job(spark: Any, profile: Any, cfg: Any) -> None:
     assert out["raw"]["files"] == 7 and out["result_rows"] > 0
     assert {r["dt"] for r in out["rows"]} == {f"2026-01-{d}" for d in range(12, 19)}
     assert all(r["revenue"] > 0 for r in out["rows"])
+    # The BI dashboard's other gold tables, and the same job as an EMR step (its output is
+    # the dashboard's EMR sheet)
+    assert [g.rsplit("/", 1)[1] for g in out["gold"]] == ["funnel", "top_products"]
+    assert out["emr"]["state"] == "COMPLETED" and out["emr"]["objects"] >= 7
     # The streaming stage: every event produced is read back, with AWS's limits on.
     st = out["streaming"]
     assert st["produced"] == st["consumed"] == sum(st["by_type"].values()) == demo.STREAM_EVENTS
