@@ -18,7 +18,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboards.bi import queries, registry, schedule, spice
-from dashboards.common import clock, errors, launch
+from dashboards.bi import runtime as bi_runtime
+from dashboards.common import errors
 
 # The arguments key the cached store: one store per set of arguments (one per server process).
 ARGV = tuple(sys.argv[1:])
@@ -33,17 +34,10 @@ METRICS = (
 )
 
 
-@st.cache_resource(show_spinner=False)
 def runtime(argv: tuple[str, ...]) -> tuple[spice.Spice, schedule.Scheduler]:
-    """One store and scheduler per server process, shared by every browser session. The
-    first import runs on the scheduler's thread, dataset by dataset: a page waits only for
-    the datasets it shows first (:func:`await_import`)."""
-    args = launch.AppArgs.from_argv(list(argv))
-    reg = registry.load(args.datasets) if args.datasets else registry.default()
-    store = spice.Spice(reg, args.profile, args.bucket, clock.for_profile(args.profile))
-    sched = schedule.Scheduler(store)
-    sched.start(every_s=args.tick_s, at_once=True)
-    return store, sched
+    """The process's store and scheduler for these arguments (:mod:`dashboards.bi.runtime`;
+    usually already built and importing since the server started)."""
+    return bi_runtime.get(argv)
 
 
 def await_import(

@@ -80,15 +80,15 @@ def check_streamlit() -> None:
 
 
 def command(script: Path, port: int, args: AppArgs, browser: bool = False) -> list[str]:
-    """The ``streamlit run`` command line for ``script`` on 127.0.0.1:``port``. Always
+    """The command line serving ``script`` on 127.0.0.1:``port``: ``streamlit run``'s, through
+    :mod:`dashboards.common.serve` (which starts the dashboard's warm-up first). Always
     headless: a non-headless Streamlit's first run on a machine stops at an e-mail prompt on
     the terminal and never serves; ``browser`` is opened by :func:`open_when_up` instead."""
     del browser
     return [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
+        "dashboards.common.serve",
         str(script),
         "--server.address=127.0.0.1",
         f"--server.port={port}",

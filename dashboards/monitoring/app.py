@@ -15,17 +15,16 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboards.common import clock, errors, launch
-from dashboards.monitoring import panels
+from dashboards.common import errors
+from dashboards.monitoring import panels, runtime
 
 ARGV = tuple(sys.argv[1:])
 STATE_ICON = {"ALARM": "🔴", "OK": "🟢", "INSUFFICIENT_DATA": "⚪"}
 
 
-@st.cache_resource
 def console(argv: tuple[str, ...]) -> panels.Console:
-    args = launch.AppArgs.from_argv(list(argv))
-    return panels.Console(args.profile, clock.for_profile(args.profile))
+    """The process's console for these arguments (:mod:`dashboards.monitoring.runtime`)."""
+    return runtime.get(argv)
 
 
 def section(title: str, render: Any, *args: Any) -> None:

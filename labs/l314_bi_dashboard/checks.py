@@ -133,13 +133,13 @@ def _rerun(ctx: LabContext, at: Any) -> None:
 def _render(ctx: LabContext, countries: list[str] | None = None, sheet: str | None = None) -> Any:
     """The dashboard's page as its own script renders it (Streamlit's AppTest) with the
     learner's datasets; ``countries`` set in the Country filter, ``sheet`` opened."""
-    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
+    from dashboards.bi import runtime
     from dashboards.common import launch
 
-    # the app keeps one SPICE store per argument list: start from the datasets as they are now
-    st.cache_resource.clear()
+    # the app keeps one SPICE store per argument list: start from the lake as it is now
+    runtime.reset()
     app = Path(launch.__file__).resolve().parent.parent / "bi" / "app.py"
     args = launch.AppArgs(ctx.profile, lake_bucket(ctx), datasets_file(ctx))
     saved = sys.argv

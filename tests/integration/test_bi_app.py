@@ -129,3 +129,40 @@ def test_the_launch_arguments_carry_the_profile() -> None:
     assert back == args and back.profile.endpoint_url == "http://127.0.0.1:4599"
     cmd = launch.command(Path("app.py"), 8555, args)
     assert "--server.address=127.0.0.1" in cmd and "--server.headless=true" in cmd
+
+
+def test_the_server_process_imports_before_the_first_page_and_follows_an_edited_file(
+    profile: profiles.Profile, tmp_path: Path
+) -> None:
+    """`dashboards.common.serve` starts the BI runtime's first import on a thread before
+    Streamlit serves (no page asked); an edited --datasets file is a new store on the next
+    page load, the old scheduler stopped."""
+    from dashboards.bi import runtime, sample
+    from dashboards.common import serve
+
+    bucket = "bi-prewarm"
+    sample.write(profile, bucket, rows=2_000)
+    file = tmp_path / "datasets.toml"
+    file.write_text(
+        '[[dataset]]\nname = "daily_revenue"\n'
+        'source = { kind = "delta", path = "gold/daily_revenue" }\n'
+    )
+    argv = tuple(launch.AppArgs(profile, bucket, file, tick_s=60).to_argv())
+    runtime.reset()
+    try:
+        thread = serve.warm_up(APP, argv)
+        assert thread is not None
+        thread.join(timeout=60)
+        assert argv in runtime._runtimes  # built by the warm-up, before any page
+        store, sched = runtime.get(argv)
+        assert sched.first_pass.wait(60)
+        assert store.states["daily_revenue"].ready and store.states["daily_revenue"].rows > 0
+        assert runtime.get(argv)[0] is store  # every page load shares it
+        file.write_text(file.read_text().replace('"daily_revenue"', '"revenue_by_day"', 1))
+        new, _ = runtime.get(argv)
+        assert new is not store and set(new.states) == {"revenue_by_day"}
+        assert sched._stop.is_set()  # the old store's schedules no longer run
+        # a dashboard without a runtime module is served as it is
+        assert serve.warm_up(tmp_path / "plain" / "app.py", ()) is None
+    finally:
+        runtime.reset()
