@@ -15,14 +15,20 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 SOURCE_KINDS = ("s3", "delta", "emr")
 FORMATS = ("parquet", "json", "csv")
-# What QuickSight's schedules offer: full refreshes hourly to weekly, incremental ones every
-# 15 or 30 minutes up to daily.
-FULL_EVERY = ("hourly", "daily", "weekly")
-INCREMENTAL_EVERY = ("15min", "30min", "hourly", "daily")
+# What QuickSight's schedules offer (API RefreshFrequency: MINUTE15 | MINUTE30 | HOURLY |
+# DAILY | WEEKLY | MONTHLY; the minute intervals for incremental refreshes only).
+FULL_EVERY = ("hourly", "daily", "weekly", "monthly")
+INCREMENTAL_EVERY = ("15min", "30min", "hourly", "daily", "weekly", "monthly")
 EVERY_S = {"15min": 900, "30min": 1800, "hourly": 3600, "daily": 86_400, "weekly": 604_800}
+# "This interval can only be used for one schedule per dataset."
+ONCE_PER_DATASET = ("15min", "30min", "hourly")
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+# ScheduleRefreshOnEntity.DayOfMonth: ^(?:LAST_DAY_OF_MONTH|1[0-9]|2[0-8]|[12]|[3-9])$
+_DAY_OF_MONTH = re.compile(r"^(?:LAST_DAY_OF_MONTH|1[0-9]|2[0-8]|[12]|[3-9])$")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -61,30 +67,38 @@ class Source:
 
 @dataclass(frozen=True)
 class Refresh:
-    """One refresh schedule: ``mode`` full | incremental, ``every`` one of
-    :data:`FULL_EVERY` / :data:`INCREMENTAL_EVERY`; ``at`` ("HH:MM", UTC) moves daily and
-    weekly slots off midnight (weekly slots start on Mondays)."""
+    """One refresh schedule, QuickSight's ``RefreshSchedule`` as data: ``mode`` full |
+    incremental (RefreshType), ``every`` one of :data:`FULL_EVERY` / :data:`INCREMENTAL_EVERY`
+    (Interval), ``at`` "HH:MM" (TimeOfTheDay: daily, weekly and monthly slots), ``day``
+    (RefreshOnDay: a weekday name for weekly slots, default MONDAY; a day of the month "1" to
+    "28" or LAST_DAY_OF_MONTH for monthly ones, default "1") and ``timezone`` (an IANA zone,
+    default UTC: the wall time ``at`` and ``day`` are read in)."""
 
     mode: str
     every: str
     at: str = "00:00"
+    day: str = ""
+    timezone: str = "UTC"
 
     @property
-    def period_s(self) -> int:
-        return EVERY_S[self.every]
+    def calendar(self) -> bool:
+        """True for daily, weekly and monthly slots (they have a time of day)."""
+        return self.every in ("daily", "weekly", "monthly")
 
     @property
-    def offset_s(self) -> int:
-        if self.period_s < 86_400:
-            return 0
-        hh, mm = self.at.split(":")
-        # 1970-01-01 was a Thursday: weekly slots move 4 days on to start on a Monday
-        monday = 4 * 86_400 if self.every == "weekly" else 0
-        return monday + int(hh) * 3600 + int(mm) * 60
+    def on_day(self) -> str:
+        """The slot's day: a weekday for weekly, a day of the month for monthly, else ""."""
+        if self.every == "weekly":
+            return self.day or "MONDAY"
+        if self.every == "monthly":
+            return self.day or "1"
+        return ""
 
     def label(self) -> str:
-        at = f" at {self.at} UTC" if self.period_s >= 86_400 else ""
-        return f"{self.mode} {self.every}{at}"
+        if not self.calendar:
+            return f"{self.mode} {self.every}"
+        on = f" on {self.on_day}" if self.on_day else ""
+        return f"{self.mode} {self.every}{on} at {self.at} {self.timezone}"
 
 
 @dataclass(frozen=True)
@@ -150,7 +164,8 @@ class Registry:
 
 def parse(items: list[dict[str, Any]]) -> Registry:
     """Datasets from plain data: ``[{"name", "source": {"kind", "path", "format"?, "hive"?},
-    "query"?, "refresh"?: [{"mode", "every", "at"?}], "title"?, "required"?: [...]}]``.
+    "query"?, "refresh"?: [{"mode", "every", "at"?, "day"?,
+    "timezone"?}], "title"?, "required"?: [...]}]``.
     RegistryError names the first dataset and field that cannot work."""
     out: list[Dataset] = []
     for i, item in enumerate(items):
@@ -171,6 +186,11 @@ def parse(items: list[dict[str, Any]]) -> Registry:
         if not src.get("path"):
             raise RegistryError(f"{where}: source.path is empty")
         refresh = tuple(_refresh(where, r) for r in item.get("refresh", ()))
+        for every in ONCE_PER_DATASET:
+            if sum(r.every == every for r in refresh) > 1:
+                raise RegistryError(
+                    f"{where}: only one refresh schedule per dataset may run every {every}"
+                )
         query = str(item.get("query") or "SELECT * FROM source")
         if any(r.mode == "incremental" for r in refresh) and re.search(
             r"\b(group\s+by|distinct|window|over\s*\()", query, re.I
@@ -242,6 +262,7 @@ def parse_visuals(items: list[dict[str, Any]], datasets: Registry) -> tuple[Visu
 
 def _refresh(where: str, r: dict[str, Any]) -> Refresh:
     mode, every, at = r.get("mode"), r.get("every"), str(r.get("at", "00:00"))
+    day, tz = str(r.get("day", "")), str(r.get("timezone", "UTC"))
     allowed = {"full": FULL_EVERY, "incremental": INCREMENTAL_EVERY}.get(str(mode))
     if allowed is None:
         raise RegistryError(f"{where}: refresh mode must be full or incremental, not {mode!r}")
@@ -250,8 +271,22 @@ def _refresh(where: str, r: dict[str, Any]) -> Refresh:
             f"{where}: a {mode} refresh runs {', '.join(allowed)}, not every {every!r}"
         )
     if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", at):
-        raise RegistryError(f"{where}: refresh at must be HH:MM (UTC), not {at!r}")
-    return Refresh(str(mode), str(every), at)
+        raise RegistryError(f"{where}: refresh at must be HH:MM (24-hour), not {at!r}")
+    if day and every == "weekly" and day.upper() not in WEEKDAYS:
+        raise RegistryError(f"{where}: a weekly refresh's day is one of {', '.join(WEEKDAYS)}")
+    if day and every == "monthly" and not _DAY_OF_MONTH.match(day.upper()):
+        raise RegistryError(
+            f"{where}: a monthly refresh's day is 1 to 28 or LAST_DAY_OF_MONTH, not {day!r}"
+        )
+    if day and every not in ("weekly", "monthly"):
+        raise RegistryError(f"{where}: only weekly and monthly refreshes take a day")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RegistryError(
+            f"{where}: refresh timezone {tz!r} is not an IANA zone (e.g. UTC, Asia/Seoul)"
+        ) from None
+    return Refresh(str(mode), str(every), at, day.upper(), tz)
 
 
 def load(path: Path) -> Registry:

@@ -1,6 +1,6 @@
 """Refresh schedules evaluated on a clock (the emulator's): a schedule is due when one of its
-slots (every 15 min, 30 min, hour, day at HH:MM UTC, week from Monday) began after the
-dataset's last refresh attempt. A dataset never imported is due at once (QuickSight imports a
+slots (every 15 min, 30 min or hour; every day, week on a weekday or month on a day of the
+month at HH:MM, in the schedule's time zone) began after the dataset's last refresh attempt. A dataset never imported is due at once (QuickSight imports a
 new SPICE dataset when it is created). When a full and an incremental slot fall due together,
 the full refresh runs.
 
@@ -10,24 +10,59 @@ background thread every few seconds of wall time, a test after advancing the clo
 
 from __future__ import annotations
 
-import math
+import calendar
 import threading
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from dashboards.bi.registry import Refresh
+from dashboards.bi.registry import WEEKDAYS, Refresh
 from dashboards.bi.spice import Spice
+
+_MINUTES = {"15min": 15, "30min": 30, "hourly": 60}
+
+
+def _slots_around(refresh: Refresh, now: float) -> list[float]:
+    """Slot starts (epoch s) of a daily, weekly or monthly ``refresh`` from about a month
+    before ``now`` to a month after, read as wall times in its zone (so a 02:00 Asia/Seoul
+    slot is 17:00 UTC the day before, and a DST change moves the UTC instant, not the wall
+    time)."""
+    tz = ZoneInfo(refresh.timezone)
+    local = datetime.fromtimestamp(now, tz)
+    hh, mm = (int(x) for x in refresh.at.split(":"))
+    days: list[date] = []
+    if refresh.every == "monthly":
+        for shift in (-1, 0, 1):
+            y, m = divmod(local.year * 12 + local.month - 1 + shift, 12)
+            last = calendar.monthrange(y, m + 1)[1]
+            dom = last if refresh.on_day == "LAST_DAY_OF_MONTH" else int(refresh.on_day)
+            days.append(date(y, m + 1, dom))
+    else:
+        span = 7 if refresh.every == "weekly" else 1
+        want = WEEKDAYS.index(refresh.on_day) if refresh.every == "weekly" else None
+        for shift in range(-span, span + 1):
+            d = local.date() + timedelta(days=shift)
+            if want is None or d.weekday() == want:
+                days.append(d)
+    return [datetime(d.year, d.month, d.day, hh, mm, tzinfo=tz).timestamp() for d in days]
 
 
 def last_slot(refresh: Refresh, now: float) -> float:
     """Start (epoch s) of the latest slot of ``refresh`` at or before ``now``."""
-    period, offset = refresh.period_s, refresh.offset_s
-    return math.floor((now - offset) / period) * period + offset
+    if not refresh.calendar:
+        step = _MINUTES[refresh.every]
+        local = datetime.fromtimestamp(now, ZoneInfo(refresh.timezone))
+        floor = local.replace(minute=local.minute - local.minute % step, second=0, microsecond=0)
+        return floor.astimezone(UTC).timestamp()
+    return max(t for t in _slots_around(refresh, now) if t <= now)
 
 
 def next_slot(refresh: Refresh, now: float) -> float:
     """Start (epoch s) of the first slot of ``refresh`` after ``now``."""
-    return last_slot(refresh, now) + refresh.period_s
+    if not refresh.calendar:
+        return last_slot(refresh, now) + _MINUTES[refresh.every] * 60
+    return min(t for t in _slots_around(refresh, now) if t > now)
 
 
 def due(refreshes: tuple[Refresh, ...], last: float | None, now: float) -> str | None:

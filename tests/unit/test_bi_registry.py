@@ -46,9 +46,52 @@ def test_the_default_registry_is_valid_data() -> None:
             {
                 "name": "a",
                 "source": {"kind": "s3", "path": "x/"},
-                "refresh": [{"mode": "incremental", "every": "weekly"}],
+                "refresh": [{"mode": "incremental", "every": "yearly"}],
             },
-            "incremental refresh runs 15min, 30min",
+            "incremental refresh runs 15min, 30min, hourly, daily, weekly, monthly",
+        ),
+        (
+            {
+                "name": "a",
+                "source": {"kind": "s3", "path": "x/"},
+                "refresh": [
+                    {"mode": "incremental", "every": "hourly"},
+                    {"mode": "full", "every": "hourly"},
+                ],
+            },
+            "only one refresh schedule per dataset may run every hourly",
+        ),
+        (
+            {
+                "name": "a",
+                "source": {"kind": "s3", "path": "x/"},
+                "refresh": [{"mode": "full", "every": "monthly", "day": "31"}],
+            },
+            "1 to 28 or LAST_DAY_OF_MONTH",
+        ),
+        (
+            {
+                "name": "a",
+                "source": {"kind": "s3", "path": "x/"},
+                "refresh": [{"mode": "full", "every": "weekly", "day": "FUNDAY"}],
+            },
+            "weekly refresh's day is one of MONDAY",
+        ),
+        (
+            {
+                "name": "a",
+                "source": {"kind": "s3", "path": "x/"},
+                "refresh": [{"mode": "full", "every": "daily", "day": "MONDAY"}],
+            },
+            "only weekly and monthly refreshes take a day",
+        ),
+        (
+            {
+                "name": "a",
+                "source": {"kind": "s3", "path": "x/"},
+                "refresh": [{"mode": "full", "every": "daily", "timezone": "Mars/Olympus"}],
+            },
+            "not an IANA zone",
         ),
         (
             {
@@ -91,6 +134,14 @@ def test_duplicates_and_a_toml_file(tmp_path: Path) -> None:
         "incremental 30min",
         "full daily at 03:30 UTC",
     ]
+    f.write_text(
+        '[[dataset]]\nname = "orders"\nsource = { kind = "delta", path = "gold/orders" }\n'
+        'refresh = [{ mode = "full", every = "monthly", day = "last_day_of_month", '
+        'at = "02:00", timezone = "Asia/Seoul" }]\n'
+    )
+    assert [r.label() for r in registry.load(f)["orders"].refresh] == [
+        "full monthly on LAST_DAY_OF_MONTH at 02:00 Asia/Seoul"
+    ]
     f.write_text("[[dataset]\n")
     with pytest.raises(registry.RegistryError, match="is not TOML"):
         registry.load(f)
@@ -110,6 +161,29 @@ def test_slots_follow_quicksight_schedules() -> None:
     weekly = Refresh("full", "weekly", "06:00")
     assert schedule.last_slot(weekly, now) == ts("2026-01-12 06:00")  # Monday
     assert schedule.next_slot(weekly, now) == ts("2026-01-19 06:00")
+    friday = Refresh("full", "weekly", "06:00", "FRIDAY")
+    assert schedule.last_slot(friday, now) == ts("2026-01-09 06:00")
+    assert schedule.next_slot(friday, now) == ts("2026-01-16 06:00")
+    # monthly: on a day of the month, or its last day (February has 28 in 2026)
+    monthly = Refresh("full", "monthly", "03:00", "15")
+    assert schedule.last_slot(monthly, now) == ts("2025-12-15 03:00")
+    assert schedule.next_slot(monthly, now) == ts("2026-01-15 03:00")
+    last = Refresh("incremental", "monthly", "00:00", "LAST_DAY_OF_MONTH")
+    assert schedule.next_slot(last, now) == ts("2026-01-31 00:00")
+    assert schedule.next_slot(last, ts("2026-01-31 00:00")) == ts("2026-02-28 00:00")
+    assert schedule.last_slot(Refresh("full", "monthly"), now) == ts("2026-01-01 00:00")
+    # a time zone: 02:00 in Seoul (UTC+9) is 17:00 UTC the day before
+    seoul = Refresh("full", "daily", "02:00", timezone="Asia/Seoul")
+    assert schedule.last_slot(seoul, now) == ts("2026-01-13 17:00")
+    assert schedule.next_slot(seoul, now) == ts("2026-01-14 17:00")
+    # hourly in a zone half an hour off UTC starts at half past, UTC
+    india = Refresh("full", "hourly", timezone="Asia/Kolkata")
+    assert schedule.last_slot(india, now) == ts("2026-01-14 09:30")
+    # across a DST change the wall time stays: 02:30 New York is 07:30 UTC in winter, 06:30
+    # after 8 March 2026
+    ny = Refresh("full", "daily", "02:30", timezone="America/New_York")
+    assert schedule.next_slot(ny, ts("2026-03-07 12:00")) == ts("2026-03-08 07:30")
+    assert schedule.next_slot(ny, ts("2026-03-09 12:00")) == ts("2026-03-10 06:30")
 
 
 def test_due_prefers_full_and_imports_a_new_dataset_at_once() -> None:
