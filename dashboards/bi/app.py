@@ -252,6 +252,7 @@ SHEETS: dict[str, list[tuple[str, Any]]] = {
 def datasets() -> None:
     store, sched = runtime(ARGV)
     st.title("Datasets (SPICE)")
+    st.caption(f"SPICE: {store.storage}.")
     if pending := importing(store):
         rerun_when_imported(pending)
     try:

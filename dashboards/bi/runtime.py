@@ -47,7 +47,9 @@ def get(argv: tuple[str, ...]) -> tuple[spice.Spice, schedule.Scheduler]:
         reg = registry.load(args.datasets) if args.datasets else registry.default()
         if held is not None:
             _retire(held)
-        store = spice.Spice(reg, args.profile, args.bucket, clock.for_profile(args.profile))
+        store = spice.Spice(
+            reg, args.profile, args.bucket, clock.for_profile(args.profile), args.spice_file()
+        )
         sched = schedule.Scheduler(store)
         sched.start(every_s=args.tick_s, at_once=True)
         _runtimes[argv] = (mark, store, sched)
@@ -56,7 +58,8 @@ def get(argv: tuple[str, ...]) -> tuple[spice.Spice, schedule.Scheduler]:
 
 def _retire(held: tuple[str, spice.Spice, schedule.Scheduler]) -> None:
     # The store stays open: a page rendering from it finishes on it; it goes with its last
-    # reference.
+    # reference. (With a SPICE file the new store opens the same database: DuckDB shares one
+    # instance per file within a process.)
     held[2].stop()
 
 

@@ -70,7 +70,8 @@ def due(refreshes: tuple[Refresh, ...], last: float | None, now: float) -> str |
     "incremental" or None."""
     if not refreshes:
         return None if last is not None else "full"
-    if last is None:
+    if last is None or last > now + 60:
+        # never imported, or the clock went back (an emulator reset under a kept SPICE file)
         return "full"
     modes = {r.mode for r in refreshes if last_slot(r, now) > last}
     if "full" in modes:

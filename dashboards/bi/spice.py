@@ -1,7 +1,13 @@
-"""A SPICE-like store: every dataset's rows imported into one in-memory DuckDB database, so
-that the visuals query memory, not S3. A refresh reads the source (full, or incremental where
-the source allows), runs the dataset's query on what it read and swaps the rows in atomically;
-a refresh that fails keeps the previous rows (as QuickSight does) and records why.
+"""A SPICE-like store: every dataset's rows imported into one DuckDB database, so that the
+visuals query it, not S3. A refresh reads the source (full, or incremental where the source
+allows), runs the dataset's query on what it read and swaps the rows in atomically; a refresh
+that fails keeps the previous rows (as QuickSight does) and records why.
+
+In memory by default; with a ``path`` the database is a DuckDB file and each dataset's state
+(rows, refresh times, history, incremental cursor) is kept beside its rows, so that a dashboard
+started again shows its datasets at once, as SPICE keeps them between sessions, and its
+schedules carry on from the last refresh. A dataset whose definition (source, query, bucket)
+changed is imported again.
 
 Thread-safe: Streamlit serves every browser session on its own thread; refreshes of one store
 are serialised and queries use their own DuckDB cursor.
@@ -9,10 +15,14 @@ are serialised and queries use their own DuckDB cursor.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -61,7 +71,9 @@ class Spice:
     """The in-memory datasets of one dashboard.
 
     ``profile`` and ``bucket`` resolve the sources; ``clock`` gives "now" in epoch seconds
-    (the emulator's clock: refresh times are in its time)."""
+    (the emulator's clock: refresh times are in its time); ``path`` a DuckDB file to keep the
+    datasets in (None: memory). A file another process holds open leaves this store in
+    memory, and :attr:`storage` says so."""
 
     def __init__(
         self,
@@ -69,16 +81,77 @@ class Spice:
         profile: profiles.Profile,
         bucket: str | None,
         clock: Callable[[], float] = time.time,
+        path: Path | None = None,
     ) -> None:
         self.registry = registry
         self.profile = profile
         self.bucket = bucket
         self.clock = clock
-        self._db = duckdb.connect(":memory:")
+        self.path: Path | None = None
+        self.storage = "in memory (a restart imports again)"
+        self._db = self._connect(path)
         # Timestamps are UTC everywhere in the lake; DuckDB would use the host's zone.
         self._db.execute("SET GLOBAL TimeZone = 'UTC'")
         self._lock = threading.Lock()
         self.states = {d.name: State(d.name) for d in registry.datasets}
+        if self.path is not None:
+            self._restore()
+
+    # ---------------------------------------------------------------- persistence
+    def _connect(self, path: Path | None) -> Any:
+        if path is None:
+            return duckdb.connect(":memory:")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = duckdb.connect(str(path))
+        except (duckdb.Error, OSError) as exc:  # held by another dashboard, unwritable, ...
+            self.storage = (
+                f"in memory: {path} cannot be opened ({one_line(exc)}); close the other "
+                "dashboard on this bucket to keep the datasets between runs"
+            )
+            return duckdb.connect(":memory:")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS _bdlab_spice "
+            "(name VARCHAR PRIMARY KEY, definition VARCHAR, state VARCHAR)"
+        )
+        self.path = path
+        self.storage = f"kept in {path}"
+        return db
+
+    def _definition(self, ds: Dataset) -> str:
+        """What the rows depend on: a changed source, query or bucket imports again."""
+        key = json.dumps([dataclasses.asdict(ds.source), ds.query, self.bucket], sort_keys=True)
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def _restore(self) -> None:
+        cur = self._db.cursor()
+        tables = {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        for name, definition, state in cur.execute(
+            "SELECT name, definition, state FROM _bdlab_spice"
+        ).fetchall():
+            ds = self.registry[name] if name in self.registry else None
+            if ds is None or definition != self._definition(ds) or name not in tables:
+                continue  # imported again by the first pass
+            saved = json.loads(state)
+            cursor = saved.pop("cursor", None)
+            st = State(**{k: v for k, v in saved.items() if k in _SAVED})
+            st.columns = tuple(st.columns)
+            st.cursor = sources.Cursor(**cursor) if cursor else None
+            if st.cursor is not None:
+                st.cursor.partition_by = tuple(st.cursor.partition_by)
+            # the count, not the saved one: a kill between the rows and the state
+            st.rows = _count(cur, f"SELECT count(*) FROM {_ident(name)}", [])
+            self.states[name] = st
+
+    def _save(self, st: State) -> None:
+        if self.path is None:
+            return
+        saved = {k: getattr(st, k) for k in _SAVED}
+        saved["cursor"] = dataclasses.asdict(st.cursor) if st.cursor else None
+        self._db.cursor().execute(
+            "INSERT OR REPLACE INTO _bdlab_spice VALUES (?, ?, ?)",
+            [st.name, self._definition(self.registry[st.name]), json.dumps(saved)],
+        )
 
     # ---------------------------------------------------------------- refresh
     def refresh(self, name: str, mode: str = "full", now: float | None = None) -> State:
@@ -127,6 +200,10 @@ class Spice:
                 }
             )
             del st.history[:-50]
+            try:
+                self._save(st)
+            except duckdb.Error as exc:  # a full disk: the rows are in, only the state is not
+                st.note = f"{st.note} (its state was not saved: {one_line(exc)})".strip()
             return st
 
     def _apply(self, ds: Dataset, st: State, batch: sources.Batch) -> None:
@@ -204,6 +281,22 @@ class Spice:
 
     def close(self) -> None:
         self._db.close()
+
+
+# The State fields a persistent store keeps (the cursor is kept as its own dict).
+_SAVED = (
+    "name",
+    "rows",
+    "bytes",
+    "last_refresh",
+    "last_attempt",
+    "last_mode",
+    "error",
+    "note",
+    "columns",
+    "types",
+    "history",
+)
 
 
 def _ident(name: str) -> str:

@@ -6,6 +6,7 @@ settings. Streamlit itself is checked for and started here, for every dashboard.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import socket
@@ -23,13 +24,15 @@ class LaunchError(RuntimeError):
 @dataclass(frozen=True)
 class AppArgs:
     """What a dashboard process needs: the ``profile``, the ``bucket`` its datasets live in,
-    an optional ``datasets`` TOML file (else the built-in registry) and how often (wall
-    seconds) the refresh scheduler reads the clock (``tick_s``)."""
+    an optional ``datasets`` TOML file (else the built-in registry), how often (wall
+    seconds) the refresh scheduler reads the clock (``tick_s``) and the folder SPICE keeps
+    its datasets in (``spice_dir``; None: memory only)."""
 
     profile: profiles.Profile
     bucket: str | None = None
     datasets: Path | None = None
     tick_s: float = 5.0
+    spice_dir: Path | None = None
 
     def to_argv(self) -> list[str]:
         argv = ["--profile-options", json.dumps(profiles.to_options(self.profile))]
@@ -37,7 +40,20 @@ class AppArgs:
             argv += ["--bucket", self.bucket]
         if self.datasets:
             argv += ["--datasets", str(self.datasets)]
+        if self.spice_dir:
+            argv += ["--spice-dir", str(self.spice_dir)]
         return [*argv, "--tick", str(self.tick_s)]
+
+    def spice_file(self) -> Path | None:
+        """The SPICE file of this dashboard: one per profile, endpoint, bucket and datasets
+        file (two dashboards on different data never share one), or None."""
+        if self.spice_dir is None:
+            return None
+        key = json.dumps(
+            [self.profile.name, self.profile.endpoint_url, self.bucket, str(self.datasets)]
+        )
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        return self.spice_dir / f"{self.bucket or 'no-bucket'}-{digest}.duckdb"
 
     @classmethod
     def from_argv(cls, argv: list[str]) -> AppArgs:
@@ -46,9 +62,10 @@ class AppArgs:
         ap.add_argument("--bucket")
         ap.add_argument("--datasets", type=Path)
         ap.add_argument("--tick", type=float, default=5.0)
+        ap.add_argument("--spice-dir", type=Path)
         ns, _ = ap.parse_known_args(argv)
         prof = profiles.from_options(json.loads(ns.profile_options))
-        return cls(prof, ns.bucket, ns.datasets, ns.tick)
+        return cls(prof, ns.bucket, ns.datasets, ns.tick, ns.spice_dir)
 
 
 def free_port() -> int:

@@ -57,7 +57,11 @@ def dashboard(
     port = port or launch.free_port()
     app_dir = "monitoring" if monitoring else "bi"
     script = Path(launch.__file__).resolve().parent.parent / app_dir / "app.py"
-    args = launch.AppArgs(prof, bucket, datasets.resolve() if datasets else None)
+    # SPICE is kept in the state folder: a dashboard started again shows its datasets at once
+    spice_dir = common.cfg().state_path / "spice"
+    args = launch.AppArgs(
+        prof, bucket, datasets.resolve() if datasets else None, spice_dir=spice_dir
+    )
     if monitoring:
         console.print(
             f"Monitoring console: http://127.0.0.1:{port}/  (profile {prof.name}; Ctrl-C stops it)"

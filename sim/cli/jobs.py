@@ -152,8 +152,9 @@ def _open_dashboards(prof: Any, bucket: str) -> None:
         p for p in (str(root.parent), env.get("PYTHONPATH", "")) if p
     )
     procs = []
+    spice_dir = common.cfg().state_path / "spice"
     for name, app_dir, args in (
-        ("BI dashboard", "bi", launch.AppArgs(prof, bucket)),
+        ("BI dashboard", "bi", launch.AppArgs(prof, bucket, spice_dir=spice_dir)),
         ("Monitoring console", "monitoring", launch.AppArgs(prof)),
     ):
         port = launch.free_port()

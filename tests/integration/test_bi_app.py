@@ -102,6 +102,14 @@ def test_dashboard_picks_a_free_port_and_the_demo_bucket(cfg: settings.Settings)
                 time.sleep(0.2)
         else:
             raise AssertionError("the dashboard did not answer on the port it printed")
+        # no page was opened, yet the server process has started SPICE, kept in the state
+        # folder
+        spice_dir = cfg.state_path / "spice"
+        while time.monotonic() < deadline and not list(
+            spice_dir.glob("bdlab-*-demo-lake-*.duckdb")
+        ):
+            time.sleep(0.2)
+        assert list(spice_dir.glob("bdlab-*-demo-lake-*.duckdb")), sorted(spice_dir.glob("*"))
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -9,6 +9,7 @@ import io
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -391,3 +392,76 @@ def test_a_source_read_reports_what_it_read(
     assert batch.cursor.partition_by == ("dt",) and batch.files == len(batch.cursor.files)
     again = sources.read(src, lake["bucket"], profile, batch.cursor, incremental=True)
     assert again.mode == "unchanged"
+
+
+def test_spice_in_a_file_survives_a_restart_and_carries_on_incrementally(
+    profile: profiles.Profile, lake: dict[str, Any], tmp_path: Path
+) -> None:
+    """SPICE keeps its datasets between sessions: a store opened again on the same file has
+    the rows, refresh times and history at once (no import), its incremental cursor carries on
+    (only new objects read), a changed definition imports again, and a file another process
+    holds leaves the store in memory with one line saying why."""
+    import subprocess
+    import sys
+
+    bucket = lake["bucket"]
+    reg = registry.parse(
+        [
+            {
+                "name": "events",
+                "source": {"kind": "s3", "path": "raw/events/"},
+                "query": "SELECT event_type, price FROM source",
+                "refresh": [{"mode": "incremental", "every": "15min"}],
+            }
+        ]
+    )
+    file = tmp_path / "spice" / "lake.duckdb"
+    first = spice.Spice(reg, profile, bucket, lambda: 1_000.0, file)
+    assert first.storage == f"kept in {file}"
+    st = first.refresh("events")
+    rows, history = st.rows, len(st.history)
+    assert rows > 0 and st.error is None
+    first.close()
+
+    again = spice.Spice(reg, profile, bucket, lambda: 2_000.0, file)
+    st = again.states["events"]
+    assert st.ready and st.tried and st.rows == rows and st.last_refresh == 1_000.0
+    assert len(st.history) == history and st.cursor is not None and st.cursor.files
+    assert again.query("SELECT count(*) AS n FROM events")["n"][0] == rows
+    # no new object: the incremental refresh reads nothing again
+    st = again.refresh("events", "incremental")
+    assert st.last_mode == "unchanged" and st.rows == rows, st.note
+    s3 = clients.client("s3", profile)
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"event_type": ["purchase"], "price": [1.0]}), buf)
+    s3.put_object(Bucket=bucket, Key="raw/events/dt=2030-01-01/extra.parquet", Body=buf.getvalue())
+    try:
+        st = again.refresh("events", "incremental")
+        assert st.last_mode == "incremental" and st.rows == rows + 1, st.note
+        again.close()
+
+        # another process holding the file: this store stays in memory and says why
+        holder = subprocess.Popen(
+            [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(file)!r}); "
+             "print('ok', flush=True); time.sleep(60)"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+            locked = spice.Spice(reg, profile, bucket, lambda: 3_000.0, file)
+            assert locked.path is None and "cannot be opened" in locked.storage
+            assert not locked.states["events"].tried
+            locked.close()
+        finally:
+            holder.kill()
+            holder.wait()
+
+        # a changed query is a new definition: imported again, not restored
+        changed = registry.parse(
+            [{"name": "events", "source": {"kind": "s3", "path": "raw/events/"}}]
+        )
+        third = spice.Spice(changed, profile, bucket, lambda: 4_000.0, file)
+        assert not third.states["events"].tried
+        third.close()
+    finally:
+        s3.delete_object(Bucket=bucket, Key="raw/events/dt=2030-01-01/extra.parquet")
