@@ -118,7 +118,12 @@ def filters(store: spice.Spice) -> queries.Filters | None:
     start, end = (days[0], days[-1]) if days else (first, last)
     countries = sb.multiselect("Country", queries.countries(store), key="countries")
     categories = sb.multiselect("Category", queries.categories(store), key="categories")
-    return queries.Filters(start, end, tuple(countries), tuple(categories))
+    sb.header("Parameters")
+    metric = sb.radio(
+        "Metric", queries.METRICS, key="metric", horizontal=True,
+        help="what the trend, the drill-down and the country breakdown plot",
+    )  # fmt: skip
+    return queries.Filters(start, end, tuple(countries), tuple(categories), str(metric))
 
 
 def overview() -> None:
@@ -148,7 +153,7 @@ def overview() -> None:
         if tab.open:
             with tab:
                 for title, render in visuals:
-                    visual(title, render, store, f)
+                    visual(title.format(metric=f.metric.capitalize()), render, store, f)
     if own and sheets[-1].open:
         with sheets[-1]:
             for v in own:
@@ -187,7 +192,7 @@ def _timeseries(store: spice.Spice, f: queries.Filters) -> None:
         "Granularity", queries.GRANULARITIES, index=1, horizontal=True, key="granularity"
     )
     df = queries.timeseries(store, f, str(gran))
-    st.line_chart(df, x="period", y="revenue")
+    st.line_chart(df, x="period", y=f.metric)
     csv_button(df, f"revenue_by_{gran}")
 
 
@@ -197,13 +202,13 @@ def _drill(store: spice.Spice, f: queries.Filters) -> None:
     if not isinstance(day, date):
         return
     df = queries.hourly(store, f, day)
-    st.bar_chart(df, x="hour", y="revenue")
+    st.bar_chart(df, x="hour", y=f.metric)
     csv_button(df, f"hourly_{day}")
 
 
 def _countries(store: spice.Spice, f: queries.Filters) -> None:
     df = queries.by_country(store, f)
-    st.bar_chart(df, x="country", y="revenue", horizontal=True)
+    st.bar_chart(df, x="country", y=f.metric, horizontal=True)
     st.dataframe(df, hide_index=True, key="country_table")
     csv_button(df, "revenue_by_country")
 
@@ -241,8 +246,8 @@ def _custom(store: spice.Spice, f: queries.Filters, v: registry.Visual) -> None:
 
 
 SHEETS: dict[str, list[tuple[str, Any]]] = {
-    "Trend": [("Revenue over time", _timeseries), ("Drill down: a day by hour", _drill)],
-    "Countries": [("Revenue by country", _countries)],
+    "Trend": [("{metric} over time", _timeseries), ("Drill down: a day by hour", _drill)],
+    "Countries": [("{metric} by country", _countries)],
     "Funnel": [("Conversion funnel", _funnel)],
     "Products": [("Top products", _top)],
     "EMR output": [("EMR step output (emr_results)", _emr)],

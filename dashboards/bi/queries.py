@@ -21,6 +21,8 @@ from dashboards.bi.spice import Spice
 
 GRANULARITIES = ("hour", "day", "week", "month")
 FUNNEL = ("view", "click", "add_to_cart", "purchase")
+# The metric parameter: what the trend, drill-down and country visuals plot.
+METRICS = ("revenue", "orders")
 
 
 class NotReady(LookupError):
@@ -30,12 +32,14 @@ class NotReady(LookupError):
 @dataclass(frozen=True)
 class Filters:
     """What applies across visuals: days ``start``..``end`` (inclusive), ``countries`` and
-    ``categories`` (empty: all)."""
+    ``categories`` (empty: all), and the ``metric`` parameter (one of :data:`METRICS`) the
+    trend, drill-down and country visuals plot."""
 
     start: date
     end: date
     countries: tuple[str, ...] = ()
     categories: tuple[str, ...] = field(default_factory=tuple)
+    metric: str = "revenue"
 
     @property
     def days(self) -> int:
@@ -48,6 +52,7 @@ class Filters:
             self.start - timedelta(days=1),
             self.countries,
             self.categories,
+            self.metric,
         )
 
 

@@ -141,6 +141,14 @@ def test_a_filter_changes_the_rendered_numbers(
             # the open sheet (Trend) drew its charts, each visual has its CSV button
             expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2, timeout=20_000)
             expect(page.locator('[data-testid="stDownloadButton"]')).to_have_count(3)
+            expect(page.get_by_role("heading", name="Revenue over time")).to_be_visible()
+            # the Metric parameter applies across the sheet's visuals; the filters stay
+            page.locator('[data-testid="stSidebar"]').get_by_text("orders", exact=True).click()
+            expect(page.get_by_role("heading", name="Orders over time")).to_be_visible(
+                timeout=20_000
+            )
+            expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2, timeout=20_000)
+            expect(orders).to_have_text(f"{pc.sum(kr).as_py():,}")
             shot = tmp_path / "bi.png"
             page.screenshot(path=str(shot), full_page=True)
             # another sheet keeps the filter: the gold funnel has no country and says so
