@@ -62,7 +62,7 @@ class Admin:
             raise AdminError(f"{path}: {message}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise AdminError(
-                f"the bdlab emulator does not answer at {self.endpoint_url} ({exc}): "
+                f"the bdlab emulator does not answer at {self.endpoint_url} ({_why(exc)}): "
                 "start it with `bdlab up`."
             ) from None
 
@@ -184,3 +184,13 @@ class Admin:
             query["since"] = str(since)
         path = "/_bdlab/sns/deliveries" + (f"?{urlencode(query)}" if query else "")
         return dict(self.call(path))
+
+
+def _why(exc: OSError) -> str:
+    """Why a connection failed, in words (not urllib's ``<urlopen error [Errno 111] ...>``)."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError):
+        return "no answer within the timeout"
+    return str(getattr(reason, "strerror", None) or reason)

@@ -147,9 +147,12 @@ def overview() -> None:
     # Sheets, as a QuickSight dashboard has them; only the open one runs (lazy tabs), so the
     # browser draws one sheet's charts, not every chart, before the page is usable.
     own = store.registry.visuals
-    names = list(SHEETS) + (["My visuals"] if own else [])
+    # a sheet none of whose datasets this dashboard defines is left out (a learner's
+    # datasets file replaces the built-in ones)
+    shown = {n: v for n, v in SHEETS.items() if any(d in store.registry for d in SHEET_DATA[n])}
+    names = list(shown) + (["My visuals"] if own else [])
     sheets = st.tabs(names, key="sheet", on_change="rerun")
-    for tab, visuals in zip(sheets, SHEETS.values(), strict=False):
+    for tab, visuals in zip(sheets, shown.values(), strict=False):
         if tab.open:
             with tab:
                 for title, render in visuals:
@@ -164,12 +167,26 @@ def overview() -> None:
 
 
 def _why_empty(store: spice.Spice) -> str:
-    lines = [f"{n}: {s.error}" for n, s in store.states.items() if s.error]
+    errors = {n: s.error for n, s in store.states.items() if s.error}
+    if errors and all("bucket does not exist" in e for e in errors.values()):
+        # one cause, said once (each dataset's line would repeat it)
+        return (
+            f"No sales data yet: the bucket {store.bucket} does not exist. Write the data "
+            "first (`bdlab demo` writes the default bucket) or pass --bucket."
+        )
+    lines = [f"{n}: {e}" for n, e in errors.items()]
     return "No sales data yet. " + (" | ".join(lines) if lines else "Nothing imported yet.")
+
+
+def _unapplied(store: spice.Spice, dataset: str, f: queries.Filters) -> None:
+    """Say which of the set filters this visual's dataset cannot take (no silent ignoring)."""
+    for line in queries.unapplied(store, dataset, f):
+        st.caption(line + " here.")
 
 
 def _kpis(store: spice.Spice, f: queries.Filters) -> None:
     k = queries.kpis(store, f)
+    _unapplied(store, "daily_revenue", f)
     cols = st.columns(len(METRICS))
     for col, (key, label, fmt) in zip(cols, METRICS, strict=True):
         if key not in k:
@@ -192,6 +209,7 @@ def _timeseries(store: spice.Spice, f: queries.Filters) -> None:
         "Granularity", queries.GRANULARITIES, index=1, horizontal=True, key="granularity"
     )
     df = queries.timeseries(store, f, str(gran))
+    _unapplied(store, "events" if gran == "hour" else "daily_revenue", f)
     st.line_chart(df, x="period", y=f.metric)
     csv_button(df, f"revenue_by_{gran}")
 
@@ -202,12 +220,14 @@ def _drill(store: spice.Spice, f: queries.Filters) -> None:
     if not isinstance(day, date):
         return
     df = queries.hourly(store, f, day)
+    _unapplied(store, "events", f)
     st.bar_chart(df, x="hour", y=f.metric)
     csv_button(df, f"hourly_{day}")
 
 
 def _countries(store: spice.Spice, f: queries.Filters) -> None:
     df = queries.by_country(store, f)
+    _unapplied(store, "daily_revenue", f)
     st.bar_chart(df, x="country", y=f.metric, horizontal=True)
     st.dataframe(df, hide_index=True, key="country_table")
     csv_button(df, "revenue_by_country")
@@ -215,8 +235,7 @@ def _countries(store: spice.Spice, f: queries.Filters) -> None:
 
 def _funnel(store: spice.Spice, f: queries.Filters) -> None:
     df = queries.funnel(store, f)
-    if f.countries and not queries.applies(store, "funnel", "country"):
-        st.caption("The funnel dataset has no country column: only the dates apply.")
+    _unapplied(store, "funnel", f)
     st.bar_chart(df, x="stage", y="sessions", sort=False)
     st.dataframe(df, hide_index=True, key="funnel_table")
     csv_button(df, "funnel")
@@ -225,18 +244,21 @@ def _funnel(store: spice.Spice, f: queries.Filters) -> None:
 def _top(store: spice.Spice, f: queries.Filters) -> None:
     n = st.slider("How many", 3, 20, 10, key="top_n")
     df = queries.top_products(store, f, n)
+    _unapplied(store, "top_products", f)
     st.dataframe(df, hide_index=True, key="top_table")
     csv_button(df, "top_products")
 
 
 def _emr(store: spice.Spice, f: queries.Filters) -> None:
     df = queries.table(store, "emr_results")
+    st.caption("The EMR step's output as it wrote it: the filters do not apply here.")
     st.dataframe(df, hide_index=True)
     csv_button(df, "emr_results")
 
 
 def _custom(store: spice.Spice, f: queries.Filters, v: registry.Visual) -> None:
     df = queries.custom(store, v, f)
+    _unapplied(store, v.dataset, f)
     if v.chart == "bar":
         st.bar_chart(df, x=v.x, y="value", height=260)
     elif v.chart == "line":
@@ -251,6 +273,13 @@ SHEETS: dict[str, list[tuple[str, Any]]] = {
     "Funnel": [("Conversion funnel", _funnel)],
     "Products": [("Top products", _top)],
     "EMR output": [("EMR step output (emr_results)", _emr)],
+}
+SHEET_DATA = {
+    "Trend": ("daily_revenue", "events"),
+    "Countries": ("daily_revenue",),
+    "Funnel": ("funnel",),
+    "Products": ("top_products",),
+    "EMR output": ("emr_results",),
 }
 
 

@@ -21,6 +21,8 @@ from dashboards.bi.spice import Spice
 
 GRANULARITIES = ("hour", "day", "week", "month")
 FUNNEL = ("view", "click", "add_to_cart", "purchase")
+# What the hourly visuals read from the raw events.
+EVENT_COLUMNS = ("dt", "event_time", "event_type", "price", "quantity")
 # The metric parameter: what the trend, drill-down and country visuals plot.
 METRICS = ("revenue", "orders")
 
@@ -56,11 +58,36 @@ class Filters:
         )
 
 
-def _need(store: Spice, name: str) -> None:
-    if not store.ready(name):
-        st = store.states.get(name)
-        why = st.error if st is not None and st.error else "not imported yet"
-        raise NotReady(f"dataset {name}: {why}")
+def _need(store: Spice, name: str, columns: tuple[str, ...] = ()) -> None:
+    """NotReady, in one line, unless dataset ``name`` is defined, imported and has
+    ``columns`` (a learner's query may drop one)."""
+    st = store.states.get(name)
+    if st is None:
+        raise NotReady(
+            f"no dataset {name} in this dashboard's datasets (define it to see this visual)"
+        )
+    if not st.ready:
+        raise NotReady(f"dataset {name}: {st.error or 'not imported yet'}")
+    missing = [c for c in columns if c not in st.columns]
+    if missing:
+        raise NotReady(
+            f"dataset {name} has no column {', '.join(missing)}: keep "
+            f"{'it' if len(missing) == 1 else 'them'} in the dataset's query "
+            f"(it has {', '.join(st.columns)})"
+        )
+
+
+FILTER_COLUMNS = (("Country", "country", "countries"), ("Category", "category", "categories"))
+
+
+def unapplied(store: Spice, dataset: str, f: Filters) -> list[str]:
+    """The filters set in ``f`` that cannot apply to ``dataset`` (it lacks their column):
+    one line each, for the visual to say so instead of showing unfiltered numbers silently."""
+    out = []
+    for label, column, attr in FILTER_COLUMNS:
+        if getattr(f, attr) and not applies(store, dataset, column):
+            out.append(f"{dataset} has no {column} column: the {label} filter does not apply")
+    return out
 
 
 def applies(store: Spice, dataset: str, column: str) -> bool:
@@ -84,7 +111,7 @@ def _where(store: Spice, dataset: str, f: Filters, day: str = "dt") -> tuple[str
 def date_bounds(store: Spice) -> tuple[date, date] | None:
     """First and last day of ``daily_revenue`` (else ``events``), or None without data."""
     for name in ("daily_revenue", "events"):
-        if store.ready(name):
+        if store.ready(name) and applies(store, name, "dt"):
             row = store.query(f"SELECT min(dt), max(dt) FROM {name}").iloc[0]
             if row.iloc[0] is not None and not pd.isna(row.iloc[0]):
                 return pd.Timestamp(row.iloc[0]).date(), pd.Timestamp(row.iloc[1]).date()
@@ -94,8 +121,8 @@ def date_bounds(store: Spice) -> tuple[date, date] | None:
 def countries(store: Spice) -> list[str]:
     """The countries in ``daily_revenue`` (else ``events``), by revenue, largest first."""
     for name in ("daily_revenue", "events"):
-        if store.ready(name):
-            measure = "sum(revenue)" if name == "daily_revenue" else "count(*)"
+        if store.ready(name) and applies(store, name, "country"):
+            measure = "sum(revenue)" if applies(store, name, "revenue") else "count(*)"
             df = store.query(f"SELECT country FROM {name} GROUP BY 1 ORDER BY {measure} DESC")
             return [str(c) for c in df["country"] if c is not None]
     return []
@@ -104,7 +131,7 @@ def countries(store: Spice) -> list[str]:
 def categories(store: Spice) -> list[str]:
     """The product categories in ``top_products`` (else ``events``)."""
     for name in ("top_products", "events"):
-        if store.ready(name):
+        if store.ready(name) and applies(store, name, "category"):
             df = store.query(f"SELECT DISTINCT category FROM {name} ORDER BY 1")
             return [str(c) for c in df["category"] if c is not None]
     return []
@@ -115,7 +142,7 @@ def kpis(store: Spice, f: Filters) -> dict[str, dict[str, float | None]]:
     "previous", "change"}} for the period and the one before (``change``: fraction, None
     when the previous value is 0 or missing). ``conversion`` (purchasing sessions / viewing
     sessions) only when the funnel dataset is ready. NotReady without daily_revenue."""
-    _need(store, "daily_revenue")
+    _need(store, "daily_revenue", ("dt", "revenue", "orders", "items"))
 
     def sums(p: Filters) -> tuple[float, float, float]:
         where, params = _where(store, "daily_revenue", p)
@@ -136,7 +163,7 @@ def kpis(store: Spice, f: Filters) -> dict[str, dict[str, float | None]]:
             round(before[0] / before[1], 2) if before[1] else 0.0,
         ),
     }
-    if store.ready("funnel"):
+    if store.ready("funnel") and {"dt", "view", "purchase"} <= set(store.states["funnel"].columns):
 
         def conv(p: Filters) -> float:
             where, params = _where(store, "funnel", p)
@@ -159,7 +186,7 @@ def timeseries(store: Spice, f: Filters, granularity: str = "day") -> pd.DataFra
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}")
     if granularity == "hour":
-        _need(store, "events")
+        _need(store, "events", EVENT_COLUMNS)
         where, params = _where(store, "events", f)
         return store.query(
             "SELECT date_trunc('hour', event_time) AS period, "
@@ -168,7 +195,7 @@ def timeseries(store: Spice, f: Filters, granularity: str = "day") -> pd.DataFra
             f"FROM events WHERE {where} GROUP BY 1 ORDER BY 1",
             params,
         )
-    _need(store, "daily_revenue")
+    _need(store, "daily_revenue", ("dt", "revenue", "orders"))
     where, params = _where(store, "daily_revenue", f)
     return store.query(
         f"SELECT CAST(date_trunc('{granularity}', dt) AS TIMESTAMP) AS period, "
@@ -181,7 +208,7 @@ def timeseries(store: Spice, f: Filters, granularity: str = "day") -> pd.DataFra
 def by_country(store: Spice, f: Filters) -> pd.DataFrame:
     """Revenue by country, largest first: country, revenue, orders, items, share (fraction
     of the period's revenue)."""
-    _need(store, "daily_revenue")
+    _need(store, "daily_revenue", ("dt", "country", "revenue", "orders", "items"))
     where, params = _where(store, "daily_revenue", f)
     return store.query(
         "SELECT country, round(sum(revenue), 2) AS revenue, sum(orders)::BIGINT AS orders, "
@@ -195,7 +222,7 @@ def by_country(store: Spice, f: Filters) -> pd.DataFrame:
 def hourly(store: Spice, f: Filters, day: date) -> pd.DataFrame:
     """Drill-down from a day to its hours (raw ``events``, the other filters applied):
     hour (0-23), events, orders, revenue."""
-    _need(store, "events")
+    _need(store, "events", EVENT_COLUMNS)
     where, params = _where(store, "events", Filters(day, day, f.countries, f.categories))
     return store.query(
         "SELECT hour(event_time) AS hour, count(*) AS events, "
@@ -209,7 +236,7 @@ def hourly(store: Spice, f: Filters, day: date) -> pd.DataFrame:
 def funnel(store: Spice, f: Filters) -> pd.DataFrame:
     """Sessions per funnel stage over the period: stage, sessions, of_first (fraction of
     the first stage), of_previous (fraction of the stage before)."""
-    _need(store, "funnel")
+    _need(store, "funnel", ("dt", *FUNNEL))
     where, params = _where(store, "funnel", f)
     row = store.query(
         "SELECT "
@@ -234,7 +261,7 @@ def funnel(store: Spice, f: Filters) -> pd.DataFrame:
 def top_products(store: Spice, f: Filters, n: int = 10) -> pd.DataFrame:
     """The ``n`` products with the most revenue over the period (summed over the gold
     table's per-day top lists): product_id, category, revenue, items."""
-    _need(store, "top_products")
+    _need(store, "top_products", ("dt", "product_id", "category", "revenue", "items"))
     where, params = _where(store, "top_products", f)
     return store.query(
         "SELECT product_id, category, round(sum(revenue), 2) AS revenue, "

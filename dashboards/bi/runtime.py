@@ -8,6 +8,7 @@ the first import of the datasets runs while Streamlit starts, not when the first
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import threading
 from pathlib import Path
@@ -63,13 +64,19 @@ def _retire(held: tuple[str, spice.Spice, schedule.Scheduler]) -> None:
     held[2].stop()
 
 
-def reset() -> None:
-    """Forget every runtime (their schedulers stopped): the next :func:`get` imports from
-    scratch. For checks that must see the lake as it is now."""
+def reset(wait_s: float = 30.0) -> None:
+    """Forget every runtime, their schedulers stopped (waiting up to ``wait_s`` for a refresh
+    under way): the next :func:`get` imports from scratch. For checks that must see the lake
+    as it is now, and at exit (a thread inside DuckDB when the interpreter ends aborts the
+    process: "terminate called after throwing an instance of ''")."""
     with _lock:
-        for held in _runtimes.values():
-            _retire(held)
+        held = list(_runtimes.values())
         _runtimes.clear()
+    for h in held:
+        h[2].stop(wait_s)
+
+
+atexit.register(reset)
 
 
 def prewarm(argv: tuple[str, ...]) -> None:

@@ -143,5 +143,9 @@ class Scheduler:
         self._thread = threading.Thread(target=loop, name="bi-scheduler", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = 0.0) -> None:
+        """Stop ticking; with ``wait_s`` wait up to that long for a refresh under way to end
+        (a process must not exit while a thread is inside DuckDB: the C++ runtime aborts)."""
         self._stop.set()
+        if wait_s and self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(wait_s)

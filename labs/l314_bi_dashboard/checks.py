@@ -8,6 +8,7 @@ learner's datasets: the KPI numbers, then again with the Country filter set.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -140,6 +141,11 @@ def _render(ctx: LabContext, countries: list[str] | None = None, sheet: str | No
 
     # the app keeps one SPICE store per argument list: start from the lake as it is now
     runtime.reset()
+    # AppTest drives the script from this thread, which Streamlit warns about on every run
+    # ("missing ScriptRunContext ... can be ignored in bare mode"): noise for a learner
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(
+        logging.ERROR
+    )
     app = Path(launch.__file__).resolve().parent.parent / "bi" / "app.py"
     args = launch.AppArgs(ctx.profile, lake_bucket(ctx), datasets_file(ctx))
     saved = sys.argv
@@ -161,14 +167,23 @@ def _render(ctx: LabContext, countries: list[str] | None = None, sheet: str | No
     return at
 
 
-def _kpi(ctx: LabContext, countries: list[str] | None = None) -> str:
+def _said(at: Any) -> list[str]:
+    """Every message line on the rendered page (errors, warnings, notes, captions)."""
+    return [
+        str(e.value) for kind in ("error", "warning", "info", "caption") for e in getattr(at, kind)
+    ]
+
+
+def _kpi(ctx: LabContext, countries: list[str] | None = None) -> tuple[str, list[str]]:
+    """The Revenue tile's text and every line the page said, with ``countries`` filtered."""
     at = _render(ctx, countries)
     for m in at.metric:
         if m.label == "Revenue":
-            return str(m.value)
-    shown = [str(e.value) for e in at.warning] + [str(e.value) for e in at.info]
-    raise CheckFailed("Revenue 지표", f"보이지 않음 {shown[:2]}", "daily_revenue 데이터 세트가 "
-                      "필요합니다.")  # fmt: skip
+            return str(m.value), _said(at)
+    said = [x for x in _said(at) if not x.startswith("Emulator clock")]
+    raise CheckFailed("Revenue 지표", f"보이지 않음: {said[:2] or '메시지 없음'}",
+                      "페이지가 한 말을 보고 daily_revenue의 query를 고치세요(dt, revenue, "
+                      "orders, items 열이 필요합니다).")  # fmt: skip
 
 
 @check(4)
@@ -176,6 +191,7 @@ def the_page_shows_the_lake(ctx: LabContext) -> None:
     """대시보드 페이지의 매출이 레이크와 같고, 국가 필터가 모든 시각화에 적용된다"""
     from dashboards.bi import sample
 
+    _registry(ctx)  # no datasets file yet: the same cause as check 1, said once
     truth = sample.events(ROWS)
     buys = truth.filter(pc.equal(truth["event_type"], "purchase"))
 
@@ -184,15 +200,24 @@ def the_page_shows_the_lake(ctx: LabContext) -> None:
         return f"{total:,.2f}"
 
     want = revenue(buys)
-    got = _kpi(ctx)
+    got, _ = _kpi(ctx)
     if got != want:
         raise CheckFailed(f"Revenue {want}", got, "daily_revenue의 query가 revenue를 바꾸지 "
                           "않는지 보세요.")  # fmt: skip
     kr = revenue(buys.filter(pc.equal(buys["country"], "KR")))
-    got = _kpi(ctx, ["KR"])
+    got, said = _kpi(ctx, ["KR"])
     if got != kr:
         raise CheckFailed(f"KR만: Revenue {kr}", got, "daily_revenue에 country 열이 있어야 "
                           "국가 필터가 적용됩니다.")  # fmt: skip
+    # every visual of the page takes the filter: one whose dataset lacks the column says so
+    # (the drill-down reads events)
+    ignored = [x for x in said if "filter does not apply" in x]
+    if ignored:
+        raise CheckFailed(
+            "국가 필터가 모든 시각화에 적용됨",
+            f"{ignored[0]}",
+            "그 데이터 세트의 query에 country 열을 남기세요(필터는 열이 있어야 적용됩니다).",
+        )
 
 
 @check(5)
@@ -247,3 +272,27 @@ def my_visual(ctx: LabContext) -> None:
             "y는 price * quantity, where는 event_type = 'purchase', agg는 sum이어야 "
             "구매 매출입니다.",
         )
+    # In this lake a view, click or add_to_cart has quantity 0, so leaving out the `where`
+    # gives the same numbers by chance; the visual must still keep purchases only.
+    kinds = _kept_event_types(truth, mine[0].where)
+    if kinds != ["purchase"]:
+        raise CheckFailed(
+            "where가 구매(purchase) 이벤트만 남김",
+            f"남는 event_type: {kinds}",
+            "구매가 아닌 이벤트는 이 데이터에서 quantity가 0이라 숫자가 우연히 같을 뿐입니다. "
+            "where에 event_type = 'purchase'를 쓰세요.",
+        )
+
+
+def _kept_event_types(events: Any, where: str) -> list[str]:
+    """The event types a visual's ``where`` keeps, over the lake's events (DuckDB)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("events", events)
+        clause = f"WHERE {where}" if where.strip() else ""
+        rows = con.execute(f"SELECT DISTINCT event_type FROM events {clause} ORDER BY 1").fetchall()
+        return [str(r[0]) for r in rows]
+    finally:
+        con.close()

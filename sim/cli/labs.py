@@ -139,8 +139,11 @@ def _show_result(result: object) -> None:
         return
     t = Table(show_header=False, box=None)
     tables = []
+    commands = []
     for k, v in result.items():
-        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+        if isinstance(v, str) and v.startswith("bdlab "):
+            commands.append((k, v))  # a command to copy: its own line, never wrapped
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
             tables.append(_rows_table(str(k), v))
         elif isinstance(v, dict) and v and all(not isinstance(x, dict | list) for x in v.values()):
             t.add_row(f"[dim]{k}[/]", ", ".join(f"{a}={_cell(b)}" for a, b in v.items()))
@@ -155,6 +158,8 @@ def _show_result(result: object) -> None:
             console.print(table)
         else:
             Console(file=console.file, width=needed, soft_wrap=True).print(table)
+    for k, cmd in commands:
+        console.print(f"{k}: {cmd}", soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()

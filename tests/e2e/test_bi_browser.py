@@ -153,7 +153,9 @@ def test_a_filter_changes_the_rendered_numbers(
             page.screenshot(path=str(shot), full_page=True)
             # another sheet keeps the filter: the gold funnel has no country and says so
             page.get_by_role("tab", name="Funnel").click()
-            expect(page.get_by_text("only the dates apply")).to_be_visible(timeout=20_000)
+            expect(
+                page.get_by_text("funnel has no country column: the Country filter does not apply")
+            ).to_be_visible(timeout=20_000)
             expect(page.get_by_role("heading", name="Conversion funnel")).to_be_visible()
             expect(revenue).to_have_text(f"{_revenue(events, ('KR',)):,.2f}")
             assert "Traceback" not in page.content()

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,5 +173,50 @@ def test_the_server_process_imports_before_the_first_page_and_follows_an_edited_
         assert sched._stop.is_set()  # the old store's schedules no longer run
         # a dashboard without a runtime module is served as it is
         assert serve.warm_up(tmp_path / "plain" / "app.py", ()) is None
+    finally:
+        runtime.reset()
+
+
+def test_a_learner_dataset_missing_columns_or_sheets_is_said_per_visual(
+    monkeypatch: pytest.MonkeyPatch, profile: profiles.Profile, tmp_path: Path
+) -> None:
+    """A datasets file whose daily_revenue query drops country: the KPI tiles still render,
+    the country visual says which column to keep, a Country filter says it does not apply
+    (never unfiltered numbers silently), and sheets whose datasets the file leaves out are
+    not shown. A missing bucket is said once."""
+    from dashboards.bi import runtime, sample
+
+    bucket = "bi-app-columns"
+    sample.write(profile, bucket, rows=2_000)
+    file = tmp_path / "datasets.toml"
+    file.write_text(
+        '[[dataset]]\nname = "daily_revenue"\n'
+        'source = { kind = "delta", path = "gold/daily_revenue" }\n'
+        'query = "SELECT CAST(dt AS DATE) AS dt, orders, items, revenue FROM source"\n'
+    )
+    runtime.reset()
+    try:
+        at: Any = _run_app(monkeypatch, launch.AppArgs(profile, bucket, file))
+        assert not at.exception
+        assert [t.label for t in at.tabs] == ["Trend", "Countries"]
+        assert {m.label for m in at.metric} >= {"Revenue", "Orders"}
+        at.session_state["sheet"] = "Countries"
+        at.run()
+        text = _texts(at)
+        assert "dataset daily_revenue has no column country: keep it in the dataset's query" in (
+            text
+        ), text
+        assert "Binder Error" not in text and "Traceback" not in text
+        # the Category filter on the default datasets: the gold tables without the column say so
+        at = _run_app(monkeypatch, launch.AppArgs(profile, bucket))
+        at.sidebar.multiselect(key="categories").set_value(["books"]).run()
+        text = _texts(at)
+        assert (
+            "daily_revenue has no category column: the Category filter does not apply here." in text
+        ), text
+        # a bucket that does not exist: one line, once
+        at = _run_app(monkeypatch, launch.AppArgs(profile, "bi-app-nope"))
+        text = _texts(at)
+        assert text.count("does not exist") == 1 and "bi-app-nope" in text, text
     finally:
         runtime.reset()

@@ -69,6 +69,25 @@ def test_broken_datasets_fail_with_hints(ctx: harness.LabContext) -> None:
     res = results(ctx)
     assert res["spice_holds_the_lake"].passed  # the rows are all there ...
     assert not res["my_visual"].passed  # ... but the visual on them cannot be drawn
+    # events without country: the KPI tiles (daily_revenue) still filter, but the drill-down
+    # (events) cannot, and says so: check 4 fails with the dataset to fix
+    no_country = [dict(d) for d in good]
+    no_country[1] = {
+        **good[1],
+        "query": good[1]["query"].replace(", country", "").replace("country, ", ""),
+    }
+    assert "country" not in no_country[1]["query"]
+    lab_mod.save_datasets(ctx, no_country, solution.visuals(ctx))
+    r = results(ctx)["the_page_shows_the_lake"]
+    assert not r.passed and "events has no country column" in r.found, r
+    assert "country" in r.hint
+    # the visual without its `where`: the numbers match by chance (non-purchases have
+    # quantity 0 here), the check still asks for purchases only
+    no_where = [{**solution.visuals(ctx)[0], "where": ""}]
+    lab_mod.save_datasets(ctx, good, no_where)
+    r = results(ctx)["my_visual"]
+    assert not r.passed and "event_type = 'purchase'" in r.hint, r
+    assert "view" in r.found
     # a visual counting views instead of summing purchases: check 5 says what revenue is
     wrong = [{**solution.visuals(ctx)[0], "where": "", "y": "price"}]
     lab_mod.save_datasets(ctx, good, wrong)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.harness import LabContext
-from labs.l314_bi_dashboard.lab import prepare, save_datasets
+from labs.l314_bi_dashboard.lab import lake_bucket, prepare, save_datasets
 
 EVENTS_QUERY = (
     "SELECT CAST(event_time AS TIMESTAMP) AS event_time, CAST(event_time AS DATE) AS dt, "
@@ -63,4 +63,8 @@ def main(ctx: LabContext) -> dict[str, Any]:
         counts = prepare(ctx)
     with ctx.step("1단계: 데이터 세트 정의"):
         path = save_datasets(ctx, datasets(ctx), visuals(ctx))
-    return {"lake": counts, "datasets": path.as_posix()}
+    return {
+        "lake": counts,
+        "datasets": path.as_posix(),
+        "dashboard": f"bdlab dashboard --bucket {lake_bucket(ctx)} --datasets {path}",
+    }
