@@ -289,30 +289,38 @@ def datasets() -> None:
     st.caption(f"SPICE: {store.storage}.")
     if pending := importing(store):
         rerun_when_imported(pending)
+    clock_error = None
     try:
         now = store.clock()
         st.caption(f"Emulator clock: {when(now)}. Schedules run on this clock.")
     except Exception as exc:  # the emulator is down: one line
-        now = None
-        st.error(str(exc))
+        now, clock_error = None, str(exc)
+        st.error(clock_error)
     rows = []
     for ds in store.registry.datasets:
         s = store.states[ds.name]
         nxt = sched.next_due(ds.name, now) if now is not None else None
         rows.append(
-            {
+            {  # what a reader looks for first comes first: does it work, how much, when
                 "dataset": ds.name,
-                "source": f"{ds.source.kind}: {_uri(ds, store.bucket)}",
+                "status": "failed" if s.error else ("ok" if s.ready else "importing..."),
                 "rows": s.rows,
-                "size (MB)": round(s.bytes / 1e6, 3),
                 "last refresh": when(s.last_refresh),
-                "mode": s.last_mode,
-                "schedule": ", ".join(r.label() for r in ds.refresh) or "manual",
                 "next refresh": when(nxt),
-                "status": s.error or s.note or ("ok" if s.ready else "importing..."),
+                "schedule": ", ".join(r.label() for r in ds.refresh) or "manual",
+                "mode": s.last_mode,
+                "size (MB)": round(s.bytes / 1e6, 3),
+                "source": f"{ds.source.kind}: {_uri(ds, store.bucket)}",
             }
         )
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="spice_table")
+    # the reasons in full, one line each (a table cell would cut them)
+    for ds in store.registry.datasets:
+        s = store.states[ds.name]
+        if s.error and s.error != clock_error:
+            st.warning(f"{ds.name}: {s.error}")
+        elif s.note:
+            st.caption(f"{ds.name}: {s.note}")
     name = st.selectbox("Dataset", store.registry.names(), key="refresh_name")
     full, inc = st.columns(2)
     mode = None
@@ -323,9 +331,9 @@ def datasets() -> None:
     if mode and name:
         with st.spinner(f"Refreshing {name} ({mode})..."):
             s = store.refresh(str(name), mode)
-        if s.error:
+        if s.error and s.error != clock_error:
             st.error(s.error)
-        else:
+        elif not s.error:
             st.success(f"{name}: {s.last_mode} refresh, {s.rows:,} rows. {s.note}".strip())
     for ds in store.registry.datasets:
         st.caption(f"{ds.name}: {ds.title}")

@@ -78,6 +78,9 @@ def free_port() -> int:
 def check_port(port: int) -> None:
     """LaunchError when ``port`` on 127.0.0.1 is taken."""
     with socket.socket() as sock:
+        # as the server binds (Tornado sets SO_REUSEADDR): a port a stopped dashboard left in
+        # TIME-WAIT is free for it, only a listening one is taken
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -19,7 +19,29 @@ from dashboards.common import errors
 from dashboards.monitoring import panels, runtime
 
 ARGV = tuple(sys.argv[1:])
-STATE_ICON = {"ALARM": "🔴", "OK": "🟢", "INSUFFICIENT_DATA": "⚪"}
+# State colours as Streamlit's Markdown colours (text, not emoji: a projector's machine may
+# lack an emoji font and draw empty boxes)
+STATE_COLOUR = {"ALARM": "red", "OK": "green", "INSUFFICIENT_DATA": "gray"}
+
+
+def time_axis(window: tuple[float, float]) -> Any:
+    """The x encoding of every time chart: UTC (the emulator clock's zone, whatever the
+    browser's), 24-hour labels, and the picked time range as the domain (not just the span
+    of the points)."""
+    start, end = (datetime.fromtimestamp(t, UTC) for t in window)
+    return alt.X(
+        "time:T",
+        title="time (UTC)",
+        scale=alt.Scale(type="utc", domain=[start.isoformat(), end.isoformat()]),
+        axis=alt.Axis(format="%H:%M", labelOverlap=True),
+    )
+
+
+def legend(field: str) -> Any:
+    """A colour legend beside the chart with whole names (stream names share long prefixes
+    and the default cuts them to the same text). Beside, not above or below: Streamlit's
+    chart height includes a legend there and squeezes the plot to a few pixels."""
+    return alt.Color(field, legend=alt.Legend(labelLimit=0, title=None))
 
 
 def console(argv: tuple[str, ...]) -> panels.Console:
@@ -36,7 +58,7 @@ def section(title: str, render: Any, *args: Any) -> None:
         st.warning(errors.one_line(exc))
 
 
-def chart(data: panels.PanelData) -> None:
+def chart(data: panels.PanelData, window: tuple[float, float]) -> None:
     p = data.panel
     if data.empty:
         st.caption(f"{p.title}: {data.empty}")
@@ -62,7 +84,12 @@ def chart(data: panels.PanelData) -> None:
     lines = (
         alt.Chart(df)
         .mark_line(point=True)
-        .encode(x="time:T", y=alt.Y("value:Q", title=p.unit or p.metric), color="resource:N")
+        .encode(
+            x=time_axis(window),
+            y=alt.Y("value:Q", title=p.unit or p.metric),
+            color=legend("resource:N"),
+            tooltip=["resource:N", alt.Tooltip("time:T", format="%H:%M:%S"), "value:Q"],
+        )
     )
     layers: Any = lines
     if data.thresholds:
@@ -81,23 +108,32 @@ def alarms_table(c: panels.Console) -> None:
     if not rows:
         st.caption("no alarms yet: put one with PutMetricAlarm (lab 3.2.5)")
         return
-    counts = {s: sum(1 for r in rows if r["state"] == s) for s in STATE_ICON}
+    counts = {s: sum(1 for r in rows if r["state"] == s) for s in STATE_COLOUR}
     cols = st.columns(3)
     for col, (state, n) in zip(cols, counts.items(), strict=True):
-        col.metric(f"{STATE_ICON[state]} {state}", n)
+        col.metric(f":{STATE_COLOUR[state]}[{state}]", n)
     df = pd.DataFrame(
         [
             {
-                "state": f"{STATE_ICON.get(r['state'], '')} {r['state']}",
+                "state": r["state"],
                 "alarm": r["name"],
                 "metric": r["metric"],
                 "threshold": r["threshold"],
-                "reason": r["reason"][:120],
+                "reason": r["reason"],
             }
             for r in rows
         ]
     )
-    st.dataframe(df, hide_index=True, use_container_width=True)
+    st.dataframe(
+        df,
+        hide_index=True,
+        use_container_width=True,
+        column_config={"reason": st.column_config.TextColumn(width="large")},
+    )
+    # the newest transition's reason in full (a table cell cuts a long one)
+    for r in rows:
+        if r["state"] == "ALARM":
+            st.caption(f":red[{r['name']}]: {r['reason']}")
     pick = st.selectbox("History of", [r["name"] for r in rows], key="history-of")
     if pick:
         hist = c.history(pick)
@@ -124,7 +160,7 @@ def inbox_table(c: panels.Console) -> None:
     st.dataframe(df, hide_index=True, use_container_width=True)
 
 
-def stored_dashboard(c: panels.Console, range_s: int) -> None:
+def stored_dashboard(c: panels.Console, range_s: int, window: tuple[float, float]) -> None:
     names = c.dashboards()
     if not names:
         st.caption("no CloudWatch dashboards yet: PutDashboard stores one (lab 3.2.5)")
@@ -141,7 +177,12 @@ def stored_dashboard(c: panels.Console, range_s: int) -> None:
         ]
         st.markdown(f"**{title}**")
         if rows:
-            st.line_chart(pd.DataFrame(rows), x="time", y="value", color="line", height=200)
+            line = (
+                alt.Chart(pd.DataFrame(rows))
+                .mark_line(point=True)
+                .encode(x=time_axis(window), y="value:Q", color=legend("line:N"))
+            )
+            st.altair_chart(line.properties(height=200), use_container_width=True)
         else:
             st.caption("no datapoints in this range")
 
@@ -164,16 +205,22 @@ def main() -> None:
 
     @st.fragment(run_every=10 if auto else None)
     def body() -> None:
+        try:
+            end = c.now()
+        except Exception as exc:  # the emulator went down since the page loaded
+            st.error(errors.one_line(exc))
+            return
+        window = (end - range_s, end)
         section("Alarms", alarms_table, c)
         st.subheader("Pipeline health")
         for p in panels.HEALTH:
             try:
-                chart(c.panel(p, range_s))
+                chart(c.panel(p, range_s), window)
             except Exception as exc:
                 st.warning(errors.one_line(exc, p.title))
         section("EMR steps", steps_table, c)
         section("Notifications", inbox_table, c)
-        section("CloudWatch dashboard", stored_dashboard, c, range_s)
+        section("CloudWatch dashboard", stored_dashboard, c, range_s, window)
 
     body()
 

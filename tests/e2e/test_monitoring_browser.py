@@ -113,7 +113,7 @@ def test_the_time_range_changes_the_rendered_numbers(console: str, tmp_path: Pat
             expect(value).to_have_text("90.0", timeout=30_000)  # last hour: 100 and 80
             # the alarm table (a canvas grid: its cells are attached, not "visible")
             expect(page.get_by_text(ALARM).first).to_be_attached()
-            tile = page.locator('[data-testid="stMetric"]').filter(has_text="🔴 ALARM")
+            tile = page.locator('[data-testid="stMetric"]').filter(has_text="ALARM")
             expect(tile.locator('[data-testid="stMetricValue"]')).not_to_have_text("0")
             # the sidebar's time range applies to every panel
             page.locator('[data-testid="stSelectbox"]').filter(has_text="Time range").click()
