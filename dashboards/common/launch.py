@@ -122,7 +122,11 @@ def command(script: Path, port: int, args: AppArgs, browser: bool = False) -> li
 
 
 _OPENER = """
-import sys, time, urllib.request, webbrowser
+import os, sys, time, urllib.request, webbrowser
+# detach (the caller waits only for this first process, so no zombie is left behind, even
+# in a CLI that then becomes Streamlit by exec)
+if hasattr(os, "fork") and os.fork():
+    os._exit(0)
 url = sys.argv[1]
 for _ in range(120):
     try:
@@ -139,10 +143,14 @@ def open_when_up(url: str) -> None:
     it outlives a CLI that becomes Streamlit by exec); gives up after ~60 s."""
     import subprocess
 
-    subprocess.Popen(
+    opener = subprocess.Popen(
         [sys.executable, "-c", _OPENER, url],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    try:
+        opener.wait(timeout=10)  # it forks and exits at once; its child polls the URL
+    except subprocess.TimeoutExpired:
+        pass

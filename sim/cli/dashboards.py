@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from sim import runtime
+from sim import profiles, runtime
 from sim.cli import common
 from sim.cli.common import app, console, fail, guard, note
 
@@ -54,6 +54,8 @@ def dashboard(
         from sim import demo
 
         bucket = demo.demo_bucket(prof)
+    if not monitoring:
+        _say_if_missing(prof, bucket)
     port = port or launch.free_port()
     app_dir = "monitoring" if monitoring else "bi"
     script = Path(launch.__file__).resolve().parent.parent / app_dir / "app.py"
@@ -81,3 +83,22 @@ def dashboard(
     root = str(script.parent.parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     os.execve(sys.executable, cmd, env)
+
+
+def _say_if_missing(prof: profiles.Profile, bucket: str) -> None:
+    """A note (not a refusal: the pipeline may create it later) when ``bucket`` is not there."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from sim import clients
+
+    try:
+        clients.client("s3", prof, retries=False).head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+            note(
+                f"bucket {bucket} does not exist yet on profile {prof.name}: "
+                "the datasets stay empty until something writes it (`bdlab demo` writes the "
+                "default one)"
+            )
+    except BotoCoreError:
+        pass  # the page says what is wrong with the connection

@@ -118,6 +118,9 @@ def demo(
         "--dashboard",
         help="then start the BI dashboard and the monitoring console on the demo's data",
     ),
+    browser: bool = typer.Option(
+        True, "--browser/--no-browser", help="with --dashboard: open a browser tab for each"
+    ),
 ) -> None:
     """The main job: data -> partitioned S3 lake -> Spark (s3a) -> Delta table -> results."""
     from sim import demo as demo_mod
@@ -134,12 +137,18 @@ def demo(
             "(the pipeline's metrics, alarms and notifications), or `bdlab demo --dashboard`"
         )
         return
-    _open_dashboards(prof, demo_mod.demo_bucket(prof))
+    # The demo's Spark JVM (about 1 GB) has nothing left to do while the dashboards run
+    from spark import session
+
+    session.stop()
+    _open_dashboards(prof, demo_mod.demo_bucket(prof), browser, cfg.state_path / "spice")
 
 
-def _open_dashboards(prof: Any, bucket: str) -> None:
+def _open_dashboards(
+    prof: Any, bucket: str, browser: bool = True, spice_dir: Path | None = None
+) -> None:
     """Start both dashboards on the demo's data (two Streamlit servers on free ports, a
-    browser tab each where there is a browser) until Ctrl-C."""
+    browser tab each where there is a browser) until Ctrl-C; SPICE kept in ``spice_dir``."""
     from dashboards.common import launch
 
     try:
@@ -152,7 +161,6 @@ def _open_dashboards(prof: Any, bucket: str) -> None:
         p for p in (str(root.parent), env.get("PYTHONPATH", "")) if p
     )
     procs = []
-    spice_dir = common.cfg().state_path / "spice"
     for name, app_dir, args in (
         ("BI dashboard", "bi", launch.AppArgs(prof, bucket, spice_dir=spice_dir)),
         ("Monitoring console", "monitoring", launch.AppArgs(prof)),
@@ -162,7 +170,8 @@ def _open_dashboards(prof: Any, bucket: str) -> None:
         procs.append(
             subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         )
-        launch.open_when_up(f"http://127.0.0.1:{port}/")
+        if browser:
+            launch.open_when_up(f"http://127.0.0.1:{port}/")
         console.print(f"{name}: http://127.0.0.1:{port}/")
     console.print("Ctrl-C stops both.")
     try:

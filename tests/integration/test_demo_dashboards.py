@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +54,8 @@ def test_both_dashboards_start_and_stop_together(profile: profiles.Profile) -> N
                 except OSError:
                     assert time.monotonic() < deadline, f"{url} did not answer"
                     time.sleep(0.3)
+        # the browser openers are gone, not left as zombies of this process
+        assert _zombie_children(proc.pid) == []
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
         for url in urls:  # both servers went with it
@@ -61,3 +64,16 @@ def test_both_dashboards_start_and_stop_together(profile: profiles.Profile) -> N
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _zombie_children(pid: int) -> list[int]:
+    """Children of ``pid`` in state Z (exited, never waited for), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
