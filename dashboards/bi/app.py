@@ -210,8 +210,39 @@ def _timeseries(store: spice.Spice, f: queries.Filters) -> None:
     )
     df = queries.timeseries(store, f, str(gran))
     _unapplied(store, "events" if gran == "hour" else "daily_revenue", f)
-    st.line_chart(df, x="period", y=f.metric)
+    st.altair_chart(_trend_chart(df, str(gran), f.metric), use_container_width=True)
     csv_button(df, f"revenue_by_{gran}")
+
+
+# Axis labels per granularity: one tick per period, in the period's own terms (Vega's
+# automatic ticks put "12 PM" between days).
+_TICKS = {
+    "hour": ("hour", "%m-%d %H:00"),
+    "day": ("day", "%a %m-%d"),
+    "week": ("week", "%Y-%m-%d"),
+    "month": ("month", "%Y-%m"),
+}
+
+
+def _trend_chart(df: pd.DataFrame, gran: str, metric: str) -> Any:
+    import altair as alt
+
+    interval: Any = _TICKS[gran][0]  # one of Vega's time units (altair types it as a Literal)
+    fmt = _TICKS[gran][1]
+    x = alt.X(
+        "period:T",
+        title=f"{gran} (UTC)",
+        scale=alt.Scale(type="utc"),
+        axis=alt.Axis(
+            format=fmt, tickCount=alt.TimeIntervalStep(interval=interval, step=1), labelOverlap=True
+        ),
+    )
+    return (
+        alt.Chart(df)
+        .mark_line(point=True)
+        .encode(x=x, y=alt.Y(f"{metric}:Q", title=metric), tooltip=["period:T", f"{metric}:Q"])
+        .properties(height=300)
+    )
 
 
 def _drill(store: spice.Spice, f: queries.Filters) -> None:
