@@ -324,11 +324,21 @@ def faults(
     else:
         data = a.faults()
         if not as_json:
-            console.print_json(data=data)
+            from rich.table import Table
+
+            table = Table("knob", "default", "what it does", title="fault knobs (knob=value)")
+            for k in data.get("knobs", []):
+                table.add_row(k["name"], repr(k["default"]), k["help"])
+            console.print(table)
+            _print_active(data)
             return
     if as_json:
         print(json.dumps(data))
         return
+    _print_active(data)
+
+
+def _print_active(data: dict[str, Any]) -> None:
     active = {
         scope: knobs
         for scope, knobs in data.get("values", {}).items()

@@ -119,6 +119,8 @@ def test_clock_faults_doctor_and_full_reset(env: dict[str, str]) -> None:
     assert r.returncode == 2 and "unknown fault knob" in r.stderr
     assert json.loads(run_bdlab(["faults", "--reset", "--json"], env).stdout)["values"] == {}
     assert "none active" in run_bdlab(["faults", "--reset"], env).stdout
+    listing = run_bdlab(["faults"], env).stdout  # the knobs as a table, not raw JSON
+    assert "throttle_rate" in listing and "hot_shard" in listing and "{" not in listing
     doc = run_bdlab(["doctor", "--json"], env)
     names = {d["name"]: d for d in json.loads(doc.stdout)}
     assert names["java"]["level"] == "ok" and names["emulator"]["level"] == "ok"
