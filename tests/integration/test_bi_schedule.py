@@ -81,8 +81,10 @@ def test_slots_run_on_the_emulator_clock(
         partition_by=["dt"],
     )  # fmt: skip
     before = float(adm.clock()["now"])
-    # just past the next half hour: the 15-min and the 30-min incremental slots are due
-    half = schedule.next_slot(registry.Refresh("incremental", "30min"), before)
+    # just past a half hour at least 30 minutes on (the next one may be a minute away, and
+    # the emulator's lead over the wall clock is asserted below): the 15-min and the 30-min
+    # incremental slots are due
+    half = schedule.next_slot(registry.Refresh("incremental", "30min"), before + 1800)
     now = _advance_to(adm, half + 60)
     daily_passed = schedule.last_slot(registry.Refresh("full", "daily", "02:00"), now) > before
     ran = sched.tick()
