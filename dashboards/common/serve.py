@@ -34,10 +34,20 @@ def warm_up(script: Path, app_argv: tuple[str, ...]) -> threading.Thread | None:
     return thread
 
 
+def skip_slow_optional_imports() -> None:
+    """Keep out of this process an optional module that costs more than the whole page:
+    jsonschema (under altair, which every chart imports) imports ``rfc3987_syntax`` when it
+    is installed (Jupyter's dependencies install it) and that builds a grammar for 1.5 s, for
+    an IRI format check no chart uses. Without it jsonschema skips that check, a path it
+    supports (the module is optional)."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def main(argv: list[str]) -> None:
     if not argv:
         raise SystemExit("usage: python -m dashboards.common.serve SCRIPT [options] -- [args]")
     app_argv = tuple(argv[argv.index("--") + 1 :]) if "--" in argv else ()
+    skip_slow_optional_imports()
     warm_up(Path(argv[0]), app_argv)
     from streamlit.web import cli
 
