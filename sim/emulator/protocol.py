@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 from xml.sax.saxutils import escape
@@ -172,9 +173,20 @@ def protocol_of(req: Request) -> str:
         return "s3"
     if req.headers.get("smithy-protocol", "").startswith("rpc-v2-cbor"):
         return "cbor"
-    if req.target:
+    if req.target or _rest_json(req.service):
         return "json"
     return "query"
+
+
+@lru_cache(maxsize=128)
+def _rest_json(service: str) -> bool:
+    """Whether ``service`` speaks REST-JSON (QuickSight, Lambda, ...: no X-Amz-Target, JSON
+    errors), by botocore's model of it; an error to such a call in query XML would reach
+    the SDK as a bare status code."""
+    from sim.emulator.validation import service_model  # validation imports this module
+
+    model = service_model(service)
+    return model is not None and model.metadata.get("protocol") == "rest-json"
 
 
 def error_response(req: Request, err: AwsError) -> Response:

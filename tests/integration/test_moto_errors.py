@@ -49,6 +49,16 @@ def test_operations_moto_lacks_are_501_in_each_protocol(c: Callable[[str], Any])
         assert f":{op} is not implemented by bdlab" in message and "docs/emulator.md" in message
 
 
+def test_a_rest_json_service_gets_its_501_as_json(c: Callable[[str], Any]) -> None:
+    """QuickSight (REST-JSON: no X-Amz-Target) is not emulated as an API (the BI dashboard
+    stands in for it): the SDK reads NotImplemented from a JSON error, not a bare 501."""
+    status, code, message, retries = error(
+        lambda: c("quicksight").list_data_sets(AwsAccountId="123456789012")
+    )
+    assert (status, code, retries) == (501, "NotImplemented", 0), message
+    assert "quicksight:" in message and "not implemented by bdlab" in message
+
+
 def test_bad_values_moto_chokes_on_are_the_services_400(
     c: Callable[[str], Any], unique: Callable[[str], str]
 ) -> None:
