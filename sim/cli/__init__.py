@@ -21,3 +21,16 @@ __all__ = ["app"]
 
 # Registration happens on import; the names keep linters from calling the imports unused.
 _VERB_GROUPS = (emulator, labs, jobs, emr, streams, inbox, monitoring, dashboards)
+
+
+def _one_line_summaries() -> None:
+    """The command list shows each verb's first docstring paragraph as one flowing line
+    (Typer keeps the source's line breaks there, which reads ragged at any width)."""
+    for cmd in app.registered_commands:
+        doc = (cmd.callback.__doc__ if cmd.callback else None) or ""
+        first = doc.strip().split("\n\n", 1)[0]
+        if cmd.short_help is None and first:
+            cmd.short_help = " ".join(first.split())
+
+
+_one_line_summaries()
