@@ -59,7 +59,8 @@ class Admin:
                 message = json.loads(exc.read() or b"{}").get("error") or str(exc)
             except ValueError:
                 message = str(exc)
-            raise AdminError(f"{path}: {message}") from None
+            # a refused value is the caller's to fix: the message alone; else where it failed
+            raise AdminError(message if exc.code == 400 else f"{path}: {message}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise AdminError(
                 f"the bdlab emulator does not answer at {self.endpoint_url} ({_why(exc)}): "

@@ -219,8 +219,30 @@ def active_context() -> Any:
     return None
 
 
-def stop() -> None:
+def stop(jvm: bool = False) -> None:
+    """Stop the cached sessions; with ``jvm`` also end the driver JVM (PySpark keeps it for
+    the next session: ~1 GB held for nothing by a process that runs no more Spark, such as
+    ``bdlab demo --dashboard`` once the dashboards are up). The next :func:`get_session`
+    starts a new JVM."""
     with _lock:
         for spark in _active.values():
             spark.stop()
         _active.clear()
+        if not jvm:
+            return
+        from pyspark import SparkContext
+
+        gateway = SparkContext._gateway  # noqa: SLF001 (PySpark has no public way to end it)
+        if gateway is None:
+            return
+        proc = getattr(gateway, "proc", None)
+        gateway.shutdown()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except Exception:  # subprocess.TimeoutExpired: it would not go quietly
+                proc.kill()
+                proc.wait()
+        SparkContext._gateway = None  # noqa: SLF001
+        SparkContext._jvm = None  # noqa: SLF001

@@ -134,7 +134,9 @@ def overview() -> None:
         st.error(sched.error)
     f = filters(store)
     if f is None:
-        st.info(_why_empty(store))
+        # with the clock unreadable (the emulator down) the last errors are stale: the line
+        # above says what is wrong now
+        st.info("No sales data yet." if sched.error else _why_empty(store))
         if pending := importing(store):
             rerun_when_imported(pending)
         return
@@ -200,6 +202,8 @@ def _kpis(store: spice.Spice, f: queries.Filters) -> None:
             delta=None if change is None else f"{change:+.1%}",
             help=f"previous period: {fmt.format(m['previous'])}",
         )
+    if all(not k[key]["previous"] for key, _, _ in METRICS if key in k):
+        st.caption(f"The {f.days} days before have no data: there is no change to show.")
     rows = [{"metric": key, **k[key]} for key, _, _ in METRICS if key in k]
     csv_button(pd.DataFrame(rows), "kpis")
 
@@ -210,7 +214,7 @@ def _timeseries(store: spice.Spice, f: queries.Filters) -> None:
     )
     df = queries.timeseries(store, f, str(gran))
     _unapplied(store, "events" if gran == "hour" else "daily_revenue", f)
-    st.altair_chart(_trend_chart(df, str(gran), f.metric), use_container_width=True)
+    st.altair_chart(_trend_chart(df, str(gran), f.metric), width="stretch")
     csv_button(df, f"revenue_by_{gran}")
 
 
@@ -290,10 +294,11 @@ def _emr(store: spice.Spice, f: queries.Filters) -> None:
 def _custom(store: spice.Spice, f: queries.Filters, v: registry.Visual) -> None:
     df = queries.custom(store, v, f)
     _unapplied(store, v.dataset, f)
+    label = "count" if v.agg == "count" and v.y == "*" else f"{v.agg}({v.y})"
     if v.chart == "bar":
-        st.bar_chart(df, x=v.x, y="value", height=260)
+        st.bar_chart(df, x=v.x, y="value", y_label=label, height=260)
     elif v.chart == "line":
-        st.line_chart(df, x=v.x, y="value", height=260)
+        st.line_chart(df, x=v.x, y="value", y_label=label, height=260)
     st.dataframe(df, hide_index=True)
     csv_button(df, v.name)
 
@@ -337,21 +342,32 @@ def datasets() -> None:
                 "status": "failed" if s.error else ("ok" if s.ready else "importing..."),
                 "rows": s.rows,
                 "last refresh": when(s.last_refresh),
-                "next refresh": when(nxt),
+                "next refresh": when(nxt) if now is not None else "unknown (no clock)",
                 "schedule": ", ".join(r.label() for r in ds.refresh) or "manual",
                 "mode": s.last_mode,
-                "size (MB)": round(s.bytes / 1e6, 3),
+                "size (KB)": round(s.bytes / 1e3, 1),
                 "source": f"{ds.source.kind}: {_uri(ds, store.bucket)}",
             }
         )
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="spice_table")
-    # the reasons in full, one line each (a table cell would cut them)
+    # the reasons in full, one line each (a table cell would cut them); one cause said once
+    failed = {
+        n: e
+        for n, e in ((d.name, store.states[d.name].error) for d in store.registry.datasets)
+        if e and e != clock_error
+    }
+    if failed and all("bucket does not exist" in e for e in failed.values()):
+        st.warning(
+            f"The bucket {store.bucket} does not exist: every dataset failed to import. Write "
+            "the data first (`bdlab demo` writes the default bucket) or pass --bucket."
+        )
+    else:
+        for name, error in failed.items():
+            st.warning(f"{name}: {error}")
     for ds in store.registry.datasets:
-        s = store.states[ds.name]
-        if s.error and s.error != clock_error:
-            st.warning(f"{ds.name}: {s.error}")
-        elif s.note:
-            st.caption(f"{ds.name}: {s.note}")
+        note = store.states[ds.name].note
+        if note and ds.name not in failed:
+            st.caption(f"{ds.name}: {note}")
     name = st.selectbox("Dataset", store.registry.names(), key="refresh_name")
     full, inc = st.columns(2)
     mode = None

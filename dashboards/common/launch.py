@@ -116,6 +116,9 @@ def command(script: Path, port: int, args: AppArgs, browser: bool = False) -> li
         "--browser.gatherUsageStats=false",
         "--server.fileWatcherType=none",
         "--client.toolbarMode=minimal",
+        # the CLI has printed the URL: no second banner, no server-start info lines
+        "--logger.hideWelcomeMessage=true",
+        "--logger.level=warning",
         "--",
         *args.to_argv(),
     ]

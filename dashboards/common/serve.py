@@ -9,9 +9,12 @@ server's start-up."""
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 
 def warm_up(script: Path, app_argv: tuple[str, ...]) -> threading.Thread | None:
@@ -43,11 +46,39 @@ def skip_slow_optional_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
+STOP_GRACE_S = 5.0
+
+
+def exit_if_a_stop_is_lost(grace_s: float = STOP_GRACE_S) -> None:
+    """Make Ctrl-C (and SIGTERM) always end the server. Streamlit's handler asks its server to
+    stop; a stop that arrives before the server has started is lost (the runtime is stopped,
+    then the server starts anyway and serves on: seen with Streamlit 1.67 in the first ~4 s).
+    So the handler Streamlit installs is wrapped: after it runs, the process ends by itself
+    ``grace_s`` seconds later if it is still there (a normal stop takes ~1 s)."""
+    install = signal.signal
+
+    def wrapped_install(signum: int, handler: Any) -> Any:
+        if signum in (signal.SIGINT, signal.SIGTERM) and callable(handler):
+            inner = handler
+
+            def handler_then_deadline(n: int, frame: Any) -> None:
+                inner(n, frame)
+                timer = threading.Timer(grace_s, os._exit, args=(128 + n,))
+                timer.daemon = True
+                timer.start()
+
+            return install(signum, handler_then_deadline)
+        return install(signum, handler)
+
+    signal.signal = wrapped_install  # type: ignore[assignment]
+
+
 def main(argv: list[str]) -> None:
     if not argv:
         raise SystemExit("usage: python -m dashboards.common.serve SCRIPT [options] -- [args]")
     app_argv = tuple(argv[argv.index("--") + 1 :]) if "--" in argv else ()
     skip_slow_optional_imports()
+    exit_if_a_stop_is_lost()
     warm_up(Path(argv[0]), app_argv)
     from streamlit.web import cli
 
@@ -56,4 +87,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except KeyboardInterrupt:  # Ctrl-C before Streamlit's own handler is in place: no traceback
+        sys.exit(130)

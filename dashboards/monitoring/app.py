@@ -8,7 +8,7 @@ PutDashboard. A time-range picker and auto-refresh in the sidebar; "now" is the 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import altair as alt
@@ -33,7 +33,11 @@ def time_axis(window: tuple[float, float]) -> Any:
         "time:T",
         title="time (UTC)",
         scale=alt.Scale(type="utc", domain=[start.isoformat(), end.isoformat()]),
-        axis=alt.Axis(format="%H:%M", labelOverlap=True),
+        # a range of half a day or more crosses midnight: say the day too
+        axis=alt.Axis(
+            format="%m-%d %H:%M" if end - start >= timedelta(hours=12) else "%H:%M",
+            labelOverlap=True,
+        ),
     )
 
 
@@ -100,7 +104,7 @@ def chart(data: panels.PanelData, window: tuple[float, float]) -> None:
             .encode(y="threshold:Q", tooltip=["alarm:N", "threshold:Q"])
         )
         layers = lines + rule
-    st.altair_chart(layers.properties(title=p.title, height=220), use_container_width=True)
+    st.altair_chart(layers.properties(title=p.title, height=220), width="stretch")
 
 
 def alarms_table(c: panels.Console) -> None:
@@ -127,7 +131,7 @@ def alarms_table(c: panels.Console) -> None:
     st.dataframe(
         df,
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
         column_config={"reason": st.column_config.TextColumn(width="large")},
     )
     # the newest transition's reason in full (a table cell cuts a long one)
@@ -137,7 +141,7 @@ def alarms_table(c: panels.Console) -> None:
     pick = st.selectbox("History of", [r["name"] for r in rows], key="history-of")
     if pick:
         hist = c.history(pick)
-        st.dataframe(pd.DataFrame(hist), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(hist), hide_index=True, width="stretch")
 
 
 def steps_table(c: panels.Console) -> None:
@@ -145,7 +149,7 @@ def steps_table(c: panels.Console) -> None:
     if not rows:
         st.caption("no EMR steps yet")
         return
-    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def inbox_table(c: panels.Console) -> None:
@@ -157,7 +161,7 @@ def inbox_table(c: panels.Console) -> None:
         st.caption("no notifications yet (SNS email subscriptions land here: `bdlab inbox`)")
         return
     df = pd.DataFrame(rows)[["n", "date", "subject", "to"]]
-    st.dataframe(df, hide_index=True, use_container_width=True)
+    st.dataframe(df, hide_index=True, width="stretch")
 
 
 def stored_dashboard(c: panels.Console, range_s: int, window: tuple[float, float]) -> None:
@@ -182,7 +186,7 @@ def stored_dashboard(c: panels.Console, range_s: int, window: tuple[float, float
                 .mark_line(point=True)
                 .encode(x=time_axis(window), y="value:Q", color=legend("line:N"))
             )
-            st.altair_chart(line.properties(height=200), use_container_width=True)
+            st.altair_chart(line.properties(height=200), width="stretch")
         else:
             st.caption("no datapoints in this range")
 

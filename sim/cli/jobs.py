@@ -140,7 +140,7 @@ def demo(
     # The demo's Spark JVM (about 1 GB) has nothing left to do while the dashboards run
     from spark import session
 
-    session.stop()
+    session.stop(jvm=True)
     _open_dashboards(prof, demo_mod.demo_bucket(prof), browser, cfg.state_path / "spice")
 
 

@@ -25,17 +25,30 @@ class Knob:
 
 
 def _prob(v: Any) -> float:
-    p = float(v)
+    try:
+        p = float(v)
+    except (TypeError, ValueError):
+        raise ValueError("must be a number between 0 and 1 (e.g. 0.2)") from None
     if not 0.0 <= p <= 1.0:
-        raise ValueError("a probability must be between 0 and 1")
+        raise ValueError("must be between 0 and 1")
     return p
 
 
 def _nonneg_int(v: Any) -> int:
-    n = int(v)
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        raise ValueError("must be a whole number >= 0 (e.g. 250)") from None
     if n < 0:
         raise ValueError("must be >= 0")
     return n
+
+
+def _int(v: Any) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        raise ValueError("must be a whole number (e.g. 7)") from None
 
 
 def _bool(v: Any) -> bool:
@@ -66,7 +79,7 @@ KNOBS: tuple[Knob, ...] = (
         "other producers filled it; every stream's shard of that id",
     ),
     Knob("hot_shard_rate", 0.9, _prob, "Kinesis: share of the hot shard's records throttled"),
-    Knob("seed", 0, int, "seed of the fault dice, for repeatable runs"),
+    Knob("seed", 0, _int, "seed of the fault dice, for repeatable runs"),
 )
 _KNOBS = {k.name: k for k in KNOBS}
 
@@ -109,7 +122,7 @@ class Faults:
             try:
                 parsed[name] = knob.parse(raw)
             except (TypeError, ValueError) as exc:
-                raise FaultError(f"fault {name}={raw!r}: {exc}") from exc
+                raise FaultError(f"fault {name}={raw!r}: {name} {exc}") from exc
         with self._lock:
             self._values.setdefault(service or "*", {}).update(parsed)
             if "seed" in parsed:

@@ -119,6 +119,9 @@ def test_clock_faults_doctor_and_full_reset(env: dict[str, str]) -> None:
     assert r.returncode == 2 and "unknown fault knob" in r.stderr
     assert json.loads(run_bdlab(["faults", "--reset", "--json"], env).stdout)["values"] == {}
     assert "none active" in run_bdlab(["faults", "--reset"], env).stdout
+    r = run_bdlab(["faults", "throttle_rate=abc"], env)
+    assert r.returncode == 2 and "throttle_rate must be a number between 0 and 1" in r.stderr
+    assert "_bdlab" not in r.stderr and "convert" not in r.stderr, r.stderr
     listing = run_bdlab(["faults"], env).stdout  # the knobs as a table, not raw JSON
     assert "throttle_rate" in listing and "hot_shard" in listing and "{" not in listing
     doc = run_bdlab(["doctor", "--json"], env)
