@@ -102,10 +102,14 @@ def _run(
     # Give the heap the Spark job grew back to the system before a second JVM starts beside
     # this one (G1 returns committed heap after a full collection): the laptop's whole stack,
     # dashboards included, stays under 3 GiB.
-    jvm = getattr(spark.sparkContext, "_jvm", None)  # a classic (py4j) session; not Connect
-    if jvm is not None:
-        jvm.System.gc()
-    emr_run = emr_stage_start(profile, bucket)
+    # Only where steps run locally: on AWS a cluster takes ~10 minutes and costs money, and
+    # LocalStack's EMR is a paid feature; lab 1.3.5 and `bdlab emr` run steps there.
+    emr_run: dict[str, Any] | None = None
+    if profile.can("local_emr_steps"):
+        jvm = getattr(spark.sparkContext, "_jvm", None)  # a classic (py4j) session
+        if jvm is not None:
+            jvm.System.gc()
+        emr_run = emr_stage_start(profile, bucket)
     if console:
         totals: dict[str, dict[str, float]] = {}
         for r in rows_out:
@@ -182,14 +186,21 @@ def _run(
                 nt.add_row(n["state"], n["reason"])
             console.print(nt)
     status("7/7 the same daily revenue as an EMR step (spark-submit through the EMR API)")
-    emr_out = emr_stage_finish(profile, emr_run)
-    timings["emr step (overlapped)"] = time.perf_counter() - t_emr
-    say(
-        f"[bold]7/7[/] EMR cluster {emr_out['cluster']} step {emr_out['step']} "
-        f"{emr_out['state']} -> s3://{bucket}/{EMR_OUTPUT} "
-        f"({emr_out['objects']} Parquet objects; {timings['emr step (overlapped)']:.1f} s since "
-        "it was submitted after 3/7)"
-    )
+    if emr_run is None:
+        emr_out: dict[str, Any] = {
+            "skipped": f"profile {profile.name!r} runs EMR steps on real clusters "
+            "(`bdlab emr` or lab 1.3.5 run one)"
+        }
+        say(f"[bold]7/7[/] EMR step skipped: {emr_out['skipped']}")
+    else:
+        emr_out = emr_stage_finish(profile, emr_run)
+        timings["emr step (overlapped)"] = time.perf_counter() - t_emr
+        say(
+            f"[bold]7/7[/] EMR cluster {emr_out['cluster']} step {emr_out['step']} "
+            f"{emr_out['state']} -> s3://{bucket}/{EMR_OUTPUT} "
+            f"({emr_out['objects']} Parquet objects; {timings['emr step (overlapped)']:.1f} s "
+            "since it was submitted after 3/7)"
+        )
     return {
         "bucket": bucket,
         "raw": raw,
