@@ -63,7 +63,13 @@ def test_both_dashboards_start_and_stop_together(profile: profiles.Profile) -> N
                 urllib.request.urlopen(url + "_stcore/health", timeout=1)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            # a failed assertion above: Ctrl-C, so that it stops its two servers too (a kill
+            # would leave them running, orphaned)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def _zombie_children(pid: int) -> list[int]:
