@@ -168,14 +168,21 @@ def overview() -> None:
         rerun_when_imported(pending)
 
 
+def _no_bucket(store: spice.Spice, errors: dict[str, str]) -> str | None:
+    """One line when every failure is the missing bucket (each dataset's line would repeat
+    it), else None."""
+    if errors and all("bucket does not exist" in e for e in errors.values()):
+        return (
+            f"the bucket {store.bucket} does not exist. Write the data first (`bdlab demo` "
+            "writes the default bucket) or pass --bucket."
+        )
+    return None
+
+
 def _why_empty(store: spice.Spice) -> str:
     errors = {n: s.error for n, s in store.states.items() if s.error}
-    if errors and all("bucket does not exist" in e for e in errors.values()):
-        # one cause, said once (each dataset's line would repeat it)
-        return (
-            f"No sales data yet: the bucket {store.bucket} does not exist. Write the data "
-            "first (`bdlab demo` writes the default bucket) or pass --bucket."
-        )
+    if line := _no_bucket(store, errors):
+        return f"No sales data yet: {line}"
     lines = [f"{n}: {e}" for n, e in errors.items()]
     return "No sales data yet. " + (" | ".join(lines) if lines else "Nothing imported yet.")
 
@@ -356,11 +363,8 @@ def datasets() -> None:
         for n, e in ((d.name, store.states[d.name].error) for d in store.registry.datasets)
         if e and e != clock_error
     }
-    if failed and all("bucket does not exist" in e for e in failed.values()):
-        st.warning(
-            f"The bucket {store.bucket} does not exist: every dataset failed to import. Write "
-            "the data first (`bdlab demo` writes the default bucket) or pass --bucket."
-        )
+    if line := _no_bucket(store, failed):
+        st.warning(f"Every dataset failed to import: {line}")
     else:
         for name, error in failed.items():
             st.warning(f"{name}: {error}")

@@ -9,6 +9,7 @@ the first import of the datasets runs while Streamlit starts, not when the first
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import threading
 from pathlib import Path
@@ -19,6 +20,12 @@ from dashboards.common import clock, launch
 _lock = threading.Lock()
 # argv -> (the datasets file's fingerprint, store, scheduler)
 _runtimes: dict[tuple[str, ...], tuple[str, spice.Spice, schedule.Scheduler]] = {}
+
+
+@functools.lru_cache(maxsize=16)
+def _args(argv: tuple[str, ...]) -> launch.AppArgs:
+    # parsed once per argument list: get() runs on every rerun of every page
+    return launch.AppArgs.from_argv(list(argv))
 
 
 def _fingerprint(datasets: Path | None) -> str:
@@ -39,7 +46,7 @@ def get(argv: tuple[str, ...]) -> tuple[spice.Spice, schedule.Scheduler]:
 
     An edited ``--datasets`` file is picked up on the next page load: the old store's
     scheduler is stopped and the new registry imported from scratch."""
-    args = launch.AppArgs.from_argv(list(argv))
+    args = _args(argv)
     mark = _fingerprint(args.datasets)
     with _lock:
         held = _runtimes.get(argv)

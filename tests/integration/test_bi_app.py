@@ -119,6 +119,23 @@ def test_dashboard_picks_a_free_port_and_the_demo_bucket(cfg: settings.Settings)
         proc.wait(timeout=10)
 
 
+def _lake_and_datasets(
+    profile: profiles.Profile, bucket: str, tmp_path: Path, query: str = ""
+) -> Path:
+    """A small sample lake in ``bucket`` and a datasets file of its daily_revenue table
+    (with ``query`` when given)."""
+    from dashboards.bi import sample
+
+    sample.write(profile, bucket, rows=2_000)
+    file = tmp_path / "datasets.toml"
+    file.write_text(
+        '[[dataset]]\nname = "daily_revenue"\n'
+        'source = { kind = "delta", path = "gold/daily_revenue" }\n'
+        + (f'query = "{query}"\n' if query else "")
+    )
+    return file
+
+
 def _buckets(cfg: settings.Settings) -> set[str]:
     from sim import clients
 
@@ -156,16 +173,11 @@ def test_the_server_process_imports_before_the_first_page_and_follows_an_edited_
     """`dashboards.common.serve` starts the BI runtime's first import on a thread before
     Streamlit serves (no page asked); an edited --datasets file is a new store on the next
     page load, the old scheduler stopped."""
-    from dashboards.bi import runtime, sample
+    from dashboards.bi import runtime
     from dashboards.common import serve
 
     bucket = "bi-prewarm"
-    sample.write(profile, bucket, rows=2_000)
-    file = tmp_path / "datasets.toml"
-    file.write_text(
-        '[[dataset]]\nname = "daily_revenue"\n'
-        'source = { kind = "delta", path = "gold/daily_revenue" }\n'
-    )
+    file = _lake_and_datasets(profile, bucket, tmp_path)
     argv = tuple(launch.AppArgs(profile, bucket, file, tick_s=60).to_argv())
     runtime.reset()
     try:
@@ -194,15 +206,14 @@ def test_a_learner_dataset_missing_columns_or_sheets_is_said_per_visual(
     the country visual says which column to keep, a Country filter says it does not apply
     (never unfiltered numbers silently), and sheets whose datasets the file leaves out are
     not shown. A missing bucket is said once."""
-    from dashboards.bi import runtime, sample
+    from dashboards.bi import runtime
 
     bucket = "bi-app-columns"
-    sample.write(profile, bucket, rows=2_000)
-    file = tmp_path / "datasets.toml"
-    file.write_text(
-        '[[dataset]]\nname = "daily_revenue"\n'
-        'source = { kind = "delta", path = "gold/daily_revenue" }\n'
-        'query = "SELECT CAST(dt AS DATE) AS dt, orders, items, revenue FROM source"\n'
+    file = _lake_and_datasets(
+        profile,
+        bucket,
+        tmp_path,
+        "SELECT CAST(dt AS DATE) AS dt, orders, items, revenue FROM source",
     )
     runtime.reset()
     try:
